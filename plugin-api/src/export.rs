@@ -1,0 +1,126 @@
+//! The glue [`crate::export_plugin!`] expands to. Each function here runs inside
+//! the plugin library and is the last place a panic can be caught: since Rust
+//! 1.81 a panic escaping an `extern "C"` function aborts the whole host.
+
+use std::any::Any;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use abi_stable::std_types::{RResult, RString, RVec};
+
+use crate::call::{Call, Config};
+use crate::http::HttpReply;
+use crate::manifest::Manifest;
+use crate::outcome::{ErrorKind, PluginError, Step};
+use crate::plugin::Plugin;
+
+fn panic_text(payload: Box<dyn Any + Send>) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic with a non-string payload".to_owned()
+    }
+}
+
+fn panicked(entry: &str, payload: Box<dyn Any + Send>) -> PluginError {
+    PluginError::new(
+        ErrorKind::Panic,
+        format!("plugin panicked in {entry}: {}", panic_text(payload)),
+    )
+}
+
+fn step(entry: &str, f: impl FnOnce() -> Result<Step, PluginError>) -> Step {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(step)) => step,
+        Ok(Err(err)) => Step::Failed(err),
+        Err(payload) => Step::Failed(panicked(entry, payload)),
+    }
+}
+
+/// `describe`, guarded.
+pub fn describe<P: Plugin>() -> RResult<Manifest, PluginError> {
+    match catch_unwind(|| P::default().manifest()) {
+        Ok(manifest) => RResult::ROk(manifest),
+        Err(payload) => RResult::RErr(panicked("describe", payload)),
+    }
+}
+
+/// `check`, guarded.
+pub fn check<P: Plugin>(config: &Config<'_>) -> RVec<RString> {
+    match catch_unwind(AssertUnwindSafe(|| P::default().check(config))) {
+        Ok(problems) => problems.into_iter().map(RString::from).collect(),
+        Err(payload) => RVec::from(vec![RString::from(
+            panicked("check", payload).message.into_string(),
+        )]),
+    }
+}
+
+/// `prepare`, guarded.
+pub fn prepare<P: Plugin>(call: &Call<'_>) -> Step {
+    step("prepare", || P::default().prepare(call).map(Step::Send))
+}
+
+/// `interpret`, guarded.
+pub fn interpret<P: Plugin>(call: &Call<'_>, reply: &HttpReply<'_>) -> Step {
+    step("interpret", || P::default().interpret(call, reply))
+}
+
+/// Exports a [`Plugin`] implementation as the library's root module.
+///
+/// ```ignore
+/// #[derive(Default)]
+/// struct Acme;
+/// impl phonehook_plugin_api::Plugin for Acme { /* ... */ }
+/// phonehook_plugin_api::export_plugin!(Acme);
+/// ```
+#[macro_export]
+macro_rules! export_plugin {
+    ($plugin:ty) => {
+        const _: () = {
+            use $crate::__private as __p;
+
+            extern "C" fn describe() -> __p::RResult<$crate::Manifest, $crate::PluginError> {
+                __p::describe::<$plugin>()
+            }
+            extern "C" fn check(config: &$crate::Config<'_>) -> __p::RVec<__p::RString> {
+                __p::check::<$plugin>(config)
+            }
+            extern "C" fn prepare(call: &$crate::Call<'_>) -> $crate::Step {
+                __p::prepare::<$plugin>(call)
+            }
+            extern "C" fn interpret(
+                call: &$crate::Call<'_>,
+                reply: &$crate::HttpReply<'_>,
+            ) -> $crate::Step {
+                __p::interpret::<$plugin>(call, reply)
+            }
+
+            const MODULE: &__p::WithMetadata<$crate::PluginMod> =
+                &__p::WithMetadata::new($crate::PluginMod {
+                    describe,
+                    check,
+                    prepare,
+                    interpret,
+                });
+
+            fn root_module() -> $crate::PluginModRef {
+                $crate::PluginModRef(MODULE.static_as_prefix())
+            }
+
+            extern "C" fn load_root_module() -> __p::RootModuleResult {
+                __p::__call_root_module_loader(root_module)
+            }
+
+            // The name is abi_stable's mangled root-module symbol (see ROOT_SYMBOL);
+            // spelled out because `export_name` takes only a literal.
+            #[export_name = "_1as_0lib_1header_0root_bmodule_bloader"]
+            static ROOT_MODULE_LOADER: __p::LibHeader = unsafe {
+                __p::LibHeader::from_constructor::<$crate::PluginModRef>(
+                    load_root_module,
+                    __p::CheckTypeLayout::Yes,
+                )
+            };
+        };
+    };
+}

@@ -1,0 +1,59 @@
+//! The contract between the phonehook host and its provider plugins.
+//!
+//! A plugin is a `cdylib` that depends on this crate alone. It is *sans-IO*: it
+//! turns a [`Message`] plus its configuration into an [`HttpRequest`], and the
+//! vendor's [`HttpReply`] into a [`Step`] — a delivery, an error, or one more
+//! request (for flows such as "fetch a token, then send"). The host does the
+//! network, the clock, the randomness, timeouts, logging and redaction. That keeps
+//! a plugin free of threads, sockets and runtimes, so the host can unload it, and
+//! testable without a network (see [`testing`]).
+//!
+//! A plugin author implements the safe [`Plugin`] trait and calls
+//! [`export_plugin!`]; no `unsafe` and no `extern` code is needed. Every entry
+//! point catches panics inside the plugin and reports them as errors.
+//!
+//! # Stability
+//! Everything that crosses the library boundary is `#[repr(C)]` and checked by
+//! `abi_stable` when the host loads a plugin. The root module ([`PluginMod`]) is a
+//! prefix type: a later minor ABI version may append entry points, and a host
+//! reads them through `Option` accessors, so plugins built for an older minor
+//! version keep loading. Changing any existing type is a new major
+//! [`ABI_VERSION`], and the host refuses plugins of another major version.
+#![deny(missing_docs)]
+
+mod call;
+mod export;
+mod http;
+mod manifest;
+mod message;
+mod module;
+mod outcome;
+mod plugin;
+pub mod testing;
+pub mod wire;
+
+pub use call::{Call, Config, Pair};
+pub use http::{HttpReply, HttpRequest, Method};
+pub use manifest::{Field, Manifest};
+pub use message::{Channel, Message};
+pub use module::{PluginMod, PluginModRef, ABI_VERSION, ROOT_SYMBOL};
+pub use outcome::{Delivery, ErrorKind, PluginError, Step};
+pub use plugin::Plugin;
+
+/// Re-exported so plugins use the same JSON library as the helpers here.
+pub use serde_json;
+
+/// FFI-safe string and vector types, for code that builds ABI values by hand.
+pub mod ffi {
+    pub use abi_stable::std_types::{RResult, RSlice, RStr, RString, RVec};
+}
+
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::export::{check, describe, interpret, prepare};
+    pub use abi_stable::library::{
+        CheckTypeLayout, LibHeader, RootModuleResult, __call_root_module_loader,
+    };
+    pub use abi_stable::prefix_type::WithMetadata;
+    pub use abi_stable::std_types::{RResult, RString, RVec};
+}

@@ -1,0 +1,176 @@
+//! Drive a plugin without a host or a network: build a [`Harness`] with
+//! settings and secrets, hand it a [`Message`], and answer its requests with
+//! canned [`Reply`]s. Calls go through the same panic guards as the exported
+//! entry points, so a test sees exactly what the host would.
+//!
+//! ```ignore
+//! let harness = Harness::<MyPlugin>::new().secret("API_KEY", "k");
+//! let req = harness.prepare(&Message::new("+14155550100", "code 123456"))?;
+//! assert_eq!(req.header_value("authorization"), Some("Bearer k"));
+//! let step = harness.interpret(&msg, &req, &Reply::json(200, json!({"id": "m1"})));
+//! ```
+
+use std::marker::PhantomData;
+
+use abi_stable::std_types::RStr;
+
+use crate::call::{Call, Config, Pair};
+use crate::export;
+use crate::http::{HttpReply, HttpRequest};
+use crate::manifest::Manifest;
+use crate::message::Message;
+use crate::outcome::{Delivery, PluginError, Step};
+use crate::plugin::Plugin;
+
+/// A canned vendor reply.
+#[derive(Clone, Debug)]
+pub struct Reply {
+    /// HTTP status.
+    pub status: u16,
+    /// Headers (lower-case names, as the host passes them).
+    pub headers: Vec<Pair>,
+    /// Body.
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    /// A reply with a raw text body.
+    pub fn text(status: u16, body: &str) -> Self {
+        Reply {
+            status,
+            headers: Vec::new(),
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    /// A reply with a JSON body and content type.
+    pub fn json(status: u16, body: serde_json::Value) -> Self {
+        Reply::text(status, &body.to_string()).header("content-type", "application/json")
+    }
+
+    /// Adds a header.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push(Pair::new(name.to_ascii_lowercase(), value));
+        self
+    }
+}
+
+/// A plugin with a configuration, ready to be called.
+pub struct Harness<P: Plugin> {
+    settings: Vec<Pair>,
+    secrets: Vec<Pair>,
+    now_unix_ms: i64,
+    random: [u8; 32],
+    host_url: String,
+    _plugin: PhantomData<P>,
+}
+
+impl<P: Plugin> Default for Harness<P> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<P: Plugin> Harness<P> {
+    /// No settings, no secrets, the clock at 2024-01-01T00:00:00Z.
+    pub fn new() -> Self {
+        Harness {
+            settings: Vec::new(),
+            secrets: Vec::new(),
+            now_unix_ms: 1_704_067_200_000,
+            random: [7; 32],
+            host_url: "http://127.0.0.1:8080".to_owned(),
+            _plugin: PhantomData,
+        }
+    }
+
+    /// Adds a setting.
+    pub fn setting(mut self, name: &str, value: &str) -> Self {
+        self.settings.push(Pair::new(name, value));
+        self
+    }
+
+    /// Adds a secret.
+    pub fn secret(mut self, name: &str, value: &str) -> Self {
+        self.secrets.push(Pair::new(name, value));
+        self
+    }
+
+    /// Sets the clock the plugin sees.
+    pub fn at_unix_ms(mut self, now_unix_ms: i64) -> Self {
+        self.now_unix_ms = now_unix_ms;
+        self
+    }
+
+    /// Sets the random bytes the plugin sees.
+    pub fn random(mut self, random: [u8; 32]) -> Self {
+        self.random = random;
+        self
+    }
+
+    fn call<'a>(&'a self, message: &'a Message) -> Call<'a> {
+        Call {
+            message,
+            config: Config::new(&self.settings, &self.secrets),
+            now_unix_ms: self.now_unix_ms,
+            random: self.random,
+            host_url: RStr::from_str(&self.host_url),
+        }
+    }
+
+    /// The plugin's manifest (a panic becomes an error, as in the host).
+    pub fn manifest(&self) -> Result<Manifest, PluginError> {
+        export::describe::<P>().into_result()
+    }
+
+    /// The plugin's configuration problems, empty when the configuration is usable.
+    pub fn check(&self) -> Vec<String> {
+        export::check::<P>(&Config::new(&self.settings, &self.secrets))
+            .into_iter()
+            .map(|s| s.into_string())
+            .collect()
+    }
+
+    /// The first request for a message.
+    pub fn prepare(&self, message: &Message) -> Result<HttpRequest, PluginError> {
+        match export::prepare::<P>(&self.call(message)) {
+            Step::Send(req) => Ok(req),
+            Step::Failed(err) => Err(err),
+            Step::Delivered(d) => Err(PluginError::protocol(format!(
+                "prepare must return a request, it returned a delivery {}",
+                d.message_id
+            ))),
+        }
+    }
+
+    /// What the plugin makes of `reply` to `request` (step 0).
+    pub fn interpret(&self, message: &Message, request: &HttpRequest, reply: &Reply) -> Step {
+        self.interpret_step(message, request, reply, 0)
+    }
+
+    fn interpret_step(&self, message: &Message, request: &HttpRequest, reply: &Reply, step: u32) -> Step {
+        let mut http = HttpReply::new(reply.status, &reply.headers, &reply.body);
+        http.state = request.state.as_rstr();
+        http.step = step;
+        export::interpret::<P>(&self.call(message), &http)
+    }
+
+    /// Runs the whole flow: `vendor` answers every request the plugin makes,
+    /// for at most eight requests.
+    pub fn run(
+        &self,
+        message: &Message,
+        mut vendor: impl FnMut(&HttpRequest) -> Reply,
+    ) -> Result<Delivery, PluginError> {
+        let mut request = self.prepare(message)?;
+        for step in 0..8 {
+            let reply = vendor(&request);
+            match self.interpret_step(message, &request, &reply, step) {
+                Step::Send(next) => request = next,
+                Step::Delivered(d) => return Ok(d),
+                Step::Failed(e) => return Err(e),
+            }
+        }
+        Err(PluginError::protocol("the plugin asked for more than 8 requests"))
+    }
+}
