@@ -1,1 +1,22 @@
+//! phonehook: delivers one-time codes by SMS and voice through one active,
+//! hot-swappable provider plugin.
+//!
+//! The binary is thin ([`cli`]); the server is [`server::Server`]. A message
+//! flows `api::messages` → [`inbound`] (validate, E.164) → [`plugins::Registry`]
+//! (the active plugin) → [`delivery`] (prepare / [`egress`] / interpret) → the
+//! caller. See ARCHITECTURE.md for the map.
+#![deny(missing_docs)]
 
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod delivery;
+pub mod e164;
+pub mod egress;
+pub mod inbound;
+pub mod inbox;
+pub mod mask;
+pub mod plugins;
+pub mod server;
+pub mod state;
+pub mod telemetry;

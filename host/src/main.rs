@@ -1,1 +1,5 @@
-fn main() {}
+//! The `phonehook` command. Everything lives in the library; see `cli`.
+
+fn main() -> std::process::ExitCode {
+    phonehook::cli::main()
+}

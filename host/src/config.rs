@@ -1,0 +1,227 @@
+//! Configuration: defaults, then a TOML file, then `PHONEHOOK_*` environment
+//! variables (nested keys with `__`, e.g. `PHONEHOOK_VENDOR__TIMEOUT_MS`), then
+//! command-line flags. Secrets may also come from the environment variable the
+//! plugin's manifest names (see [`PluginConfig::secret`]).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+/// Why the configuration could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file or an environment variable holds something invalid.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+    /// A file was named but does not exist.
+    #[error("configuration file {0} does not exist")]
+    Missing(PathBuf),
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The whole configuration.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Directory of plugin libraries (`*.so`), watched for changes.
+    pub plugin_dir: PathBuf,
+    /// Private directory for the copies the host actually loads; defaults to a
+    /// fresh directory under the system temporary directory.
+    pub staging_dir: Option<PathBuf>,
+    /// The plugin that serves messages, by manifest name.
+    pub active_plugin: Option<String>,
+    /// Region for numbers written without a country code (ISO 3166 alpha-2).
+    pub default_region: String,
+    /// Log line format.
+    pub log_format: LogFormat,
+    /// Limits on inbound requests.
+    pub limits: Limits,
+    /// How the host talks to vendors.
+    pub vendor: VendorConfig,
+    /// The built-in sandbox inbox.
+    pub sandbox: SandboxConfig,
+    /// Per-plugin settings and secrets, by plugin name.
+    pub plugins: BTreeMap<String, PluginConfig>,
+}
+
+/// Limits on inbound requests.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Longest accepted message text, in characters (Twilio's limit is 1600).
+    pub max_text_chars: usize,
+    /// Refuse numbers outside ranges libphonenumber knows to be assigned
+    /// (default: only impossible numbers are refused; see `e164`).
+    pub strict_numbers: bool,
+}
+
+/// How the host talks to vendors.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VendorConfig {
+    /// Time allowed for one vendor request, from connect to the last body byte.
+    pub timeout_ms: u64,
+    /// Time allowed to establish a connection.
+    pub connect_timeout_ms: u64,
+    /// Largest vendor reply body accepted, in bytes.
+    pub max_reply_bytes: usize,
+}
+
+/// The built-in sandbox inbox (`/sandbox/messages`).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SandboxConfig {
+    /// Whether the inbox routes are served.
+    pub enabled: bool,
+    /// How many messages it keeps (oldest dropped first).
+    pub capacity: usize,
+}
+
+/// One plugin's configuration.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PluginConfig {
+    /// Plain settings. Non-string values reach the plugin as JSON text.
+    pub settings: BTreeMap<String, serde_json::Value>,
+    /// Secrets. Never logged, never returned by an API.
+    pub secrets: BTreeMap<String, String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            plugin_dir: PathBuf::from("plugins"),
+            staging_dir: None,
+            active_plugin: Some("sandbox".to_owned()),
+            default_region: "US".to_owned(),
+            log_format: LogFormat::Human,
+            limits: Limits::default(),
+            vendor: VendorConfig::default(),
+            sandbox: SandboxConfig::default(),
+            plugins: BTreeMap::new(),
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: 64 * 1024,
+            max_text_chars: 1600,
+            strict_numbers: false,
+        }
+    }
+}
+
+impl Default for VendorConfig {
+    fn default() -> Self {
+        VendorConfig {
+            timeout_ms: 10_000,
+            connect_timeout_ms: 3_000,
+            max_reply_bytes: 1024 * 1024,
+        }
+    }
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        SandboxConfig {
+            enabled: true,
+            capacity: 1000,
+        }
+    }
+}
+
+impl Config {
+    /// Defaults, the file (when given), then `PHONEHOOK_*` variables.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(ConfigError::Missing(file.to_path_buf()));
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        figment = figment.merge(Env::prefixed("PHONEHOOK_").split("__"));
+        let config: Config = figment
+            .extract()
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if crate::e164::region(&self.default_region).is_none() {
+            return Err(ConfigError::Invalid(format!(
+                "default_region `{}` is not an ISO 3166 region code such as US or GB",
+                self.default_region
+            )));
+        }
+        if self.vendor.timeout_ms == 0 || self.limits.max_body_bytes == 0 {
+            return Err(ConfigError::Invalid(
+                "vendor.timeout_ms and limits.max_body_bytes must be positive".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The inbound validation rules this configuration implies.
+    pub fn rules(&self) -> Result<crate::inbound::Rules, ConfigError> {
+        Ok(crate::inbound::Rules {
+            default_region: crate::e164::region(&self.default_region).ok_or_else(|| {
+                ConfigError::Invalid(format!("unknown default_region {}", self.default_region))
+            })?,
+            max_text_chars: self.limits.max_text_chars,
+            strictness: if self.limits.strict_numbers {
+                crate::e164::Strictness::Valid
+            } else {
+                crate::e164::Strictness::Possible
+            },
+        })
+    }
+
+    /// The configuration of one plugin (empty when not configured).
+    pub fn plugin(&self, name: &str) -> PluginConfig {
+        self.plugins.get(name).cloned().unwrap_or_default()
+    }
+}
+
+impl PluginConfig {
+    /// A secret from the configuration, else from the environment variable of
+    /// the same name (the name the plugin's manifest declares).
+    pub fn secret(&self, name: &str) -> Option<String> {
+        self.secrets
+            .get(name)
+            .cloned()
+            .or_else(|| std::env::var(name).ok())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// A setting as the plugin receives it: strings as they are, anything else
+    /// as JSON text.
+    pub fn setting_text(value: &serde_json::Value) -> String {
+        match value {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        }
+    }
+}

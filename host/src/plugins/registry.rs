@@ -1,0 +1,404 @@
+//! The set of loaded plugins and the one active plugin.
+//!
+//! **Invariant:** at most one plugin is active, and swapping it is a single
+//! atomic store. A message loads the active entry once (`load_full`) and keeps
+//! that `Arc` to the end, so it finishes on the version it started on; the old
+//! version unloads when its last message drops it.
+//!
+//! Loading at start-up and reloading on change are the same operation:
+//! [`Registry::load_path`].
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::SystemTime;
+
+use arc_swap::ArcSwapOption;
+use serde::Serialize;
+
+use crate::config::PluginConfig;
+
+use super::binding::{Binding, SecretState};
+use super::file::PluginFile;
+use super::generation::Generation;
+use super::info::PluginInfo;
+use super::loader::LoadError;
+use super::staging::Staging;
+
+/// The active plugin with its configuration.
+#[derive(Debug)]
+pub struct Active {
+    /// The loaded version serving messages.
+    pub generation: Arc<Generation>,
+    /// Its configuration.
+    pub binding: Binding,
+}
+
+/// Why a plugin could not be activated.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ActivateError {
+    /// No loaded plugin has that name.
+    #[error("no plugin named `{name}` is loaded (loaded: {known})")]
+    Unknown {
+        /// The name asked for.
+        name: String,
+        /// The names that are loaded.
+        known: String,
+    },
+    /// A file that claims the name failed to load.
+    #[error("plugin `{name}` failed to load: {error}")]
+    Failed {
+        /// The plugin.
+        name: String,
+        /// Its load error.
+        error: String,
+    },
+    /// Its configuration is incomplete.
+    #[error("plugin `{name}` is not configured: {}", problems.join("; "))]
+    Misconfigured {
+        /// The plugin.
+        name: String,
+        /// What is missing.
+        problems: Vec<String>,
+    },
+}
+
+/// What an activation did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Activation {
+    /// The plugin now active.
+    pub name: String,
+    /// Its generation.
+    pub generation: u64,
+    /// Configuration problems it was activated with (only at start-up, where
+    /// the host serves 503 naming them rather than refusing to start).
+    pub problems: Vec<String>,
+}
+
+/// What loading a file did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoadOutcome {
+    /// A new version is installed.
+    Loaded {
+        /// Plugin name.
+        name: String,
+        /// New generation id.
+        generation: u64,
+    },
+    /// The content has not changed since it was loaded.
+    Unchanged,
+}
+
+/// A plugin's state, as the admin API and the CLI show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PluginStatus {
+    /// Manifest name (or the file name when it never loaded).
+    pub name: String,
+    /// Manifest, when loaded.
+    #[serde(flatten)]
+    pub info: Option<PluginInfo>,
+    /// The watched file.
+    pub file: String,
+    /// Whether that file still exists.
+    pub file_present: bool,
+    /// SHA-256 of the loaded content.
+    pub sha256: Option<String>,
+    /// Generation id of the loaded version.
+    pub generation: Option<u64>,
+    /// When it was loaded (RFC 3339).
+    pub loaded_at: Option<String>,
+    /// `loaded`, `failed`, or `loaded_with_errors` (serving an older version
+    /// after a newer file failed).
+    pub status: &'static str,
+    /// The last load error for this file, if any.
+    pub last_error: Option<String>,
+    /// Whether it is the active plugin.
+    pub active: bool,
+    /// Declared secrets, set or not (never values).
+    pub secrets: Vec<SecretState>,
+    /// Configuration problems.
+    pub problems: Vec<String>,
+}
+
+struct Slot {
+    current: Arc<Generation>,
+    file_present: bool,
+    last_error: Option<String>,
+}
+
+#[derive(Default)]
+struct State {
+    slots: BTreeMap<String, Slot>,
+    /// Files that never produced a plugin, by path.
+    failed: BTreeMap<PathBuf, String>,
+    configs: BTreeMap<String, PluginConfig>,
+    active_name: Option<String>,
+}
+
+/// The registry.
+pub struct Registry {
+    staging: Staging,
+    state: Mutex<State>,
+    active: ArcSwapOption<Active>,
+}
+
+impl Registry {
+    /// An empty registry staging copies in `staging`.
+    pub fn new(staging: Staging, configs: BTreeMap<String, PluginConfig>) -> Registry {
+        Registry {
+            staging,
+            state: Mutex::new(State {
+                configs,
+                ..State::default()
+            }),
+            active: ArcSwapOption::empty(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave State half-updated in a
+        // way that matters more than stopping service would.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The staging area.
+    pub fn staging(&self) -> &Staging {
+        &self.staging
+    }
+
+    /// The active plugin, for one message: keep the `Arc` until it is done.
+    pub fn active(&self) -> Option<Arc<Active>> {
+        self.active.load_full()
+    }
+
+    /// Loads (or reloads) the plugin in `path`. Blocking: call it off the
+    /// async runtime. A failure leaves whatever was serving in place.
+    pub fn load_path(&self, path: &Path) -> Result<LoadOutcome, LoadError> {
+        let result = self.try_load(path);
+        if let Err(err) = &result {
+            let mut state = self.lock();
+            let owner = state
+                .slots
+                .values_mut()
+                .find(|s| s.current.source == path);
+            match owner {
+                Some(slot) => slot.last_error = Some(err.to_string()),
+                None => {
+                    state.failed.insert(path.to_path_buf(), err.to_string());
+                }
+            }
+        }
+        result
+    }
+
+    fn try_load(&self, path: &Path) -> Result<LoadOutcome, LoadError> {
+        let file = PluginFile::read(path).map_err(|e| LoadError::File(e.to_string()))?;
+        {
+            let state = self.lock();
+            let same = state
+                .slots
+                .values()
+                .any(|s| s.current.source == path && s.current.sha256 == file.sha256);
+            if same {
+                return Ok(LoadOutcome::Unchanged);
+            }
+        }
+        let generation = Arc::new(Generation::load(&file, &self.staging)?);
+        drop(file);
+        let name = generation.info.name.clone();
+        let id = generation.id;
+
+        let mut state = self.lock();
+        if let Some(slot) = state.slots.get(&name) {
+            if slot.current.source != path && slot.file_present {
+                return Err(LoadError::Manifest(format!(
+                    "plugin `{name}` is already provided by {}",
+                    slot.current.source.display()
+                )));
+            }
+        }
+        state.failed.remove(path);
+        state.slots.insert(
+            name.clone(),
+            Slot {
+                current: generation.clone(),
+                file_present: true,
+                last_error: None,
+            },
+        );
+        if state.active_name.as_deref() == Some(name.as_str()) {
+            let binding = Binding::new(&generation, &state.configs.get(&name).cloned().unwrap_or_default());
+            self.active.store(Some(Arc::new(Active { generation, binding })));
+        }
+        tracing::info!(plugin = %name, generation = id, file = %path.display(), "plugin loaded");
+        Ok(LoadOutcome::Loaded { name, generation: id })
+    }
+
+    /// The file is gone: the loaded copy keeps serving until another plugin is
+    /// activated; the status shows the file missing.
+    pub fn file_removed(&self, path: &Path) {
+        let mut state = self.lock();
+        state.failed.remove(path);
+        for slot in state.slots.values_mut().filter(|s| s.current.source == path) {
+            slot.file_present = false;
+            tracing::warn!(plugin = %slot.current.info.name, file = %path.display(),
+                "plugin file removed; the loaded copy stays until another plugin is activated");
+        }
+    }
+
+    /// Makes `name` the active plugin. `strict` refuses a plugin with
+    /// configuration problems (the admin API); start-up is lenient so the host
+    /// comes up and answers 503 naming what is missing.
+    pub fn activate(&self, name: &str, strict: bool) -> Result<Activation, ActivateError> {
+        let mut state = self.lock();
+        let Some(slot) = state.slots.get(name) else {
+            if let Some(error) = state
+                .failed
+                .iter()
+                .find(|(p, _)| p.file_stem().and_then(|s| s.to_str()).is_some_and(|s| s.contains(name)))
+                .map(|(_, e)| e.clone())
+            {
+                return Err(ActivateError::Failed { name: name.to_owned(), error });
+            }
+            let known: Vec<&str> = state.slots.keys().map(String::as_str).collect();
+            return Err(ActivateError::Unknown {
+                name: name.to_owned(),
+                known: if known.is_empty() { "none".to_owned() } else { known.join(", ") },
+            });
+        };
+        let generation = slot.current.clone();
+        let binding = Binding::new(&generation, &state.configs.get(name).cloned().unwrap_or_default());
+        if strict && !binding.problems.is_empty() {
+            return Err(ActivateError::Misconfigured {
+                name: name.to_owned(),
+                problems: binding.problems,
+            });
+        }
+        let activation = Activation {
+            name: name.to_owned(),
+            generation: generation.id,
+            problems: binding.problems.clone(),
+        };
+        state.active_name = Some(name.to_owned());
+        self.active.store(Some(Arc::new(Active { generation, binding })));
+        // Plugins whose files are gone and that no longer serve can go now.
+        state
+            .slots
+            .retain(|n, s| s.file_present || n.as_str() == name);
+        tracing::info!(plugin = %name, generation = activation.generation, "plugin activated");
+        Ok(activation)
+    }
+
+    /// A loaded plugin with its configuration, active or not (the runner).
+    pub fn bind(&self, name: &str) -> Option<Active> {
+        let state = self.lock();
+        let slot = state.slots.get(name)?;
+        let generation = slot.current.clone();
+        let binding = Binding::new(&generation, &state.configs.get(name).cloned().unwrap_or_default());
+        Some(Active { generation, binding })
+    }
+
+    /// Replaces the plugin configurations (a changed configuration file) and
+    /// rebinds the active plugin to its new configuration.
+    pub fn set_configs(&self, configs: BTreeMap<String, PluginConfig>) {
+        let mut state = self.lock();
+        state.configs = configs;
+        if let Some(name) = state.active_name.clone() {
+            if let Some(slot) = state.slots.get(&name) {
+                let generation = slot.current.clone();
+                let binding = Binding::new(&generation, &state.configs.get(&name).cloned().unwrap_or_default());
+                self.active.store(Some(Arc::new(Active { generation, binding })));
+            }
+        }
+    }
+
+    /// The name of the active plugin, if any.
+    pub fn active_name(&self) -> Option<String> {
+        self.lock().active_name.clone()
+    }
+
+    /// Every plugin and every failed file.
+    pub fn status(&self) -> Vec<PluginStatus> {
+        let state = self.lock();
+        let active = self.active.load_full();
+        let mut out: Vec<PluginStatus> = state
+            .slots
+            .iter()
+            .map(|(name, slot)| {
+                let g = &slot.current;
+                let binding = Binding::new(g, &state.configs.get(name).cloned().unwrap_or_default());
+                let is_active = active.as_ref().is_some_and(|a| Arc::ptr_eq(&a.generation, g));
+                PluginStatus {
+                    name: name.clone(),
+                    info: Some(g.info.clone()),
+                    file: g.source.display().to_string(),
+                    file_present: slot.file_present,
+                    sha256: Some(g.sha256.clone()),
+                    generation: Some(g.id),
+                    loaded_at: Some(rfc3339(g.loaded_at)),
+                    status: if slot.last_error.is_some() { "loaded_with_errors" } else { "loaded" },
+                    last_error: slot.last_error.clone(),
+                    active: is_active,
+                    secrets: binding.secret_states,
+                    problems: binding.problems,
+                }
+            })
+            .collect();
+        out.extend(state.failed.iter().map(|(path, error)| PluginStatus {
+            name: path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            info: None,
+            file: path.display().to_string(),
+            file_present: path.exists(),
+            sha256: None,
+            generation: None,
+            loaded_at: None,
+            status: "failed",
+            last_error: Some(error.clone()),
+            active: false,
+            secrets: Vec::new(),
+            problems: Vec::new(),
+        }));
+        out
+    }
+}
+
+/// RFC 3339 in UTC, seconds precision, without a date-time dependency.
+pub fn rfc3339(t: SystemTime) -> String {
+    let secs = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Howard Hinnant's days-to-civil algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_formats_known_instants() {
+        let at = |s: u64| rfc3339(SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(s));
+        assert_eq!(at(0), "1970-01-01T00:00:00Z");
+        assert_eq!(at(1_704_067_200), "2024-01-01T00:00:00Z");
+        assert_eq!(at(951_782_400), "2000-02-29T00:00:00Z");
+    }
+}

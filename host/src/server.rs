@@ -1,0 +1,183 @@
+//! Starting and stopping the server: stage, load every plugin in the plugin
+//! directory, activate the configured one, bind, serve; on shutdown, stop
+//! accepting and let messages in flight finish.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::config::Config;
+use crate::egress::Egress;
+use crate::inbox::Inbox;
+use crate::plugins::{PluginFile, Registry, Staging};
+use crate::state::AppState;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The plugin directory is missing or unreadable.
+    #[error("cannot read the plugin directory {path}: {source}")]
+    PluginDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The staging directory could not be created.
+    #[error("cannot create the staging directory: {0}")]
+    Staging(std::io::Error),
+    /// The listen address is taken or not allowed.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The HTTP client could not be built.
+    #[error("cannot build the vendor HTTP client: {0}")]
+    Egress(String),
+    /// Invalid configuration.
+    #[error("{0}")]
+    Config(String),
+}
+
+/// A running server.
+pub struct Server {
+    addr: SocketAddr,
+    state: Arc<AppState>,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+/// Loads every plugin file in `dir` into `registry`; failures are logged and
+/// recorded, never fatal.
+pub fn load_dir(registry: &Registry, dir: &Path) -> Result<(), StartError> {
+    let entries = std::fs::read_dir(dir).map_err(|source| StartError::PluginDir {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| PluginFile::is_candidate(p))
+        .collect();
+    paths.sort();
+    for path in paths {
+        if let Err(e) = registry.load_path(&path) {
+            tracing::warn!(file = %path.display(), code = e.code(), error = %e, "plugin refused");
+        }
+    }
+    Ok(())
+}
+
+/// Builds the registry and loads the plugin directory (blocking work).
+pub fn build_registry(config: &Config) -> Result<Arc<Registry>, StartError> {
+    let staging = Staging::new(config.staging_dir.as_deref()).map_err(StartError::Staging)?;
+    let registry = Arc::new(Registry::new(staging, config.plugins.clone()));
+    load_dir(&registry, &config.plugin_dir)?;
+    if let Some(name) = &config.active_plugin {
+        match registry.activate(name, false) {
+            Ok(a) if a.problems.is_empty() => {}
+            Ok(a) => tracing::warn!(plugin = %a.name, problems = ?a.problems,
+                "active plugin is missing configuration; messages get 503 until it is fixed"),
+            Err(e) => tracing::error!(error = %e, "no plugin is active; messages get 503"),
+        }
+    }
+    Ok(registry)
+}
+
+fn self_url(addr: SocketAddr) -> String {
+    let ip = match addr.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        ip if ip.is_unspecified() => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    format!("http://{}", SocketAddr::new(ip, addr.port()))
+}
+
+impl Server {
+    /// Loads plugins, binds and starts serving in the background.
+    pub async fn start(config: Config) -> Result<Server, StartError> {
+        let rules = config.rules().map_err(|e| StartError::Config(e.to_string()))?;
+        let egress = Egress::new(&config.vendor).map_err(|e| StartError::Egress(e.to_string()))?;
+        let cfg = config.clone();
+        let registry = tokio::task::spawn_blocking(move || build_registry(&cfg))
+            .await
+            .map_err(|e| StartError::Config(format!("plugin loading panicked: {e}")))??;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| StartError::Bind { addr: config.listen, source })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen, source })?;
+        let state = Arc::new(AppState {
+            inbox: Inbox::new(config.sandbox.capacity),
+            host_url: self_url(addr),
+            config,
+            registry,
+            egress,
+            rules,
+        });
+        let app = crate::api::router(state.clone());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await
+        });
+        tracing::info!(%addr, "phonehook listening");
+        Ok(Server { addr, state, stop: Some(stop), task })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Shared state (tests and the CLI inspect it).
+    pub fn state(&self) -> &Arc<AppState> {
+        &self.state
+    }
+
+    /// Stops accepting connections and waits for requests in flight.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match (&mut self.task).await {
+            Ok(Ok(())) => tracing::info!("phonehook stopped"),
+            Ok(Err(e)) => tracing::error!(error = %e, "server error during shutdown"),
+            Err(e) => tracing::error!(error = %e, "server task failed"),
+        }
+    }
+
+    /// Serves until SIGINT or SIGTERM, then shuts down gracefully.
+    pub async fn run_until_signal(self) {
+        shutdown_signal().await;
+        tracing::info!("shutdown requested; finishing messages in flight");
+        self.shutdown().await;
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

@@ -1,0 +1,25 @@
+//! What every request handler shares.
+
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::egress::Egress;
+use crate::inbound::Rules;
+use crate::inbox::Inbox;
+use crate::plugins::Registry;
+
+/// Shared server state.
+pub struct AppState {
+    /// The configuration the server started with.
+    pub config: Config,
+    /// Loaded plugins and the active one.
+    pub registry: Arc<Registry>,
+    /// The vendor HTTP client.
+    pub egress: Egress,
+    /// The sandbox inbox.
+    pub inbox: Inbox,
+    /// Inbound validation rules.
+    pub rules: Rules,
+    /// This server's own base URL, for the sandbox plugin.
+    pub host_url: String,
+}
