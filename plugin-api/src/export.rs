@@ -68,11 +68,27 @@ pub fn interpret<P: Plugin>(call: &Call<'_>, reply: &HttpReply<'_>) -> Step {
 
 /// Exports a [`Plugin`] implementation as the library's root module.
 ///
-/// ```ignore
+/// ```
+/// use phonehook_plugin_api::*;
+///
 /// #[derive(Default)]
 /// struct Acme;
-/// impl phonehook_plugin_api::Plugin for Acme { /* ... */ }
-/// phonehook_plugin_api::export_plugin!(Acme);
+///
+/// impl Plugin for Acme {
+///     fn manifest(&self) -> Manifest {
+///         Manifest::new("acme", "1.0.0").channel(Channel::Sms).host("sms.acme.test")
+///     }
+///     fn prepare(&self, call: &Call<'_>) -> Result<HttpRequest, PluginError> {
+///         let url = format!("{}/send", call.config.base_url("https://sms.acme.test"));
+///         Ok(HttpRequest::post(url).form(&[("to", call.message.recipient.as_str())]))
+///     }
+///     fn interpret(&self, _: &Call<'_>, reply: &HttpReply<'_>) -> Result<Step, PluginError> {
+///         let id = reply.text()?.trim().to_owned();
+///         Ok(Step::Delivered(Delivery::new(id, "")))
+///     }
+/// }
+///
+/// export_plugin!(Acme);
 /// ```
 #[macro_export]
 macro_rules! export_plugin {

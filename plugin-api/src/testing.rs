@@ -3,11 +3,29 @@
 //! canned [`Reply`]s. Calls go through the same panic guards as the exported
 //! entry points, so a test sees exactly what the host would.
 //!
-//! ```ignore
+//! ```
+//! # use phonehook_plugin_api::*;
+//! # #[derive(Default)]
+//! # struct MyPlugin;
+//! # impl Plugin for MyPlugin {
+//! #     fn manifest(&self) -> Manifest { Manifest::new("my", "1.0.0").channel(Channel::Sms) }
+//! #     fn prepare(&self, call: &Call<'_>) -> Result<HttpRequest, PluginError> {
+//! #         Ok(HttpRequest::post("https://x.test/send").bearer(call.config.require_secret("API_KEY")?))
+//! #     }
+//! #     fn interpret(&self, _: &Call<'_>, reply: &HttpReply<'_>) -> Result<Step, PluginError> {
+//! #         let id = reply.json()?["id"].as_str().unwrap_or_default().to_owned();
+//! #         Ok(Step::Delivered(Delivery::new(id, "")))
+//! #     }
+//! # }
+//! use phonehook_plugin_api::serde_json::json;
+//! use phonehook_plugin_api::testing::{Harness, Reply};
+//!
 //! let harness = Harness::<MyPlugin>::new().secret("API_KEY", "k");
-//! let req = harness.prepare(&Message::new("+14155550100", "code 123456"))?;
+//! let msg = Message::new("+14155550100", "code 123456");
+//! let req = harness.prepare(&msg).unwrap();
 //! assert_eq!(req.header_value("authorization"), Some("Bearer k"));
-//! let step = harness.interpret(&msg, &req, &Reply::json(200, json!({"id": "m1"})));
+//! let delivery = harness.run(&msg, |_req| Reply::json(200, json!({"id": "m1"}))).unwrap();
+//! assert_eq!(delivery.message_id.as_str(), "m1");
 //! ```
 
 use std::marker::PhantomData;

@@ -155,6 +155,10 @@ pub fn xml_attr(doc: &str, path: &[&str], attr: &str) -> Option<String> {
     xml_walk(doc, path, Some(attr))
 }
 
+fn at(stack: &[String], path: &[&str]) -> bool {
+    stack.iter().map(String::as_str).eq(path.iter().copied())
+}
+
 fn xml_walk(doc: &str, path: &[&str], attr: Option<&str>) -> Option<String> {
     use quick_xml::events::Event;
     let mut reader = quick_xml::Reader::from_str(doc);
@@ -166,7 +170,7 @@ fn xml_walk(doc: &str, path: &[&str], attr: Option<&str>) -> Option<String> {
             Event::Start(ref e) | Event::Empty(ref e) => {
                 let name = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
                 stack.push(name);
-                if stack.iter().map(String::as_str).eq(path.iter().copied()) {
+                if at(&stack, path) {
                     if let Some(attr) = attr {
                         let found = e.attributes().flatten().find(|a| {
                             a.key.local_name().as_ref() == attr.as_bytes()
@@ -178,18 +182,14 @@ fn xml_walk(doc: &str, path: &[&str], attr: Option<&str>) -> Option<String> {
                     stack.pop();
                 }
             }
-            Event::Text(t) => {
-                if attr.is_none() && stack.iter().map(String::as_str).eq(path.iter().copied()) {
-                    text.push_str(&t.unescape().ok()?);
-                }
+            Event::Text(t) if attr.is_none() && at(&stack, path) => {
+                text.push_str(&t.unescape().ok()?);
             }
-            Event::CData(t) => {
-                if attr.is_none() && stack.iter().map(String::as_str).eq(path.iter().copied()) {
-                    text.push_str(&String::from_utf8_lossy(&t));
-                }
+            Event::CData(t) if attr.is_none() && at(&stack, path) => {
+                text.push_str(&String::from_utf8_lossy(&t));
             }
             Event::End(_) => {
-                if attr.is_none() && stack.iter().map(String::as_str).eq(path.iter().copied()) {
+                if attr.is_none() && at(&stack, path) {
                     return Some(text.trim().to_owned());
                 }
                 stack.pop();
