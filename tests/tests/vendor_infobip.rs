@@ -1,0 +1,389 @@
+//! The Infobip plugin end to end: a real host, the real plugin library, and a
+//! loopback mock of Infobip's API that checks every request as Infobip
+//! documents it.
+
+use phonehook_e2e::mocks::infobip::{self, Infobip, Scenario};
+use phonehook_e2e::{Host, HostBuilder, MockVendor};
+use serde_json::{json, Value};
+
+const KEY: &str = "003026bbc133714df1834b8638bb496e-8f4b3d9a-e931-478d-a994-28a725159ab9";
+
+async fn mock(scenario: Scenario) -> MockVendor {
+    MockVendor::start(infobip::router(Infobip::new(KEY).scenario(scenario))).await
+}
+
+/// A host with the infobip plugin active and pointed at `mock`.
+fn builder(mock: &MockVendor) -> HostBuilder {
+    Host::builder()
+        .plugin("phonehook-plugin-infobip")
+        .active("infobip")
+        .setting("infobip", "base_url", mock.url())
+        .setting("infobip", "from", "InfoSMS")
+        .secret("infobip", "INFOBIP_API_KEY", KEY)
+        .config("vendor.timeout_ms", 400)
+        .config("vendor.max_reply_bytes", 65536)
+}
+
+fn sms(text: &str) -> Value {
+    json!({"recipient": "+41793026727", "text": text,
+           "context": {"message_type": "sms", "language": "en", "code": "123456",
+                       "action": "second-factor-authentication"}})
+}
+
+fn code_sms() -> Value {
+    sms("Your code is 123456")
+}
+
+async fn send(mock: &MockVendor, payload: Value) -> (u16, Value) {
+    let host = builder(mock).start().await;
+    host.send(payload).await
+}
+
+fn assert_vendor_error(status: u16, body: &Value, code: &str, http: u16, retryable: bool) {
+    assert_eq!(status, 502, "{body}");
+    let err = &body["error"];
+    assert_eq!(err["code"], "vendor_error", "{body}");
+    assert_eq!(err["vendor_code"], code, "{body}");
+    assert_eq!(err["vendor_status"], http, "{body}");
+    assert_eq!(err["retryable"], retryable, "{body}");
+    assert_eq!(err["plugin"], "infobip", "{body}");
+    assert!(
+        !body.to_string().contains(KEY),
+        "the API key leaked: {body}"
+    );
+}
+
+#[tokio::test]
+async fn sms_goes_through_the_v2_advanced_endpoint_by_default() {
+    let mock = mock(Scenario::Accept).await;
+    let (status, body) = send(&mock, code_sms()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["MessageID"],
+        "2250be2d4219-3af1-78856-aabe-000000000001"
+    );
+
+    let req = mock.last();
+    assert_eq!(
+        (req.method.as_str(), req.path.as_str()),
+        ("POST", "/sms/2/text/advanced")
+    );
+    assert_eq!(
+        req.header("authorization"),
+        Some(format!("App {KEY}").as_str())
+    );
+    assert_eq!(req.header("content-type"), Some("application/json"));
+    assert_eq!(
+        req.json(),
+        json!({"messages": [{"from": "InfoSMS", "destinations": [{"to": "41793026727"}], "text": "Your code is 123456"}]})
+    );
+}
+
+#[tokio::test]
+async fn sms_goes_through_v3_messages_when_asked() {
+    let mock = mock(Scenario::Accept).await;
+    let host = builder(&mock)
+        .setting("infobip", "sms_api", "v3")
+        .start()
+        .await;
+    let (status, body) = host.send(code_sms()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["MessageID"],
+        "2250be2d4219-3af1-78856-aabe-000000000001"
+    );
+
+    let req = mock.last();
+    assert_eq!(
+        (req.method.as_str(), req.path.as_str()),
+        ("POST", "/sms/3/messages")
+    );
+    assert_eq!(
+        req.header("authorization"),
+        Some(format!("App {KEY}").as_str())
+    );
+    assert_eq!(
+        req.json(),
+        json!({"messages": [{"sender": "InfoSMS", "destinations": [{"to": "41793026727"}], "content": {"text": "Your code is 123456"}}]})
+    );
+}
+
+#[tokio::test]
+async fn voice_is_a_text_to_speech_call_in_the_users_language() {
+    let mock = mock(Scenario::Accept).await;
+    let host = builder(&mock)
+        .setting("infobip", "voice_from", "+442032864231")
+        .start()
+        .await;
+    let (status, body) = host
+        .send(
+            json!({"recipient": "+41793026727", "text": "Votre code est 123456",
+                     "context": {"message_type": "voice", "language": "fr-CA", "code": "123456",
+                                 "action": "second-factor-authentication"}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["MessageID"],
+        "2250be2d4219-3af1-78856-aabe-000000000001"
+    );
+
+    let req = mock.last();
+    assert_eq!(
+        (req.method.as_str(), req.path.as_str()),
+        ("POST", "/tts/3/single")
+    );
+    assert_eq!(
+        req.header("authorization"),
+        Some(format!("App {KEY}").as_str())
+    );
+    assert_eq!(req.header("content-type"), Some("application/json"));
+    assert_eq!(
+        req.json(),
+        json!({"text": "Votre code est 1, 2, 3, 4, 5, 6. Votre code est 1, 2, 3, 4, 5, 6",
+               "language": "fr", "from": "442032864231", "to": "41793026727"})
+    );
+}
+
+#[tokio::test]
+async fn a_rejected_message_inside_a_200_is_an_error() {
+    let mock = mock(Scenario::Rejected).await;
+    let (status, body) = send(&mock, code_sms()).await;
+    assert_vendor_error(status, &body, "REJECTED_NETWORK", 200, false);
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("Network is forbidden"), "{body}");
+}
+
+#[tokio::test]
+async fn legacy_errors_carry_code_text_and_validation_errors() {
+    let mock = mock(Scenario::LegacyError).await;
+    let (status, body) = send(&mock, code_sms()).await;
+    assert_vendor_error(status, &body, "BAD_REQUEST", 400, false);
+    assert_eq!(
+        body["error"]["message"],
+        "Bad request — messages[0].destinations[0].to: invalid destination address"
+    );
+}
+
+#[tokio::test]
+async fn new_errors_carry_code_description_violations_and_action() {
+    let mock = mock(Scenario::NewError).await;
+    let host = builder(&mock)
+        .setting("infobip", "sms_api", "v3")
+        .start()
+        .await;
+    let (status, body) = host.send(code_sms()).await;
+    assert_vendor_error(status, &body, "E400", 400, false);
+    assert_eq!(
+        body["error"]["message"],
+        "Request cannot be processed — messages[0].destinations[0].to: Invalid destination address. \
+         Check the syntax, violations and adjust the request."
+    );
+}
+
+#[tokio::test]
+async fn bad_credentials_are_unauthorized() {
+    let mock = mock(Scenario::Accept).await;
+    let host = builder(&mock)
+        .secret("infobip", "INFOBIP_API_KEY", "wrong-key")
+        .start()
+        .await;
+    let (status, body) = host.send(code_sms()).await;
+    assert_vendor_error(status, &body, "UNAUTHORIZED", 401, false);
+    assert_eq!(body["error"]["message"], "Invalid login details");
+    assert!(!body.to_string().contains("wrong-key"), "{body}");
+}
+
+#[tokio::test]
+async fn throttling_is_retryable_and_passes_retry_after_on() {
+    let mock = mock(Scenario::Throttled(7)).await;
+    let host = builder(&mock).start().await;
+    let resp = reqwest::Client::new()
+        .post(format!("{}/api/v1/messages", host.url()))
+        .json(&code_sms())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
+        Some("7")
+    );
+    let status = resp.status().as_u16();
+    let body: Value = resp.json().await.unwrap();
+    assert_vendor_error(status, &body, "TOO_MANY_REQUESTS", 429, true);
+    assert_eq!(body["error"]["retry_after_secs"], 7, "{body}");
+}
+
+#[tokio::test]
+async fn server_errors_are_retryable() {
+    let mock = mock(Scenario::ServerError).await;
+    let (status, body) = send(&mock, code_sms()).await;
+    assert_vendor_error(status, &body, "GENERAL_ERROR", 500, true);
+    assert_eq!(
+        body["error"]["message"],
+        "Something went wrong. Please contact support."
+    );
+
+    let mock = self::mock(Scenario::BadGateway).await;
+    let (status, body) = send(&mock, code_sms()).await;
+    assert_vendor_error(status, &body, "502", 502, true);
+}
+
+#[tokio::test]
+async fn a_success_that_is_not_json_is_a_protocol_error() {
+    let mock = mock(Scenario::NotJson).await;
+    let (status, body) = send(&mock, code_sms()).await;
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(body["error"]["code"], "vendor_protocol", "{body}");
+}
+
+#[tokio::test]
+async fn an_empty_success_is_a_protocol_error() {
+    let mock = mock(Scenario::Empty).await;
+    let (status, body) = send(&mock, code_sms()).await;
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(body["error"]["code"], "vendor_protocol", "{body}");
+}
+
+#[tokio::test]
+async fn a_vendor_that_never_answers_times_out() {
+    let mock = mock(Scenario::Hang).await;
+    let started = std::time::Instant::now();
+    let (status, body) = send(&mock, code_sms()).await;
+    assert_eq!(status, 504, "{body}");
+    assert_eq!(body["error"]["code"], "vendor_timeout", "{body}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_reply_over_the_size_cap_is_refused() {
+    let mock = mock(Scenario::Huge(2 * 1024 * 1024)).await;
+    let (status, body) = send(&mock, code_sms()).await;
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(body["error"]["code"], "vendor_reply_too_large", "{body}");
+}
+
+#[tokio::test]
+async fn missing_key_or_base_url_is_named() {
+    let mock = mock(Scenario::Accept).await;
+    let host = Host::builder()
+        .plugin("phonehook-plugin-infobip")
+        .active("infobip")
+        .setting("infobip", "base_url", mock.url())
+        .start()
+        .await;
+    let (status, body) = host.send(code_sms()).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "plugin_config", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("INFOBIP_API_KEY"),
+        "{body}"
+    );
+
+    let host = Host::builder()
+        .plugin("phonehook-plugin-infobip")
+        .active("infobip")
+        .secret("infobip", "INFOBIP_API_KEY", KEY)
+        .start()
+        .await;
+    let (status, body) = host.send(code_sms()).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "plugin_config", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("INFOBIP_BASE_URL"),
+        "{body}"
+    );
+    assert!(mock.requests().is_empty());
+}
+
+#[tokio::test]
+async fn texts_past_ten_sms_parts_are_refused_before_sending() {
+    let mock = mock(Scenario::Accept).await;
+    let (status, body) = send(
+        &mock,
+        sms(&format!("Your code is 123456 {}", "a".repeat(1520))),
+    )
+    .await;
+    assert_eq!(body["error"]["code"], "invalid_message", "{status} {body}");
+    assert!(mock.requests().is_empty());
+}
+
+#[tokio::test]
+async fn the_mock_refuses_what_infobip_refuses() {
+    let mock = mock(Scenario::Accept).await;
+    let client = reqwest::Client::new();
+    let post = |path: &str, body: Value| {
+        client
+            .post(format!("{}{path}", mock.url()))
+            .header("authorization", format!("App {KEY}"))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+    };
+    let resp = post(
+        "/sms/2/text/advanced",
+        json!({"messages": [{"destinations": [{"to": "+41793026727"}], "text": "x", "body": "y"}]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status().as_u16(), 400);
+    let body: Value = resp.json().await.unwrap();
+    let errors = &body["requestError"]["serviceException"]["validationErrors"];
+    assert!(
+        errors["messages[0].destinations[0].to"].is_array(),
+        "{body}"
+    );
+    assert!(errors["messages[0].body"].is_array(), "{body}");
+
+    let resp = post(
+        "/sms/3/messages",
+        json!({"messages": [{"destinations": [{"to": "41793026727"}], "text": "x"}]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status().as_u16(), 400);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["errorCode"], "E400", "{body}");
+    let properties: Vec<&str> = body["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v["property"].as_str())
+        .collect();
+    assert!(
+        properties.contains(&"messages[0].content") && properties.contains(&"messages[0].text"),
+        "{body}"
+    );
+
+    let resp = post("/tts/3/single", json!({"text": "x", "to": "41793026727"}))
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 400);
+    let body: Value = resp.json().await.unwrap();
+    assert!(
+        body["requestError"]["serviceException"]["validationErrors"]["from"].is_array(),
+        "{body}"
+    );
+
+    let resp = client
+        .post(format!("{}/sms/2/text/advanced", mock.url()))
+        .header("authorization", format!("Basic {KEY}"))
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 401);
+}
