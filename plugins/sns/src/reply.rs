@@ -1,0 +1,90 @@
+//! SNS's answers: a `PublishResponse` with the message id, or an
+//! `ErrorResponse` with a code and a text, both XML.
+
+use phonehook_plugin_api::{wire, Delivery, HttpReply, PluginError};
+
+const MESSAGE_ID: &[&str] = &["PublishResponse", "PublishResult", "MessageId"];
+const ERROR_CODE: &[&str] = &["ErrorResponse", "Error", "Code"];
+const ERROR_MESSAGE: &[&str] = &["ErrorResponse", "Error", "Message"];
+
+/// Error codes worth retrying whatever the HTTP status: AWS's throttling codes
+/// (SNS answers `Throttling` with HTTP 400, and its own `Throttled` with 429),
+/// the transient codes of the AWS SDKs' standard retry mode, and SNS's
+/// `InternalError`.
+const RETRYABLE_CODES: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "Throttled",
+    "RequestThrottled",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "KMSThrottling",
+    "InternalError",
+    "InternalFailure",
+    "ServiceUnavailable",
+    "RequestTimeout",
+    "RequestTimeoutException",
+];
+
+/// Whether an SNS error code is transient.
+pub fn code_is_retryable(code: &str) -> bool {
+    RETRYABLE_CODES.contains(&code)
+}
+
+/// Reads a reply to `Publish`. `secrets` are scrubbed from any vendor text
+/// copied into an error (some AWS errors quote the canonical request, which
+/// holds the session token).
+pub fn read(reply: &HttpReply<'_>, secrets: &[&str]) -> Result<Delivery, PluginError> {
+    if reply.is_success() {
+        delivered(reply)
+    } else {
+        Err(refused(reply, secrets))
+    }
+}
+
+fn delivered(reply: &HttpReply<'_>) -> Result<Delivery, PluginError> {
+    let text = reply.text()?;
+    if text.trim().is_empty() {
+        return Err(PluginError::protocol(format!(
+            "SNS answered HTTP {} with an empty body",
+            reply.status
+        )));
+    }
+    wire::xml_text(text, MESSAGE_ID)
+        .filter(|id| !id.is_empty())
+        .map(|id| Delivery::new(id, ""))
+        .ok_or_else(|| {
+            PluginError::protocol(format!(
+                "SNS answered HTTP {} without PublishResponse/PublishResult/MessageId: {}",
+                reply.status,
+                wire::snippet(text)
+            ))
+        })
+}
+
+fn refused(reply: &HttpReply<'_>, secrets: &[&str]) -> PluginError {
+    let Ok(text) = reply.text() else {
+        return wire::unexpected_reply(reply);
+    };
+    let Some(code) = wire::xml_text(text, ERROR_CODE).filter(|c| !c.is_empty()) else {
+        return wire::unexpected_reply(reply);
+    };
+    let message = wire::xml_text(text, ERROR_MESSAGE)
+        .filter(|m| !m.is_empty())
+        .unwrap_or_else(|| code.clone());
+    let message = wire::snippet(&scrub(&message, secrets));
+    let retryable = wire::status_is_retryable(reply.status) || code_is_retryable(&code);
+    PluginError::vendor(scrub(&code, secrets), message)
+        .retryable(retryable)
+        .retry_after(reply.retry_after_secs())
+}
+
+/// `text` with every non-empty secret replaced by `[redacted]`.
+pub fn scrub(text: &str, secrets: &[&str]) -> String {
+    secrets
+        .iter()
+        .filter(|s| !s.is_empty())
+        .fold(text.to_owned(), |acc, s| acc.replace(s, "[redacted]"))
+}
