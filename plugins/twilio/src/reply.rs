@@ -1,0 +1,98 @@
+//! Twilio's replies: a `201` resource whose id is `sid`, or an error object
+//! `{"code", "message", "more_info", "status"}` (sometimes with `detail`).
+
+use phonehook_plugin_api::serde_json::Value;
+use phonehook_plugin_api::{wire, Config, Delivery, HttpReply, PluginError};
+
+/// What a reply means: the created resource, or why Twilio refused.
+pub fn read(reply: &HttpReply<'_>, config: &Config<'_>) -> Result<Delivery, PluginError> {
+    let outcome = if reply.is_success() {
+        created(reply)
+    } else {
+        Err(refusal(reply))
+    };
+    outcome.map_err(|e| redact(e, config))
+}
+
+/// The created message, call or verification.
+fn created(reply: &HttpReply<'_>) -> Result<Delivery, PluginError> {
+    let body = reply.json()?;
+    let sid = body
+        .get("sid")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|sid| !sid.is_empty())
+        .ok_or_else(|| {
+            PluginError::protocol(format!(
+                "Twilio answered HTTP {} without a `sid`: {}",
+                reply.status,
+                wire::snippet(&body.to_string())
+            ))
+        })?;
+    let status = body
+        .get("status")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    Ok(Delivery::new(sid, status))
+}
+
+/// Twilio's error object as a vendor error, or the status and body when the
+/// reply is not in that format (a proxy's HTML page, an empty 503).
+fn refusal(reply: &HttpReply<'_>) -> PluginError {
+    let Ok(body) = reply.json() else {
+        return wire::unexpected_reply(reply);
+    };
+    let code = match body.get("code") {
+        Some(Value::Number(n)) => n.to_string(),
+        Some(Value::String(s)) => s.trim().to_owned(),
+        _ => String::new(),
+    };
+    let message = text_field(&body, "message");
+    if code.is_empty() && message.is_none() {
+        return wire::unexpected_reply(reply);
+    }
+    let code = if code.is_empty() {
+        reply.status.to_string()
+    } else {
+        code
+    };
+    PluginError::vendor(code, describe(&body, message, reply.status))
+        .retryable(wire::status_is_retryable(reply.status))
+        .retry_after(reply.retry_after_secs())
+}
+
+/// "Authenticate: Your AccountSid or AuthToken was incorrect. (more info:
+/// https://www.twilio.com/docs/errors/20003)" — Twilio's terse `message`
+/// completed with its `detail` and the page that explains the code.
+fn describe(body: &Value, message: Option<&str>, status: u16) -> String {
+    let mut text = message.map_or_else(|| format!("HTTP {status}"), str::to_owned);
+    if let Some(detail) = text_field(body, "detail").filter(|d| *d != text) {
+        text = format!("{text}: {detail}");
+    }
+    if let Some(more) = text_field(body, "more_info") {
+        text = format!("{text} (more info: {more})");
+    }
+    text
+}
+
+fn text_field<'a>(body: &'a Value, name: &str) -> Option<&'a str> {
+    body.get(name)
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+}
+
+/// Twilio echoes the request path, hence the account SID, in some messages
+/// ("The requested resource /2010-04-01/Accounts/AC…/Messages.json was not
+/// found"); secrets never leave the plugin in an error.
+fn redact(mut err: PluginError, config: &Config<'_>) -> PluginError {
+    let mut text = err.message.to_string();
+    for secret in config.secrets.iter() {
+        let value = secret.value.as_str().trim();
+        if value.len() >= 4 && text.contains(value) {
+            text = text.replace(value, &format!("[{}]", secret.name));
+        }
+    }
+    err.message = text.into();
+    err
+}
