@@ -1,1 +1,15 @@
-//! Shared harness for the end-to-end tests.
+//! Shared harness for the end-to-end tests: builds the real plugin libraries,
+//! starts a real host on a loopback port, and runs loopback mock vendors.
+//!
+//! - [`plugins::library`] — the path of a freshly built plugin `.so`.
+//! - [`Host`] / [`HostBuilder`] — a real phonehook server on `127.0.0.1:0`.
+//! - [`MockVendor`] — a loopback HTTP server around an axum `Router` that
+//!   records every request it receives.
+
+pub mod host;
+pub mod mock;
+pub mod mocks;
+pub mod plugins;
+
+pub use host::{Host, HostBuilder};
+pub use mock::{MockVendor, Recorded};
