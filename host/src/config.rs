@@ -50,14 +50,26 @@ pub struct Config {
     pub default_region: String,
     /// Log line format.
     pub log_format: LogFormat,
+    /// Bearer token the identity platform sends to `POST /api/v1/messages`.
+    /// Without both tokens the server only listens on loopback.
+    pub send_token: Option<String>,
+    /// Bearer token for the admin API.
+    pub admin_token: Option<String>,
+    /// How plugin and configuration files are watched.
+    pub watch: WatchConfig,
     /// Limits on inbound requests.
     pub limits: Limits,
     /// How the host talks to vendors.
     pub vendor: VendorConfig,
     /// The built-in sandbox inbox.
     pub sandbox: SandboxConfig,
+    /// The delivery log (`[log]`).
+    pub log: crate::deliverylog::LogConfig,
     /// Per-plugin settings and secrets, by plugin name.
     pub plugins: BTreeMap<String, PluginConfig>,
+    /// The file this configuration was read from (watched for changes).
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
 }
 
 /// Limits on inbound requests.
@@ -83,6 +95,33 @@ pub struct VendorConfig {
     pub connect_timeout_ms: u64,
     /// Largest vendor reply body accepted, in bytes.
     pub max_reply_bytes: usize,
+}
+
+/// Watching the plugin directory and the configuration file.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WatchConfig {
+    /// Whether changes are picked up while running.
+    pub enabled: bool,
+    /// Quiet time after the last file event before looking at a file.
+    pub debounce_ms: u64,
+    /// How long a file's size and modification time must stay unchanged
+    /// before it is loaded (a writer may pause between chunks).
+    pub settle_ms: u64,
+    /// Poll instead of using inotify (NFS and some container mounts send no
+    /// events), at this interval; 0 uses inotify.
+    pub poll_interval_ms: u64,
+}
+
+impl Default for WatchConfig {
+    fn default() -> Self {
+        WatchConfig {
+            enabled: true,
+            debounce_ms: 100,
+            settle_ms: 100,
+            poll_interval_ms: 0,
+        }
+    }
 }
 
 /// The built-in sandbox inbox (`/sandbox/messages`).
@@ -114,10 +153,15 @@ impl Default for Config {
             active_plugin: Some("sandbox".to_owned()),
             default_region: "US".to_owned(),
             log_format: LogFormat::Human,
+            send_token: None,
+            admin_token: None,
+            watch: WatchConfig::default(),
             limits: Limits::default(),
             vendor: VendorConfig::default(),
             sandbox: SandboxConfig::default(),
+            log: crate::deliverylog::LogConfig::default(),
             plugins: BTreeMap::new(),
+            source: None,
         }
     }
 }
@@ -162,14 +206,16 @@ impl Config {
             figment = figment.merge(Toml::file(file));
         }
         figment = figment.merge(Env::prefixed("PHONEHOOK_").split("__"));
-        let config: Config = figment
+        let mut config: Config = figment
             .extract()
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        config.source = file.map(Path::to_path_buf);
         config.validate()?;
         Ok(config)
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        self.log.validate().map_err(|e| ConfigError::Invalid(e.to_string()))?;
         if crate::e164::region(&self.default_region).is_none() {
             return Err(ConfigError::Invalid(format!(
                 "default_region `{}` is not an ISO 3166 region code such as US or GB",

@@ -8,15 +8,19 @@
 #![deny(missing_docs)]
 
 pub mod api;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod delivery;
+pub mod deliverylog;
 pub mod e164;
 pub mod egress;
 pub mod inbound;
 pub mod inbox;
 pub mod mask;
+pub mod metrics;
 pub mod plugins;
 pub mod server;
 pub mod state;
 pub mod telemetry;
+pub mod watcher;
