@@ -11,9 +11,11 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
+use crate::deliverylog::DeliveryLog;
 use crate::egress::Egress;
 use crate::inbox::Inbox;
-use crate::plugins::{PluginFile, Registry, Staging};
+use crate::plugins::{check_trusted, PluginFile, Registry, Staging};
+use crate::watcher::Watcher;
 use crate::state::AppState;
 
 /// Why the server could not start.
@@ -44,12 +46,25 @@ pub enum StartError {
     /// Invalid configuration.
     #[error("{0}")]
     Config(String),
+    /// A non-loopback address without both tokens.
+    #[error("refusing to listen on {0} without both send_token and admin_token configured: anyone who can reach it could send codes and swap providers. Set both (PHONEHOOK_SEND_TOKEN, PHONEHOOK_ADMIN_TOKEN) or listen on 127.0.0.1")]
+    Insecure(SocketAddr),
+    /// The plugin directory can be written by other users.
+    #[error("refusing to load plugins: {0}")]
+    Untrusted(String),
+    /// The watcher could not start.
+    #[error("{0}")]
+    Watch(String),
+    /// The delivery log could not start.
+    #[error("{0}")]
+    Log(String),
 }
 
 /// A running server.
 pub struct Server {
     addr: SocketAddr,
     state: Arc<AppState>,
+    _watcher: Option<Watcher>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
 }
@@ -57,6 +72,9 @@ pub struct Server {
 /// Loads every plugin file in `dir` into `registry`; failures are logged and
 /// recorded, never fatal.
 pub fn load_dir(registry: &Registry, dir: &Path) -> Result<(), StartError> {
+    if dir.exists() {
+        check_trusted(dir).map_err(|e| StartError::Untrusted(e.to_string()))?;
+    }
     let entries = std::fs::read_dir(dir).map_err(|source| StartError::PluginDir {
         path: dir.to_path_buf(),
         source,
@@ -91,6 +109,35 @@ pub fn build_registry(config: &Config) -> Result<Arc<Registry>, StartError> {
     Ok(registry)
 }
 
+/// Without tokens anyone who reaches the port can send and administer, so
+/// only this machine may reach it.
+fn check_exposure(config: &Config) -> Result<(), StartError> {
+    let tokens = config.send_token.is_some() && config.admin_token.is_some();
+    if !tokens && !config.listen.ip().is_loopback() {
+        return Err(StartError::Insecure(config.listen));
+    }
+    if !tokens {
+        tracing::warn!(listen = %config.listen,
+            "no send_token/admin_token configured: listening on loopback only, and anyone on this machine can send and administer");
+    }
+    for (name, token) in [("send_token", &config.send_token), ("admin_token", &config.admin_token)] {
+        if token.as_deref().is_some_and(|t| t.len() < 16) {
+            tracing::warn!(token = name, "token is shorter than 16 characters; use a long random value");
+        }
+    }
+    Ok(())
+}
+
+/// Opens the delivery log (blocking file work, off the runtime). An
+/// unwritable database does not stop the server; see `deliverylog`.
+async fn open_log(config: &Config) -> Result<DeliveryLog, StartError> {
+    let cfg = config.log.clone();
+    tokio::task::spawn_blocking(move || DeliveryLog::open(&cfg))
+        .await
+        .map_err(|e| StartError::Log(format!("opening the delivery log panicked: {e}")))?
+        .map_err(|e| StartError::Log(e.to_string()))
+}
+
 fn self_url(addr: SocketAddr) -> String {
     let ip = match addr.ip() {
         ip if ip.is_unspecified() && ip.is_ipv4() => IpAddr::V4(Ipv4Addr::LOCALHOST),
@@ -104,11 +151,15 @@ impl Server {
     /// Loads plugins, binds and starts serving in the background.
     pub async fn start(config: Config) -> Result<Server, StartError> {
         let rules = config.rules().map_err(|e| StartError::Config(e.to_string()))?;
+        check_exposure(&config)?;
         let egress = Egress::new(&config.vendor).map_err(|e| StartError::Egress(e.to_string()))?;
         let cfg = config.clone();
         let registry = tokio::task::spawn_blocking(move || build_registry(&cfg))
             .await
             .map_err(|e| StartError::Config(format!("plugin loading panicked: {e}")))??;
+        let log = open_log(&config).await?;
+        // Before the first request, so `GET /metrics` lists every metric's help.
+        crate::metrics::handle();
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|source| StartError::Bind { addr: config.listen, source })?;
@@ -120,7 +171,15 @@ impl Server {
             registry,
             egress,
             rules,
+            log,
         });
+        let watcher = if state.config.watch.enabled {
+            let w = crate::watcher::start(state.registry.clone(), &state.config)
+                .map_err(|e| StartError::Watch(e.to_string()))?;
+            Some(w)
+        } else {
+            None
+        };
         let app = crate::api::router(state.clone());
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -131,7 +190,13 @@ impl Server {
                 .await
         });
         tracing::info!(%addr, "phonehook listening");
-        Ok(Server { addr, state, stop: Some(stop), task })
+        Ok(Server {
+            addr,
+            state,
+            _watcher: watcher,
+            stop: Some(stop),
+            task,
+        })
     }
 
     /// The bound address.
@@ -144,7 +209,8 @@ impl Server {
         &self.state
     }
 
-    /// Stops accepting connections and waits for requests in flight.
+    /// Stops accepting connections, waits for requests in flight, then writes
+    /// every delivery log event they recorded.
     pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
@@ -154,6 +220,7 @@ impl Server {
             Ok(Err(e)) => tracing::error!(error = %e, "server error during shutdown"),
             Err(e) => tracing::error!(error = %e, "server task failed"),
         }
+        self.state.log.close().await;
     }
 
     /// Serves until SIGINT or SIGTERM, then shuts down gracefully.

@@ -8,6 +8,7 @@ mod generation;
 mod info;
 mod invoke;
 mod loader;
+mod permissions;
 mod registry;
 mod staging;
 
@@ -17,5 +18,6 @@ pub use generation::{retained_count, Generation};
 pub use info::PluginInfo;
 pub use invoke::{OwnedError, OwnedRequest, OwnedStep};
 pub use loader::LoadError;
+pub use permissions::{check_trusted, PermissionError};
 pub use registry::{rfc3339, ActivateError, Activation, Active, LoadOutcome, PluginStatus, Registry};
 pub use staging::Staging;

@@ -23,6 +23,7 @@ use super::file::PluginFile;
 use super::generation::Generation;
 use super::info::PluginInfo;
 use super::loader::LoadError;
+use super::permissions::check_trusted;
 use super::staging::Staging;
 
 /// The active plugin with its configuration.
@@ -105,6 +106,8 @@ pub struct PluginStatus {
     pub sha256: Option<String>,
     /// Generation id of the loaded version.
     pub generation: Option<u64>,
+    /// How many versions of this plugin were loaded since start-up.
+    pub loads: u64,
     /// When it was loaded (RFC 3339).
     pub loaded_at: Option<String>,
     /// `loaded`, `failed`, or `loaded_with_errors` (serving an older version
@@ -124,6 +127,7 @@ struct Slot {
     current: Arc<Generation>,
     file_present: bool,
     last_error: Option<String>,
+    loads: u64,
 }
 
 #[derive(Default)]
@@ -192,6 +196,10 @@ impl Registry {
     }
 
     fn try_load(&self, path: &Path) -> Result<LoadOutcome, LoadError> {
+        if let Some(dir) = path.parent() {
+            check_trusted(dir).map_err(|e| LoadError::File(e.to_string()))?;
+        }
+        check_trusted(path).map_err(|e| LoadError::File(e.to_string()))?;
         let file = PluginFile::read(path).map_err(|e| LoadError::File(e.to_string()))?;
         {
             let state = self.lock();
@@ -218,12 +226,14 @@ impl Registry {
             }
         }
         state.failed.remove(path);
+        let loads = state.slots.get(&name).map_or(0, |s| s.loads) + 1;
         state.slots.insert(
             name.clone(),
             Slot {
                 current: generation.clone(),
                 file_present: true,
                 last_error: None,
+                loads,
             },
         );
         if state.active_name.as_deref() == Some(name.as_str()) {
@@ -335,6 +345,7 @@ impl Registry {
                     file_present: slot.file_present,
                     sha256: Some(g.sha256.clone()),
                     generation: Some(g.id),
+                    loads: slot.loads,
                     loaded_at: Some(rfc3339(g.loaded_at)),
                     status: if slot.last_error.is_some() { "loaded_with_errors" } else { "loaded" },
                     last_error: slot.last_error.clone(),
@@ -354,6 +365,7 @@ impl Registry {
             file_present: path.exists(),
             sha256: None,
             generation: None,
+            loads: 0,
             loaded_at: None,
             status: "failed",
             last_error: Some(error.clone()),

@@ -1,0 +1,84 @@
+//! Bearer tokens: one for the identity platform (sending), one for admins.
+//! Tokens are compared as SHA-256 digests in constant time, so neither the
+//! content nor the length of a configured token leaks through timing. A
+//! refused request learns nothing but 401.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::api::ApiError;
+use crate::state::AppState;
+
+/// Which token a route needs.
+#[derive(Clone, Copy, Debug)]
+pub enum Role {
+    /// The identity platform.
+    Send,
+    /// An administrator.
+    Admin,
+}
+
+/// Whether `presented` matches `expected`.
+pub fn token_matches(expected: &str, presented: &str) -> bool {
+    let a = Sha256::digest(expected.as_bytes());
+    let b = Sha256::digest(presented.as_bytes());
+    a.ct_eq(&b).into()
+}
+
+fn bearer(req: &Request) -> Option<&str> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+fn unauthorized() -> Response {
+    let mut resp = ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "a valid bearer token is required")
+        .into_response();
+    resp.headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    resp
+}
+
+async fn check(state: &AppState, role: Role, req: Request, next: Next) -> Response {
+    let expected = match role {
+        Role::Send => state.config.send_token.as_deref(),
+        Role::Admin => state.config.admin_token.as_deref(),
+    };
+    match expected {
+        // No token configured: the server refuses to listen beyond loopback.
+        None => next.run(req).await,
+        Some(expected) => match bearer(&req) {
+            Some(presented) if token_matches(expected, presented) => next.run(req).await,
+            _ => unauthorized(),
+        },
+    }
+}
+
+/// Middleware for the send routes.
+pub async fn require_send(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    check(&state, Role::Send, req, next).await
+}
+
+/// Middleware for the admin routes.
+pub async fn require_admin(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    check(&state, Role::Admin, req, next).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::token_matches;
+
+    #[test]
+    fn tokens_match_exactly() {
+        assert!(token_matches("s3cret-token", "s3cret-token"));
+        assert!(!token_matches("s3cret-token", "s3cret-toke"));
+        assert!(!token_matches("s3cret-token", ""));
+        assert!(!token_matches("s3cret-token", "S3CRET-TOKEN"));
+    }
+}
