@@ -35,6 +35,31 @@ enum Command {
     },
     /// Send one message through one plugin and print the outcome (the runner).
     Send(SendArgs),
+    /// Show a running server's plugins (calls `GET /api/v1/plugins`).
+    Status {
+        #[command(flatten)]
+        remote: RemoteArgs,
+        /// Print the raw JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make a loaded plugin the active one on a running server.
+    Activate {
+        /// Plugin name.
+        name: String,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
+}
+
+#[derive(Args, Debug)]
+struct RemoteArgs {
+    /// The server's base URL.
+    #[arg(long, env = "PHONEHOOK_URL", default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// The admin token.
+    #[arg(long, env = "PHONEHOOK_ADMIN_TOKEN", hide_env_values = true)]
+    token: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -143,6 +168,87 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = load_config(&args.common)?;
             crate::telemetry::init(config.log_format);
             runtime()?.block_on(send(config, args))
+        }
+        Command::Status { remote, json } => {
+            let body = runtime()?.block_on(admin_call(&remote, reqwest::Method::GET, "/api/v1/plugins", None))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&body)?);
+            } else {
+                print_status(&body);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Activate { name, remote } => {
+            let payload = serde_json::json!({ "name": name });
+            let body = runtime()?.block_on(admin_call(&remote, reqwest::Method::PUT, "/api/v1/active-plugin", Some(payload)))?;
+            println!(
+                "active: {} (generation {}), was {}",
+                body["active"].as_str().unwrap_or("?"),
+                body["generation"],
+                body["previous"].as_str().unwrap_or("none")
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Calls the admin API; a non-2xx answer becomes an error with the server's message.
+async fn admin_call(
+    remote: &RemoteArgs,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> anyhow::Result<serde_json::Value> {
+    let url = format!("{}{path}", remote.url.trim_end_matches('/'));
+    let mut req = reqwest::Client::new().request(method, &url);
+    if let Some(token) = &remote.token {
+        req = req.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        req = req.header("content-type", "application/json").body(body.to_string());
+    }
+    let resp = req.send().await.with_context(|| format!("cannot reach {url}"))?;
+    let status = resp.status();
+    let text = resp.text().await.with_context(|| format!("{url} broke off its answer"))?;
+    let body: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{url} answered {status} with a body that is not JSON"))?;
+    if !status.is_success() {
+        bail!(
+            "{status}: {} ({})",
+            body["error"]["message"].as_str().unwrap_or("no message"),
+            body["error"]["code"].as_str().unwrap_or("no code")
+        );
+    }
+    Ok(body)
+}
+
+fn print_status(body: &serde_json::Value) {
+    println!("{:<2} {:<14} {:<9} {:<5} {:<20} FILE", "", "NAME", "VERSION", "GEN", "STATUS");
+    for p in body["plugins"].as_array().into_iter().flatten() {
+        let mark = if p["active"].as_bool() == Some(true) { "*" } else { "" };
+        let gen = p["generation"].as_u64().map(|g| g.to_string()).unwrap_or_else(|| "-".into());
+        let mut status = p["status"].as_str().unwrap_or("?").to_owned();
+        if p["file_present"].as_bool() == Some(false) {
+            status.push_str(",file_gone");
+        }
+        println!(
+            "{mark:<2} {:<14} {:<9} {gen:<5} {status:<20} {}",
+            p["name"].as_str().unwrap_or("?"),
+            p["version"].as_str().unwrap_or("-"),
+            p["file"].as_str().unwrap_or("")
+        );
+        let unset: Vec<&str> = p["secrets"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|s| s["set"].as_bool() == Some(false))
+            .filter_map(|s| s["name"].as_str())
+            .collect();
+        if !unset.is_empty() {
+            println!("{:<17} secrets not set: {}", "", unset.join(", "));
+        }
+        if let Some(err) = p["last_error"].as_str() {
+            println!("{:<17} last error: {err}", "");
         }
     }
 }

@@ -1,6 +1,11 @@
 //! The HTTP surface. [`router`] builds the whole application so tests and the
 //! server share it; handlers live one concern per module.
+//!
+//! **Architecture Invariant:** every route is in exactly one access group —
+//! send (identity platform token), admin (admin token) or open (health, and the
+//! sandbox inbox's receiving end, which the sandbox plugin calls).
 
+mod admin;
 mod error;
 mod health;
 mod messages;
@@ -9,26 +14,39 @@ mod sandbox;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
+use axum::middleware;
 use axum::routing::{get, post};
 use axum::Router;
 
+use crate::auth;
 use crate::state::AppState;
 
 pub use error::ApiError;
 
 /// The application.
 pub fn router(state: Arc<AppState>) -> Router {
-    let mut app = Router::new()
+    let send = Router::new()
         .route("/api/v1/messages", post(messages::send_hook))
         .route("/api/v1/actions/send-phone-message", post(messages::send_action))
-        .route("/healthz", get(health::healthz));
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_send));
+
+    let mut admin = Router::new()
+        .route("/api/v1/plugins", get(admin::list))
+        .route("/api/v1/active-plugin", get(admin::active).put(admin::activate))
+        .route("/api/v1/plugins/{name}/test", post(admin::test));
     if state.config.sandbox.enabled {
-        app = app.route(
-            "/sandbox/messages",
-            post(sandbox::receive).get(sandbox::list).delete(sandbox::clear),
-        );
+        admin = admin.route("/sandbox/messages", get(sandbox::list).delete(sandbox::clear));
     }
-    app.fallback(error::not_found)
+    let admin = admin.route_layer(middleware::from_fn_with_state(state.clone(), auth::require_admin));
+
+    let mut open = Router::new().route("/healthz", get(health::healthz));
+    if state.config.sandbox.enabled {
+        open = open.route("/sandbox/messages", post(sandbox::receive));
+    }
+
+    send.merge(admin)
+        .merge(open)
+        .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.limits.max_body_bytes))
         .with_state(state)

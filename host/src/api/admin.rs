@@ -1,0 +1,99 @@
+//! The admin API: list plugins, swap the active one, and the runner that sends
+//! one message through any loaded plugin. Every route needs the admin token.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde_json::{json, Value};
+
+use super::error::ApiError;
+use super::messages::read_body;
+use crate::delivery;
+use crate::inbound;
+use crate::plugins::{retained_count, ActivateError};
+use crate::state::AppState;
+
+/// `GET /api/v1/plugins`.
+pub async fn list(State(state): State<Arc<AppState>>) -> Json<Value> {
+    let registry = state.registry.clone();
+    let plugins = registry.status();
+    Json(json!({
+        "active": registry.active().map(|a| a.generation.info.name.clone()),
+        "plugins": plugins,
+        "retained_libraries": retained_count(),
+    }))
+}
+
+/// `GET /api/v1/active-plugin`.
+pub async fn active(State(state): State<Arc<AppState>>) -> Json<Value> {
+    let active = state.registry.active();
+    Json(json!({
+        "name": active.as_ref().map(|a| a.generation.info.name.clone()),
+        "generation": active.as_ref().map(|a| a.generation.id),
+        "version": active.as_ref().map(|a| a.generation.info.version.clone()),
+    }))
+}
+
+/// `PUT /api/v1/active-plugin` with `{"name": "..."}`.
+pub async fn activate(
+    State(state): State<Arc<AppState>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let body = read_body(body)?;
+    let name = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|v| v.get("name").and_then(Value::as_str).map(str::to_owned))
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", "expected {\"name\": \"<plugin>\"}"))?;
+    let previous = state.registry.active_name();
+    let registry = state.registry.clone();
+    let result = tokio::task::spawn_blocking(move || registry.activate(&name, true))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    match result {
+        Ok(a) => Ok(Json(json!({"active": a.name, "generation": a.generation, "previous": previous}))),
+        Err(e) => Err(activate_error(e)),
+    }
+}
+
+fn activate_error(e: ActivateError) -> ApiError {
+    let message = e.to_string();
+    match e {
+        ActivateError::Unknown { .. } => ApiError::new(StatusCode::NOT_FOUND, "unknown_plugin", message),
+        ActivateError::Failed { .. } => ApiError::new(StatusCode::CONFLICT, "plugin_failed", message),
+        ActivateError::Misconfigured { problems, .. } => {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "plugin_config", message).detail("problems", problems)
+        }
+    }
+}
+
+/// `POST /api/v1/plugins/{name}/test` with a hook payload: one message through
+/// that plugin, active or not.
+pub async fn test(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let body = read_body(body)?;
+    let message = inbound::parse_hook(&body)?.validate(&state.rules)?;
+    let Some(bound) = state.registry.bind(&name) else {
+        let known: Vec<String> = state.registry.status().into_iter().filter_map(|s| s.info.map(|i| i.name)).collect();
+        return Err(activate_error(ActivateError::Unknown { name, known: known.join(", ") }));
+    };
+    let generation = bound.generation.id;
+    match delivery::deliver(&bound, &message, &state.egress, &state.host_url).await {
+        Ok(d) => Ok(Json(json!({
+            "plugin": name,
+            "generation": generation,
+            "outcome": "delivered",
+            "MessageID": d.message_id,
+            "vendor_status": d.vendor_status,
+            "vendor_latency_ms": d.vendor_latency.as_secs_f64() * 1000.0,
+        }))),
+        Err(e) => Err(ApiError::delivery(e, &name).detail("generation", generation)),
+    }
+}

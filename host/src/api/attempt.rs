@@ -1,0 +1,108 @@
+//! One send attempt, the same for the send routes and the runner: a tracing
+//! span named by the event id, the delivery, one delivery log event, the
+//! metrics, and the event id in the `x-phonehook-event-id` response header so
+//! a support ticket can be matched to the log.
+//!
+//! **Architecture Invariant:** every attempt that reaches a plugin (or finds
+//! none active) records exactly one event; requests refused before that
+//! (bad JSON, an invalid number) record none and carry no event id.
+
+use axum::http::{HeaderName, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use phonehook_plugin_api::Message;
+use tracing::Instrument;
+
+use super::error::ApiError;
+use crate::deliverylog::Event;
+use crate::delivery::{self, Delivered, DeliveryError};
+use crate::mask::mask_number;
+use crate::plugins::Active;
+use crate::state::AppState;
+
+/// The response header that carries the event id.
+pub const EVENT_ID_HEADER: HeaderName = HeaderName::from_static("x-phonehook-event-id");
+
+/// What became of one attempt.
+pub struct Attempt {
+    /// The delivery log event id.
+    pub event_id: String,
+    /// The delivery, or the error to answer with.
+    pub result: Result<Delivered, ApiError>,
+}
+
+impl Attempt {
+    /// The answer: `ok` renders a delivery, an error renders itself; both
+    /// carry the event id.
+    pub fn respond<R: IntoResponse>(self, ok: impl FnOnce(Delivered) -> R) -> Response {
+        let mut response = match self.result {
+            Ok(delivered) => ok(delivered).into_response(),
+            Err(error) => error.into_response(),
+        };
+        if let Ok(value) = HeaderValue::from_str(&self.event_id) {
+            response.headers_mut().insert(EVENT_ID_HEADER, value);
+        }
+        response
+    }
+}
+
+/// Sends `message` through `active` (none: the attempt fails as
+/// `no_active_plugin`), having come in by `route` (`hook`, `actions`,
+/// `runner`).
+pub async fn run(state: &AppState, message: &Message, active: Option<&Active>, route: &str) -> Attempt {
+    let mut pending = state.log.pending(message, route);
+    let (plugin, version, generation) = match active {
+        Some(a) => (a.generation.info.name.as_str(), a.generation.info.version.as_str(), a.generation.id),
+        None => ("", "", 0),
+    };
+    pending.plugin(plugin, version, generation);
+    if let Some(a) = active {
+        // Vendors echo credentials back; keep them out of the stored text.
+        pending.scrub_also(a.binding.secret_values());
+    }
+    let event_id = pending.id().to_owned();
+    let span = tracing::info_span!("message",
+        event_id = %event_id,
+        plugin = %plugin,
+        generation,
+        route,
+        channel = message.channel.as_str(),
+        to = %mask_number(&message.recipient));
+    let result = match active {
+        Some(a) => {
+            delivery::deliver(a, message, &state.egress, &state.host_url)
+                .instrument(span.clone())
+                .await
+        }
+        None => Err(DeliveryError::NoActivePlugin),
+    };
+    let _entered = span.enter();
+    let event = match &result {
+        Ok(delivered) => pending.delivered(delivered),
+        Err(error) => pending.failed_delivery(error),
+    };
+    let result = result.map_err(|e| ApiError::delivery(e, plugin));
+    report(&event, &result, message.channel.as_str());
+    state.log.record(event);
+    Attempt { event_id, result }
+}
+
+/// The log line and the metrics for a finished attempt. The log line uses the
+/// event's scrubbed failure text: the raw error may quote the number or the
+/// code back from the vendor.
+fn report(event: &Event, result: &Result<Delivered, ApiError>, channel: &'static str) {
+    let plugin = if event.plugin.is_empty() { "none" } else { event.plugin.as_str() };
+    let elapsed_ms = event.latency_ms;
+    crate::metrics::message_duration(plugin, elapsed_ms / 1000.0);
+    match (result, &event.details) {
+        (Ok(delivered), _) => {
+            crate::metrics::message_outcome(plugin, channel, "delivered");
+            crate::metrics::vendor_latency(plugin, delivered.vendor_latency.as_secs_f64());
+            tracing::info!(message_id = %delivered.message_id, elapsed_ms, "message accepted by vendor");
+        }
+        (Err(error), details) => {
+            crate::metrics::message_outcome(plugin, channel, error.code);
+            let reason = details.as_ref().map(|d| d.message.as_str()).unwrap_or_default();
+            tracing::warn!(code = error.code, error = %reason, elapsed_ms, "message not delivered");
+        }
+    }
+}
