@@ -215,6 +215,45 @@ impl Host {
         (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
     }
 
+    /// `GET /api/v1/plugins`.
+    pub async fn plugins(&self) -> Value {
+        let (status, body) = self.admin("GET", "/api/v1/plugins", None).await;
+        assert_eq!(status, 200, "plugins lists: {body}");
+        body
+    }
+
+    /// One plugin's entry in `GET /api/v1/plugins`, by name.
+    pub async fn plugin(&self, name: &str) -> Option<Value> {
+        self.plugins().await["plugins"]
+            .as_array()?
+            .iter()
+            .find(|p| p["name"] == name)
+            .cloned()
+    }
+
+    /// Polls `GET /api/v1/plugins` until `done` holds; panics after `timeout`.
+    pub async fn wait_until(&self, what: &str, timeout: std::time::Duration, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let body = self.plugins().await;
+            if done(&body) {
+                return body;
+            }
+            assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}: {body}");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Waits until plugin `name` serves the file content with this SHA-256.
+    pub async fn wait_for_sha(&self, name: &str, sha256: &str) -> Value {
+        self.wait_until(&format!("{name} at {sha256}"), std::time::Duration::from_secs(20), |b| {
+            b["plugins"]
+                .as_array()
+                .is_some_and(|ps| ps.iter().any(|p| p["name"] == name && p["sha256"] == sha256))
+        })
+        .await
+    }
+
     /// The messages the sandbox inbox holds, oldest first.
     pub async fn inbox(&self) -> Vec<Value> {
         let (status, body) = self.admin("GET", "/sandbox/messages", None).await;

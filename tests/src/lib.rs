@@ -6,6 +6,7 @@
 //! - [`MockVendor`] — a loopback HTTP server around an axum `Router` that
 //!   records every request it receives.
 
+pub mod arrival;
 pub mod host;
 pub mod mock;
 pub mod mocks;

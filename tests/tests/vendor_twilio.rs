@@ -302,6 +302,26 @@ async fn bad_credentials_are_twilios_20003() {
     assert!(!body.to_string().contains("wrong-token-0000"), "{body}");
 }
 
+/// Twilio quotes the request path, account SID included, in a 404; the plugin
+/// passes the text on and the host strips the secret from it.
+#[tokio::test]
+async fn an_account_sid_echoed_by_twilio_is_redacted_by_the_host() {
+    let mock = mock(Scenario::Created).await;
+    let host = host(&mock)
+        .setting("twilio", "base_url", format!("{}/moved", mock.url()))
+        .start()
+        .await;
+    let (status, body) = host.send(sms()).await;
+    let error = vendor_error(status, &body);
+    assert_eq!(error["vendor_code"], "20404", "{body}");
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("The requested resource /moved/2010-04-01/Accounts/[redacted]/"),
+        "{body}"
+    );
+    assert!(!body.to_string().contains(ACCOUNT_SID), "{body}");
+}
+
 #[tokio::test]
 async fn throttling_is_retryable_after_twilios_delay() {
     let mock = mock(Scenario::RateLimited(7)).await;

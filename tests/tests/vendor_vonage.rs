@@ -72,7 +72,7 @@ fn vendor_error(status: u16, body: &Value) -> &Value {
 }
 
 fn base64url_json(part: &str) -> Value {
-    let bytes = wire::base64_decode(&part.replace('-', "+").replace('_', "/")).expect("base64url");
+    let bytes = wire::base64url_decode(part).expect("base64url");
     serde_json::from_slice(&bytes).expect("JSON")
 }
 

@@ -12,8 +12,7 @@
 //! the test chose decides the answer. A success comes back as JSON when the
 //! request asked for it (`Accept: application/json`), as XML otherwise.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -22,6 +21,8 @@ use axum::routing::post;
 use axum::Router;
 use bytes::Bytes;
 use serde_json::{json, Value};
+
+use super::scenario::{Counter, Switch};
 
 /// How the mock answers a well-formed, authenticated request.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -55,8 +56,8 @@ pub struct Esendex {
     username: Arc<str>,
     password: Arc<str>,
     account: Arc<str>,
-    scenario: Arc<Mutex<Scenario>>,
-    next_id: Arc<AtomicU64>,
+    scenario: Switch<Scenario>,
+    next_id: Counter,
 }
 
 impl Esendex {
@@ -66,8 +67,8 @@ impl Esendex {
             username: username.into(),
             password: password.into(),
             account: account.into(),
-            scenario: Arc::new(Mutex::new(Scenario::Accept)),
-            next_id: Arc::new(AtomicU64::new(1)),
+            scenario: Switch::new(Scenario::Accept),
+            next_id: Counter::default(),
         }
     }
 
@@ -79,19 +80,16 @@ impl Esendex {
 
     /// Changes the scenario of a running mock.
     pub fn set(&self, scenario: Scenario) {
-        *self.scenario.lock().unwrap_or_else(|p| p.into_inner()) = scenario;
+        self.scenario.set(scenario);
     }
 
     fn current(&self) -> Scenario {
-        self.scenario
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.scenario.get()
     }
 
     /// GUID-shaped ids, as Esendex's are.
     fn next_guid(&self) -> String {
-        let n = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let n = self.next_id.next();
         format!("1183c73d-2e62-4f60-b610-{n:012x}")
     }
 }

@@ -8,8 +8,7 @@
 //! errors otherwise (legacy format on v2 and voice, the newer format on v3).
 //! Otherwise the [`Scenario`] the test chose decides the answer.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -18,6 +17,8 @@ use axum::routing::post;
 use axum::Router;
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
+
+use super::scenario::{Counter, Switch};
 
 /// How the mock answers a well-formed, authenticated request.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -50,8 +51,8 @@ pub enum Scenario {
 #[derive(Clone)]
 pub struct Infobip {
     api_key: Arc<str>,
-    scenario: Arc<Mutex<Scenario>>,
-    next_id: Arc<AtomicU64>,
+    scenario: Switch<Scenario>,
+    next_id: Counter,
 }
 
 impl Infobip {
@@ -59,8 +60,8 @@ impl Infobip {
     pub fn new(api_key: &str) -> Self {
         Infobip {
             api_key: api_key.into(),
-            scenario: Arc::new(Mutex::new(Scenario::Accept)),
-            next_id: Arc::new(AtomicU64::new(1)),
+            scenario: Switch::new(Scenario::Accept),
+            next_id: Counter::default(),
         }
     }
 
@@ -72,18 +73,15 @@ impl Infobip {
 
     /// Changes the scenario of a running mock.
     pub fn set(&self, scenario: Scenario) {
-        *self.scenario.lock().unwrap_or_else(|p| p.into_inner()) = scenario;
+        self.scenario.set(scenario);
     }
 
     fn current(&self) -> Scenario {
-        self.scenario
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.scenario.get()
     }
 
     fn message_id(&self) -> String {
-        let n = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let n = self.next_id.next();
         format!("2250be2d4219-3af1-78856-aabe-{n:012x}")
     }
 }

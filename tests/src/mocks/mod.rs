@@ -4,6 +4,7 @@
 
 pub mod esendex;
 pub mod infobip;
+pub mod scenario;
 pub mod sns;
 pub mod telesign;
 pub mod twilio;

@@ -16,8 +16,6 @@
 //! Answers are SNS's own XML: `PublishResponse` or `ErrorResponse`. The test
 //! picks what a well-formed, authenticated request gets with [`Sns::set`].
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
@@ -26,8 +24,10 @@ use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::Router;
-use phonehook_plugin_api::wire;
+use phonehook_plugin_api::{date, wire};
 use phonehook_plugin_sns::sigv4;
+
+use super::scenario::{Counter, Switch};
 
 /// The access key id the mock accepts by default (AWS's documentation example).
 pub const ACCESS_KEY_ID: &str = "AKIAIOSFODNN7EXAMPLE";
@@ -75,12 +75,12 @@ pub enum Scenario {
 /// scenario.
 #[derive(Clone)]
 pub struct Sns {
-    scenario: Arc<Mutex<Scenario>>,
+    scenario: Switch<Scenario>,
     access_key_id: String,
     secret_access_key: String,
     session_token: Option<String>,
     region: String,
-    counter: Arc<AtomicU64>,
+    counter: Counter,
 }
 
 impl Default for Sns {
@@ -94,12 +94,12 @@ impl Sns {
     /// session token, and answers [`Scenario::Published`].
     pub fn new() -> Self {
         Sns {
-            scenario: Arc::new(Mutex::new(Scenario::Published)),
+            scenario: Switch::new(Scenario::Published),
             access_key_id: ACCESS_KEY_ID.to_owned(),
             secret_access_key: SECRET_ACCESS_KEY.to_owned(),
             session_token: None,
             region: REGION.to_owned(),
-            counter: Arc::new(AtomicU64::new(0)),
+            counter: Counter::default(),
         }
     }
 
@@ -117,18 +117,15 @@ impl Sns {
 
     /// Sets what the next requests get.
     pub fn set(&self, scenario: Scenario) {
-        *self.scenario.lock().unwrap_or_else(|p| p.into_inner()) = scenario;
+        self.scenario.set(scenario);
     }
 
     fn scenario(&self) -> Scenario {
-        self.scenario
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.scenario.get()
     }
 
     fn next_id(&self) -> String {
-        let n = self.counter.fetch_add(1, Ordering::Relaxed) + 1;
+        let n = self.counter.next();
         format!("94f20ce6-13c5-43a0-9a9e-{n:012x}")
     }
 }
@@ -254,8 +251,8 @@ fn authenticate(
     };
     let now = now_ms();
     if amz_date.len() != 16
-        || amz_date < sigv4::amz_date(now - MAX_SKEW_MS).as_str()
-        || amz_date > sigv4::amz_date(now + MAX_SKEW_MS).as_str()
+        || amz_date < date::iso_basic(now - MAX_SKEW_MS).as_str()
+        || amz_date > date::iso_basic(now + MAX_SKEW_MS).as_str()
     {
         return refuse(signature_does_not_match(&format!(
             "Signature expired or not yet valid: {amz_date}"

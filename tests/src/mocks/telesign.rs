@@ -14,7 +14,6 @@
 //! with TeleSign's 11xxx/12xxx status code. Otherwise the [`Scenario`] decides.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -24,10 +23,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use bytes::Bytes;
-use hmac::{Hmac, Mac};
-use phonehook_plugin_api::wire;
+use phonehook_plugin_api::{crypto, wire};
 use serde_json::{json, Value};
-use sha2::Sha256;
+
+use super::scenario::{Counter, Switch};
 
 /// How the mock answers a well-formed, authenticated request.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -58,9 +57,9 @@ pub enum Scenario {
 pub struct Telesign {
     customer_id: Arc<str>,
     api_key: Arc<str>,
-    scenario: Arc<Mutex<Scenario>>,
+    scenario: Switch<Scenario>,
     nonces: Arc<Mutex<HashSet<String>>>,
-    next_id: Arc<AtomicU64>,
+    next_id: Counter,
 }
 
 impl Telesign {
@@ -70,9 +69,9 @@ impl Telesign {
         Telesign {
             customer_id: customer_id.into(),
             api_key: api_key.into(),
-            scenario: Arc::new(Mutex::new(Scenario::Accept)),
+            scenario: Switch::new(Scenario::Accept),
             nonces: Arc::new(Mutex::new(HashSet::new())),
-            next_id: Arc::new(AtomicU64::new(1)),
+            next_id: Counter::default(),
         }
     }
 
@@ -84,19 +83,16 @@ impl Telesign {
 
     /// Changes the scenario of a running mock.
     pub fn set(&self, scenario: Scenario) {
-        *self.scenario.lock().unwrap_or_else(|p| p.into_inner()) = scenario;
+        self.scenario.set(scenario);
     }
 
     fn current(&self) -> Scenario {
-        self.scenario
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.scenario.get()
     }
 
     /// 32 hex digits, as TeleSign's reference ids are.
     fn reference_id(&self) -> String {
-        let n = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let n = self.next_id.next();
         format!("35C8B5F9A1C44D0E{n:016X}")
     }
 
@@ -304,9 +300,7 @@ fn authenticate(
     to_sign.push('\n');
     to_sign.push_str(path);
     let key = wire::base64_decode(&mock.api_key).unwrap_or_default();
-    let mut mac = Hmac::<Sha256>::new_from_slice(&key).expect("HMAC takes any key length");
-    mac.update(to_sign.as_bytes());
-    if wire::base64_encode(&mac.finalize().into_bytes()) != signature {
+    if wire::base64_encode(&crypto::hmac_sha256(&key, to_sign.as_bytes())) != signature {
         return Err((-30006, "Invalid Signature."));
     }
     if !mock.fresh_nonce(nonce) {

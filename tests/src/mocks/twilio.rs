@@ -12,9 +12,6 @@
 //!
 //! The test picks what a well-formed request gets with [`Twilio::set`].
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -23,6 +20,8 @@ use axum::routing::post;
 use axum::Router;
 use phonehook_plugin_api::wire;
 use serde_json::{json, Value};
+
+use super::scenario::{Counter, Switch};
 
 /// The account the mock accepts by default.
 pub const ACCOUNT_SID: &str = "AC0123456789abcdef0123456789abcdef";
@@ -65,10 +64,10 @@ pub enum Scenario {
 /// The mock's state: the credentials it accepts and the current scenario.
 #[derive(Clone)]
 pub struct Twilio {
-    scenario: Arc<Mutex<Scenario>>,
+    scenario: Switch<Scenario>,
     user: String,
     password: String,
-    counter: Arc<AtomicU64>,
+    counter: Counter,
 }
 
 impl Default for Twilio {
@@ -81,10 +80,10 @@ impl Twilio {
     /// Accepts [`ACCOUNT_SID`]:[`AUTH_TOKEN`] and answers [`Scenario::Created`].
     pub fn new() -> Self {
         Twilio {
-            scenario: Arc::new(Mutex::new(Scenario::Created)),
+            scenario: Switch::new(Scenario::Created),
             user: ACCOUNT_SID.to_owned(),
             password: AUTH_TOKEN.to_owned(),
-            counter: Arc::new(AtomicU64::new(0)),
+            counter: Counter::default(),
         }
     }
 
@@ -97,18 +96,15 @@ impl Twilio {
 
     /// Sets what the next requests get.
     pub fn set(&self, scenario: Scenario) {
-        *self.scenario.lock().unwrap_or_else(|p| p.into_inner()) = scenario;
+        self.scenario.set(scenario);
     }
 
     fn scenario(&self) -> Scenario {
-        self.scenario
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.scenario.get()
     }
 
     fn next_sid(&self, prefix: &str) -> String {
-        let n = self.counter.fetch_add(1, Ordering::Relaxed) + 1;
+        let n = self.counter.next();
         format!("{prefix}{n:032x}")
     }
 }

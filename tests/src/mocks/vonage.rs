@@ -16,8 +16,7 @@
 //! `mock:`, so a failing test says what was wrong. The test picks what a
 //! well-formed request gets with [`Vonage::set`].
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
@@ -33,6 +32,8 @@ use rsa::sha2::Sha256;
 use rsa::signature::Verifier;
 use rsa::RsaPublicKey;
 use serde_json::{json, Map, Value};
+
+use super::scenario::{Counter, Switch};
 
 /// The API key the mock accepts.
 pub const API_KEY: &str = "a1b2c3d4";
@@ -76,9 +77,9 @@ pub enum Scenario {
 /// The mock's state: the current scenario and id counters.
 #[derive(Clone)]
 pub struct Vonage {
-    scenario: Arc<Mutex<Scenario>>,
+    scenario: Switch<Scenario>,
     public_key: Arc<RsaPublicKey>,
-    counter: Arc<AtomicU64>,
+    counter: Counter,
 }
 
 impl Default for Vonage {
@@ -92,28 +93,25 @@ impl Vonage {
     /// signed with [`PRIVATE_KEY`]; answers [`Scenario::Accepted`].
     pub fn new() -> Self {
         Vonage {
-            scenario: Arc::new(Mutex::new(Scenario::Accepted)),
+            scenario: Switch::new(Scenario::Accepted),
             public_key: Arc::new(
                 RsaPublicKey::from_public_key_pem(PUBLIC_KEY).expect("test public key"),
             ),
-            counter: Arc::new(AtomicU64::new(0)),
+            counter: Counter::default(),
         }
     }
 
     /// Sets what the next requests get.
     pub fn set(&self, scenario: Scenario) {
-        *self.scenario.lock().unwrap_or_else(|p| p.into_inner()) = scenario;
+        self.scenario.set(scenario);
     }
 
     fn scenario(&self) -> Scenario {
-        self.scenario
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.scenario.get()
     }
 
     fn next(&self) -> u64 {
-        self.counter.fetch_add(1, Ordering::Relaxed) + 1
+        self.counter.next()
     }
 }
 
@@ -373,10 +371,6 @@ fn bad_request(name: &str, reason: &str) -> Response {
     problem(400, body)
 }
 
-fn b64url(part: &str) -> Option<Vec<u8>> {
-    wire::base64_decode(&part.replace('-', "+").replace('_', "/"))
-}
-
 /// Verifies the bearer JWT: RS256 signature by the test key, Vonage's claims.
 fn verify_jwt(state: &Vonage, headers: &HeaderMap) -> Result<(), String> {
     let auth = headers
@@ -390,19 +384,19 @@ fn verify_jwt(state: &Vonage, headers: &HeaderMap) -> Result<(), String> {
     let [head, claims, signature] = parts.as_slice() else {
         return Err("the token is not header.claims.signature".into());
     };
-    let header: Value = b64url(head)
+    let header: Value = wire::base64url_decode(head)
         .and_then(|b| serde_json::from_slice(&b).ok())
         .ok_or("the JWT header is not base64url JSON")?;
     if header["alg"] != "RS256" {
         return Err(format!("JWT alg is {}, not RS256", header["alg"]));
     }
-    let signature = b64url(signature)
+    let signature = wire::base64url_decode(signature)
         .and_then(|b| Signature::try_from(b.as_slice()).ok())
         .ok_or("the JWT signature is not base64url")?;
     VerifyingKey::<Sha256>::new((*state.public_key).clone())
         .verify(format!("{head}.{claims}").as_bytes(), &signature)
         .map_err(|_| "the JWT signature does not verify with the application's public key")?;
-    let claims: Value = b64url(claims)
+    let claims: Value = wire::base64url_decode(claims)
         .and_then(|b| serde_json::from_slice(&b).ok())
         .ok_or("the JWT claims are not base64url JSON")?;
     check_claims(&claims)

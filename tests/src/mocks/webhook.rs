@@ -18,8 +18,6 @@
 //!
 //! The test picks what a well-formed request gets with [`Gateway::set`].
 
-use std::sync::{Arc, Mutex};
-
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -28,6 +26,8 @@ use axum::routing::post;
 use axum::Router;
 use phonehook_plugin_api::wire;
 use serde_json::{json, Value};
+
+use super::scenario::Switch;
 
 /// The JSON gateway's path.
 pub const JSON_PATH: &str = "/v1/messages";
@@ -65,7 +65,7 @@ pub enum Scenario {
 /// The mock's state: the current scenario.
 #[derive(Clone)]
 pub struct Gateway {
-    scenario: Arc<Mutex<Scenario>>,
+    scenario: Switch<Scenario>,
 }
 
 impl Default for Gateway {
@@ -78,17 +78,17 @@ impl Gateway {
     /// Answers [`Scenario::Accept`].
     pub fn new() -> Self {
         Gateway {
-            scenario: Arc::new(Mutex::new(Scenario::Accept)),
+            scenario: Switch::new(Scenario::Accept),
         }
     }
 
     /// Sets what the next requests get.
     pub fn set(&self, scenario: Scenario) {
-        *self.scenario.lock().unwrap_or_else(|p| p.into_inner()) = scenario;
+        self.scenario.set(scenario);
     }
 
     fn scenario(&self) -> Scenario {
-        *self.scenario.lock().unwrap_or_else(|p| p.into_inner())
+        self.scenario.get()
     }
 }
 

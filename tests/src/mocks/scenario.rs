@@ -1,0 +1,47 @@
+//! What every mock keeps: the scenario the test picked, switchable while the
+//! mock runs, and a counter for vendor-shaped message ids. Both are shared by
+//! the clones axum makes of a router's state and the clone the test keeps.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// The scenario a running mock answers with.
+#[derive(Debug, Default)]
+pub struct Switch<S>(Arc<Mutex<S>>);
+
+// Not derived: a derive would ask `S: Clone`, and the clone shares the cell.
+impl<S> Clone for Switch<S> {
+    fn clone(&self) -> Self {
+        Switch(Arc::clone(&self.0))
+    }
+}
+
+impl<S: Clone> Switch<S> {
+    /// A switch set to `scenario`.
+    pub fn new(scenario: S) -> Self {
+        Switch(Arc::new(Mutex::new(scenario)))
+    }
+
+    /// What the next requests get.
+    pub fn set(&self, scenario: S) {
+        // A handler that panicked mid-request must not wedge the other tests'
+        // view of the mock, so a poisoned lock is used as it is.
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = scenario;
+    }
+
+    /// The current scenario.
+    pub fn get(&self) -> S {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// 1, 2, 3… for message ids.
+#[derive(Clone, Debug, Default)]
+pub struct Counter(Arc<AtomicU64>);
+
+impl Counter {
+    /// The next number, starting at 1.
+    pub fn next(&self) -> u64 {
+        self.0.fetch_add(1, Ordering::Relaxed) + 1
+    }
+}
