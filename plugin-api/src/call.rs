@@ -88,6 +88,23 @@ impl<'a> Config<'a> {
     pub fn base_url(&self, default: &'a str) -> &'a str {
         self.setting_or("base_url", default).trim_end_matches('/')
     }
+
+    /// `text` with every secret value (of four characters or more, as the host
+    /// redacts) replaced by `[redacted]`.
+    ///
+    /// The host already strips secrets from every error a plugin returns. A
+    /// plugin needs this only before it *shortens* vendor text (with
+    /// [`crate::wire::snippet`]): a secret cut in half, such as a session token
+    /// longer than the snippet, is no longer recognisable afterwards.
+    pub fn redact(&self, text: &str) -> String {
+        self.secrets
+            .iter()
+            .map(|p| p.value.as_str().trim())
+            .filter(|secret| secret.len() >= 4)
+            .fold(text.to_owned(), |acc, secret| {
+                acc.replace(secret, "[redacted]")
+            })
+    }
 }
 
 /// Everything a plugin gets for one call: the message, its configuration, and
@@ -119,7 +136,7 @@ impl<'a> Call<'a> {
         b.copy_from_slice(&self.random[..16]);
         b[6] = (b[6] & 0x0f) | 0x40;
         b[8] = (b[8] & 0x3f) | 0x80;
-        let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+        let hex = crate::wire::hex(&b);
         format!(
             "{}-{}-{}-{}-{}",
             &hex[0..8],
@@ -128,5 +145,20 @@ impl<'a> Call<'a> {
             &hex[16..20],
             &hex[20..32]
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redact_replaces_secrets_of_four_characters_or_more() {
+        let secrets = [Pair::new("TOKEN", " tok-123456 "), Pair::new("PIN", "123")];
+        let config = Config::new(&[], &secrets);
+        assert_eq!(
+            config.redact("bad token tok-123456 (pin 123)"),
+            "bad token [redacted] (pin 123)"
+        );
     }
 }

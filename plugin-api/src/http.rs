@@ -178,6 +178,18 @@ impl<'a> HttpReply<'a> {
         find_header(self.headers.as_slice(), name)
     }
 
+    /// Whether the `Content-Type` names this media type (`application/json`),
+    /// ignoring case and parameters such as `; charset=utf-8`.
+    pub fn content_type_is(&self, media_type: &str) -> bool {
+        self.header("content-type").is_some_and(|ct| {
+            ct.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .eq_ignore_ascii_case(media_type)
+        })
+    }
+
     /// `Retry-After` in seconds, when the vendor sent it as a number.
     pub fn retry_after_secs(&self) -> Option<u32> {
         self.header("retry-after")?.trim().parse().ok()
@@ -193,14 +205,27 @@ impl<'a> HttpReply<'a> {
         })
     }
 
+    /// The body as `application/x-www-form-urlencoded` fields (`id=1&ok=true`),
+    /// in order, or a protocol error when it is empty or not UTF-8.
+    pub fn form(&self) -> Result<Vec<(String, String)>, PluginError> {
+        if self.text()?.trim().is_empty() {
+            return Err(self.empty_body());
+        }
+        Ok(wire::form_decode(self.body.as_slice()))
+    }
+
+    fn empty_body(&self) -> PluginError {
+        PluginError::protocol(format!(
+            "vendor answered HTTP {} with an empty body",
+            self.status
+        ))
+    }
+
     /// The body as JSON, or a protocol error that quotes the start of it.
     pub fn json(&self) -> Result<serde_json::Value, PluginError> {
         let text = self.text()?;
         if text.trim().is_empty() {
-            return Err(PluginError::protocol(format!(
-                "vendor answered HTTP {} with an empty body",
-                self.status
-            )));
+            return Err(self.empty_body());
         }
         serde_json::from_str(text).map_err(|e| {
             PluginError::protocol(format!(
@@ -209,5 +234,25 @@ impl<'a> HttpReply<'a> {
                 wire::snippet(text)
             ))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_replies_are_read_by_content_type() {
+        let headers = [Pair::new("content-type", "Application/X-WWW-Form-Urlencoded; charset=utf-8")];
+        let reply = HttpReply::new(200, &headers, b"id=m+1&ok=true");
+        assert!(reply.content_type_is("application/x-www-form-urlencoded"));
+        assert!(!reply.content_type_is("application/json"));
+        assert_eq!(
+            reply.form().unwrap(),
+            [("id".to_owned(), "m 1".to_owned()), ("ok".to_owned(), "true".to_owned())]
+        );
+        let empty = HttpReply::new(200, &headers, b"  ");
+        assert_eq!(empty.form().unwrap_err().kind, crate::ErrorKind::Protocol);
+        assert!(!HttpReply::new(200, &[], b"").content_type_is("text/plain"));
     }
 }

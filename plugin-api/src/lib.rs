@@ -12,6 +12,12 @@
 //! [`export_plugin!`]; no `unsafe` and no `extern` code is needed. Every entry
 //! point catches panics inside the plugin and reports them as errors.
 //!
+//! What several vendors need lives here once, so a plugin reads like its
+//! vendor's API page: [`wire`] (encodings, Basic auth, XML paths, mapping
+//! error replies), [`crypto`] (SHA-256, HMAC-SHA256), [`date`] (the clock as
+//! signed dates), [`lang`] (language tags for voice tables) and [`speech`]
+//! (codes read out digit by digit).
+//!
 //! # Stability
 //! Everything that crosses the library boundary is `#[repr(C)]` and checked by
 //! `abi_stable` when the host loads a plugin. The root module ([`PluginMod`]) is a
@@ -22,13 +28,17 @@
 #![deny(missing_docs)]
 
 mod call;
+pub mod crypto;
+pub mod date;
 mod export;
 mod http;
+pub mod lang;
 mod manifest;
 mod message;
 mod module;
 mod outcome;
 mod plugin;
+pub mod speech;
 pub mod testing;
 pub mod wire;
 

@@ -99,7 +99,8 @@ impl Message {
         self.recipient.as_str().trim_start_matches('+')
     }
 
-    /// The language's primary subtag in lower case (`fr` for `fr-CA`), or `default`.
+    /// The language tag as the caller sent it (trimmed), or `default` when
+    /// there is none. See [`Message::primary_language`] for the language alone.
     pub fn language_or<'a>(&'a self, default: &'a str) -> &'a str {
         let lang = self.language.as_str().trim();
         if lang.is_empty() {
@@ -107,5 +108,17 @@ impl Message {
         } else {
             lang
         }
+    }
+
+    /// The language's primary subtag in lower case (`fr` for `fr-CA`), empty
+    /// when the caller sent no language (see [`crate::lang::primary`]).
+    pub fn primary_language(&self) -> String {
+        crate::lang::primary(&self.language)
+    }
+
+    /// The language's region in upper case (`CA` for `fr-CA`, `TW` for
+    /// `zh-Hant-TW`), when it has one (see [`crate::lang::region`]).
+    pub fn language_region(&self) -> Option<String> {
+        crate::lang::region(&self.language)
     }
 }

@@ -115,6 +115,12 @@ impl PluginError {
         Self::new(ErrorKind::Protocol, message)
     }
 
+    /// A message the vendor would refuse as it is (too long, no code to
+    /// send...), refused before anything is sent.
+    pub fn invalid_message(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::InvalidMessage, message)
+    }
+
     /// A message this plugin cannot deliver.
     pub fn unsupported(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Unsupported, message)

@@ -1,7 +1,14 @@
 //! Drive a plugin without a host or a network: build a [`Harness`] with
 //! settings and secrets, hand it a [`Message`], and answer its requests with
 //! canned [`Reply`]s. Calls go through the same panic guards as the exported
-//! entry points, so a test sees exactly what the host would.
+//! entry points, and a message on a channel the manifest does not list is
+//! refused before the plugin sees it, so a test sees what the host would.
+//!
+//! Two things the host adds are left out, so that a test shows what the
+//! plugin itself does: the host refuses to call a plugin whose *required*
+//! secrets or settings are missing (a test calls [`Harness::check`], and the
+//! plugin's own `require_secret` errors show in `prepare`), and it strips
+//! configured secret values from every error the plugin returns.
 //!
 //! ```
 //! # use phonehook_plugin_api::*;
@@ -150,7 +157,16 @@ impl<P: Plugin> Harness<P> {
     }
 
     /// The first request for a message.
+    ///
+    /// As in the host, a message on a channel the manifest does not list is
+    /// refused as [`crate::ErrorKind::Unsupported`] without calling the plugin.
     pub fn prepare(&self, message: &Message) -> Result<HttpRequest, PluginError> {
+        if !self.manifest()?.supports(message.channel) {
+            return Err(PluginError::unsupported(format!(
+                "the plugin does not deliver {} messages",
+                message.channel.as_str()
+            )));
+        }
         match export::prepare::<P>(&self.call(message)) {
             Step::Send(req) => Ok(req),
             Step::Failed(err) => Err(err),
@@ -190,5 +206,38 @@ impl<P: Plugin> Harness<P> {
             }
         }
         Err(PluginError::protocol("the plugin asked for more than 8 requests"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::Channel;
+
+    #[derive(Default)]
+    struct SmsOnly;
+
+    impl Plugin for SmsOnly {
+        fn manifest(&self) -> Manifest {
+            Manifest::new("sms-only", "1.0.0").channel(Channel::Sms)
+        }
+        fn prepare(&self, _: &Call<'_>) -> Result<HttpRequest, PluginError> {
+            Ok(HttpRequest::post("https://sms.test/send"))
+        }
+        fn interpret(&self, _: &Call<'_>, _: &HttpReply<'_>) -> Result<Step, PluginError> {
+            Ok(Step::Delivered(Delivery::new("m1", "")))
+        }
+    }
+
+    #[test]
+    fn channels_outside_the_manifest_are_refused_as_the_host_does() {
+        let harness = Harness::<SmsOnly>::new();
+        let voice = Message::new("+14155550100", "123456").with_channel(Channel::Voice);
+        let err = harness.prepare(&voice).unwrap_err();
+        assert_eq!(err.kind, crate::ErrorKind::Unsupported);
+        assert!(err.message.contains("voice"), "{err}");
+        assert!(harness.run(&voice, |_| Reply::text(200, "")).is_err());
+        let sms = Message::new("+14155550100", "123456");
+        assert_eq!(harness.run(&sms, |_| Reply::text(200, "")).unwrap().message_id.as_str(), "m1");
     }
 }

@@ -30,6 +30,23 @@ pub fn base64url_encode(bytes: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// URL-safe base64 decoding, with or without padding (JWT segments).
+pub fn base64url_decode(text: &str) -> Option<Vec<u8>> {
+    let text = text.trim().trim_end_matches('=');
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text).ok()
+}
+
+/// Lower-case hexadecimal, two digits a byte (hashes, signatures, ids).
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    out
+}
+
 /// `application/x-www-form-urlencoded` encoding of fields, in order.
 pub fn form_encode<K: AsRef<str>, V: AsRef<str>>(fields: &[(K, V)]) -> String {
     let mut out = form_urlencoded::Serializer::new(String::new());
@@ -44,6 +61,29 @@ pub fn form_decode(body: &[u8]) -> Vec<(String, String)> {
     form_urlencoded::parse(body).into_owned().collect()
 }
 
+/// `url` with `fields` form-encoded onto its query: after a `?` it already has
+/// (joined with `&`), before any `#fragment`.
+pub fn append_query<K: AsRef<str>, V: AsRef<str>>(url: &str, fields: &[(K, V)]) -> String {
+    if fields.is_empty() {
+        return url.to_owned();
+    }
+    let (base, fragment) = match url.split_once('#') {
+        Some((base, fragment)) => (base, Some(fragment)),
+        None => (url, None),
+    };
+    let sep = match base.find('?') {
+        None => "?",
+        Some(i) if i + 1 == base.len() || base.ends_with('&') => "",
+        Some(_) => "&",
+    };
+    let mut out = format!("{base}{sep}{}", form_encode(fields));
+    if let Some(fragment) = fragment {
+        out.push('#');
+        out.push_str(fragment);
+    }
+    out
+}
+
 /// Percent-encoding of one path segment or query value (RFC 3986 unreserved kept).
 pub fn percent_encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -55,6 +95,17 @@ pub fn percent_encode(text: &str) -> String {
         }
     }
     out
+}
+
+/// A phone number as most vendors want a sender or recipient: its digits
+/// without the `+` (`+14155550100` or `14155550100` → `14155550100`). `None`
+/// for anything that is not all digits, such as an alphanumeric sender id
+/// (`Acme`), which vendors take as it is.
+pub fn phone_digits(value: &str) -> Option<&str> {
+    let value = value.trim();
+    let digits = value.strip_prefix('+').unwrap_or(value);
+    let all_digits = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
+    all_digits.then_some(digits)
 }
 
 /// The start of a text, cut at 200 characters, for error messages that quote a
@@ -114,17 +165,6 @@ pub fn sms_segments(text: &str) -> usize {
     } else {
         units.div_ceil(part)
     }
-}
-
-/// The code's characters separated by `sep`, so a voice reads digits one by one
-/// ("1 2 3" rather than "one hundred twenty-three").
-pub fn spell_out(code: &str, sep: &str) -> String {
-    let chars: Vec<String> = code
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .map(String::from)
-        .collect();
-    chars.join(sep)
 }
 
 /// Escapes text for an XML element or attribute.
@@ -232,6 +272,50 @@ mod tests {
         let doc = r#"<messageheaders batchid="b" xmlns="http://api.esendex.com/ns/"><messageheader id="m-1" uri="u"/></messageheaders>"#;
         assert_eq!(xml_attr(doc, &["messageheaders", "messageheader"], "id").as_deref(), Some("m-1"));
         assert_eq!(xml_text("<a><b>", &["a", "b"]), None);
+    }
+
+    #[test]
+    fn hex_and_base64url() {
+        assert_eq!(hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
+        let bytes = [0xfb, 0xff, 0x3e];
+        assert_eq!(base64url_encode(&bytes), "-_8-");
+        assert_eq!(base64url_decode("-_8-").as_deref(), Some(&bytes[..]));
+        assert_eq!(base64url_decode("eyJhIjoxfQ").as_deref(), Some(&b"{\"a\":1}"[..]));
+        assert_eq!(base64url_decode("eyJhIjoxfQ==").as_deref(), Some(&b"{\"a\":1}"[..]));
+        assert_eq!(base64url_decode("not base64!"), None);
+    }
+
+    #[test]
+    fn numeric_senders_lose_their_plus_and_names_stay() {
+        let cases = [
+            ("+41793026727", Some("41793026727")),
+            ("41793026727", Some("41793026727")),
+            (" +1415 ", Some("1415")),
+            ("InfoSMS", None),
+            ("+", None),
+            ("", None),
+            ("+41 79", None),
+        ];
+        for (value, want) in cases {
+            assert_eq!(phone_digits(value), want, "{value:?}");
+        }
+    }
+
+    #[test]
+    fn query_joins_the_url() {
+        let fields = [("to", "+1 5"), ("t", "a&b")];
+        let cases = [
+            ("https://gw/send", "https://gw/send?to=%2B1+5&t=a%26b"),
+            ("https://gw/send?user=x", "https://gw/send?user=x&to=%2B1+5&t=a%26b"),
+            ("https://gw/send?", "https://gw/send?to=%2B1+5&t=a%26b"),
+            ("https://gw/send?a=1&", "https://gw/send?a=1&to=%2B1+5&t=a%26b"),
+            ("https://gw/send#frag", "https://gw/send?to=%2B1+5&t=a%26b#frag"),
+        ];
+        for (url, want) in cases {
+            assert_eq!(append_query(url, &fields), want, "{url}");
+        }
+        let none: [(&str, &str); 0] = [];
+        assert_eq!(append_query("https://gw/send", &none), "https://gw/send");
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! the XML element names of Esendex's `messages` document.
 
 use phonehook_plugin_api::serde_json::{json, Map, Value};
-use phonehook_plugin_api::{wire, Channel, Config, Message, PluginError};
+use phonehook_plugin_api::speech::{self, Otherwise};
+use phonehook_plugin_api::{lang, Channel, Config, Message, PluginError};
 
 /// The languages Esendex's text-to-speech reads; anything else is read in
 /// British English, Esendex's own default.
@@ -45,12 +46,9 @@ pub fn voice_retries(config: &Config<'_>) -> Result<u32, PluginError> {
 /// Maps a BCP 47 tag (`en`, `fr-CA`, `en_AU`) to the nearest language Esendex
 /// reads aloud: en-GB, en-AU, es-ES, fr-FR or de-DE.
 pub fn voice_lang(language: &str) -> &'static str {
-    let lower = language.trim().to_ascii_lowercase().replace('_', "-");
-    let mut parts = lower.split('-');
-    let primary = parts.next().unwrap_or_default();
-    let region = parts.next().unwrap_or_default();
-    match (primary, region) {
-        ("en", "au") => "en-AU",
+    let region = lang::region(language);
+    match (lang::primary(language).as_str(), region.as_deref()) {
+        ("en", Some("AU")) => "en-AU",
         ("es", _) => "es-ES",
         ("fr", _) => "fr-FR",
         ("de", _) => "de-DE",
@@ -61,12 +59,7 @@ pub fn voice_lang(language: &str) -> &'static str {
 /// The text to read out, with the one-time code spelled digit by digit so the
 /// voice does not read "123456" as a number.
 pub fn spoken_text(message: &Message) -> String {
-    let code = message.code.as_str().trim();
-    let text = message.text.as_str();
-    if code.is_empty() || !text.contains(code) {
-        return text.to_owned();
-    }
-    text.replace(code, &wire::spell_out(code, ", "))
+    speech::spoken(&message.text, &message.code, Otherwise::AsIs)
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! SMS request bodies for both Infobip SMS APIs.
 
 use phonehook_plugin_api::serde_json::{json, Map, Value};
-use phonehook_plugin_api::{wire, ErrorKind, PluginError};
+use phonehook_plugin_api::{wire, PluginError};
 
 use crate::settings::SmsApi;
 
@@ -14,10 +14,7 @@ pub const MAX_PARTS: usize = 10;
 /// Refuses texts that are empty or longer than [`MAX_PARTS`] SMS parts.
 pub fn check_length(text: &str) -> Result<(), PluginError> {
     if text.trim().is_empty() {
-        return Err(PluginError::new(
-            ErrorKind::InvalidMessage,
-            "the message text is empty",
-        ));
+        return Err(PluginError::invalid_message("the message text is empty"));
     }
     let parts = wire::sms_segments(text);
     if parts > MAX_PARTS {
@@ -26,12 +23,9 @@ pub fn check_length(text: &str) -> Result<(), PluginError> {
         } else {
             "UCS-2"
         };
-        return Err(PluginError::new(
-            ErrorKind::InvalidMessage,
-            format!(
-                "the text needs {parts} SMS parts ({encoding}); the infobip plugin sends at most {MAX_PARTS}"
-            ),
-        ));
+        return Err(PluginError::invalid_message(format!(
+            "the text needs {parts} SMS parts ({encoding}); the infobip plugin sends at most {MAX_PARTS}"
+        )));
     }
     Ok(())
 }
@@ -61,6 +55,7 @@ pub fn body(api: SmsApi, sender: Option<&str>, to: &str, text: &str) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use phonehook_plugin_api::ErrorKind;
 
     #[test]
     fn v2_body_matches_the_advanced_text_endpoint() {

@@ -1,7 +1,8 @@
 //! Voice calls through Infobip's text-to-speech API (`POST /tts/3/single`).
 
 use phonehook_plugin_api::serde_json::{json, Value};
-use phonehook_plugin_api::{wire, ErrorKind, Message, PluginError};
+use phonehook_plugin_api::speech::{self, Otherwise};
+use phonehook_plugin_api::{Message, PluginError};
 
 /// The endpoint's path.
 pub const PATH: &str = "/tts/3/single";
@@ -16,17 +17,11 @@ const MIN_CODE_DIGITS: usize = 3;
 /// The TTS language: the primary subtag of the message's language in lower
 /// case (`fr` for `fr-CA`), `en` when there is none or it is not a plain tag.
 pub fn language(message: &Message) -> String {
-    let primary = message
-        .language
-        .as_str()
-        .trim()
-        .split(['-', '_'])
-        .next()
-        .unwrap_or_default();
+    let primary = message.primary_language();
     let plain =
         (2..=3).contains(&primary.len()) && primary.bytes().all(|b| b.is_ascii_alphabetic());
     if plain {
-        primary.to_ascii_lowercase()
+        primary
     } else {
         "en".to_owned()
     }
@@ -35,18 +30,13 @@ pub fn language(message: &Message) -> String {
 /// What the call says: the message with its code read digit by digit, said
 /// twice so the user can note it down.
 pub fn speech(message: &Message) -> Result<String, PluginError> {
-    let code = message.code.trim();
-    let text = message.text.trim();
-    let once = if text.is_empty() {
-        wire::spell_out(code, ", ")
-    } else if !code.is_empty() && text.contains(code) {
-        text.replace(code, &wire::spell_out(code, ", "))
-    } else {
-        spell_digit_runs(text)
-    };
-    if once.trim().is_empty() {
-        return Err(PluginError::new(
-            ErrorKind::InvalidMessage,
+    let once = speech::spoken(
+        &message.text,
+        &message.code,
+        Otherwise::SpellRuns(MIN_CODE_DIGITS),
+    );
+    if once.is_empty() {
+        return Err(PluginError::invalid_message(
             "the message has neither text nor code to read out",
         ));
     }
@@ -58,38 +48,11 @@ pub fn speech(message: &Message) -> Result<String, PluginError> {
     let twice = format!("{once}{sep}{once}");
     let chars = twice.chars().count();
     if chars > MAX_TEXT_CHARS {
-        return Err(PluginError::new(
-            ErrorKind::InvalidMessage,
-            format!(
-                "the text to read out is {chars} characters said twice; Infobip reads at most {MAX_TEXT_CHARS}"
-            ),
-        ));
+        return Err(PluginError::invalid_message(format!(
+            "the text to read out is {chars} characters said twice; Infobip reads at most {MAX_TEXT_CHARS}"
+        )));
     }
     Ok(twice)
-}
-
-/// Reads every run of [`MIN_CODE_DIGITS`] or more digits one digit at a time.
-fn spell_digit_runs(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() * 2);
-    let mut run = String::new();
-    let flush = |run: &mut String, out: &mut String| {
-        if run.chars().count() >= MIN_CODE_DIGITS {
-            out.push_str(&wire::spell_out(run, ", "));
-        } else {
-            out.push_str(run);
-        }
-        run.clear();
-    };
-    for c in text.chars() {
-        if c.is_ascii_digit() {
-            run.push(c);
-        } else {
-            flush(&mut run, &mut out);
-            out.push(c);
-        }
-    }
-    flush(&mut run, &mut out);
-    out
 }
 
 /// The JSON body of a single text-to-speech call (`from`, `to`: digits).
@@ -100,6 +63,7 @@ pub fn body(text: &str, language: &str, from: &str, to: &str) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use phonehook_plugin_api::ErrorKind;
 
     fn msg(text: &str) -> Message {
         Message::new("+41793026727", text)

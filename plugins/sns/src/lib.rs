@@ -5,8 +5,8 @@
 //! SNS sends text messages only, so the manifest lists the SMS channel alone.
 
 use phonehook_plugin_api::{
-    export_plugin, wire, Call, Channel, Config, ErrorKind, HttpReply, HttpRequest, Manifest,
-    Plugin, PluginError, Step,
+    date, export_plugin, wire, Call, Channel, Config, HttpReply, HttpRequest, Manifest, Plugin,
+    PluginError, Step,
 };
 
 pub mod publish;
@@ -103,14 +103,11 @@ impl Plugin for Sns {
         }
         let text = msg.text.as_str();
         if text.len() > publish::MAX_MESSAGE_BYTES {
-            return Err(PluginError::new(
-                ErrorKind::InvalidMessage,
-                format!(
-                    "the text is {} bytes; SNS takes at most {} per SMS publish",
-                    text.len(),
-                    publish::MAX_MESSAGE_BYTES
-                ),
-            ));
+            return Err(PluginError::invalid_message(format!(
+                "the text is {} bytes; SNS takes at most {} per SMS publish",
+                text.len(),
+                publish::MAX_MESSAGE_BYTES
+            )));
         }
         let config = call.config;
         let access_key_id = config.require_secret(ACCESS_KEY_ID)?;
@@ -128,7 +125,7 @@ impl Plugin for Sns {
         let parts = sigv4::url_parts(&url).ok_or_else(|| {
             PluginError::config("setting `base_url` must be an http:// or https:// URL")
         })?;
-        let amz_date = sigv4::amz_date(call.now_unix_ms);
+        let amz_date = date::iso_basic(call.now_unix_ms);
 
         let mut signed_headers = vec![
             ("Content-Type", CONTENT_TYPE),
@@ -165,12 +162,7 @@ impl Plugin for Sns {
     }
 
     fn interpret(&self, call: &Call<'_>, reply: &HttpReply<'_>) -> Result<Step, PluginError> {
-        let config = call.config;
-        let secrets: Vec<&str> = [ACCESS_KEY_ID, SECRET_ACCESS_KEY, SESSION_TOKEN]
-            .iter()
-            .filter_map(|name| config.secret(name))
-            .collect();
-        reply::read(reply, &secrets).map(Step::Delivered)
+        reply::read(reply, &call.config).map(Step::Delivered)
     }
 }
 

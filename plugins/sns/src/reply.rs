@@ -1,7 +1,7 @@
 //! SNS's answers: a `PublishResponse` with the message id, or an
 //! `ErrorResponse` with a code and a text, both XML.
 
-use phonehook_plugin_api::{wire, Delivery, HttpReply, PluginError};
+use phonehook_plugin_api::{wire, Config, Delivery, HttpReply, PluginError};
 
 const MESSAGE_ID: &[&str] = &["PublishResponse", "PublishResult", "MessageId"];
 const ERROR_CODE: &[&str] = &["ErrorResponse", "Error", "Code"];
@@ -33,14 +33,12 @@ pub fn code_is_retryable(code: &str) -> bool {
     RETRYABLE_CODES.contains(&code)
 }
 
-/// Reads a reply to `Publish`. `secrets` are scrubbed from any vendor text
-/// copied into an error (some AWS errors quote the canonical request, which
-/// holds the session token).
-pub fn read(reply: &HttpReply<'_>, secrets: &[&str]) -> Result<Delivery, PluginError> {
+/// Reads a reply to `Publish`.
+pub fn read(reply: &HttpReply<'_>, config: &Config<'_>) -> Result<Delivery, PluginError> {
     if reply.is_success() {
         delivered(reply)
     } else {
-        Err(refused(reply, secrets))
+        Err(refused(reply, config))
     }
 }
 
@@ -64,7 +62,11 @@ fn delivered(reply: &HttpReply<'_>) -> Result<Delivery, PluginError> {
         })
 }
 
-fn refused(reply: &HttpReply<'_>, secrets: &[&str]) -> PluginError {
+/// Some AWS errors quote the canonical request, session token included. The
+/// host redacts secrets from every error, but a token is longer than the
+/// snippet kept of the message, and half a token is no longer recognisable:
+/// so secrets are redacted here, before the text is cut.
+fn refused(reply: &HttpReply<'_>, config: &Config<'_>) -> PluginError {
     let Ok(text) = reply.text() else {
         return wire::unexpected_reply(reply);
     };
@@ -74,17 +76,9 @@ fn refused(reply: &HttpReply<'_>, secrets: &[&str]) -> PluginError {
     let message = wire::xml_text(text, ERROR_MESSAGE)
         .filter(|m| !m.is_empty())
         .unwrap_or_else(|| code.clone());
-    let message = wire::snippet(&scrub(&message, secrets));
+    let message = wire::snippet(&config.redact(&message));
     let retryable = wire::status_is_retryable(reply.status) || code_is_retryable(&code);
-    PluginError::vendor(scrub(&code, secrets), message)
+    PluginError::vendor(config.redact(&code), message)
         .retryable(retryable)
         .retry_after(reply.retry_after_secs())
-}
-
-/// `text` with every non-empty secret replaced by `[redacted]`.
-pub fn scrub(text: &str, secrets: &[&str]) -> String {
-    secrets
-        .iter()
-        .filter(|s| !s.is_empty())
-        .fold(text.to_owned(), |acc, s| acc.replace(s, "[redacted]"))
 }

@@ -11,17 +11,14 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use hmac::{Hmac, Mac};
+use phonehook_plugin_api::crypto::{hmac_sha256 as hmac, sha256_hex};
 use phonehook_plugin_api::wire;
-use sha2::{Digest, Sha256};
 
 /// The signing algorithm's name, first word of the `Authorization` header.
 pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 
 /// The last element of every credential scope.
 const TERMINATOR: &str = "aws4_request";
-
-type HmacSha256 = Hmac<Sha256>;
 
 /// The long-term part of AWS credentials (the session token, when there is
 /// one, is signed as an ordinary `x-amz-security-token` header).
@@ -119,7 +116,7 @@ pub fn sign(
     let (canonical_request, signed_headers) = canonical_request(request);
     let string_to_sign = string_to_sign(amz_date, &scope, &canonical_request);
     let key = signing_key(credentials.secret_access_key, &scope);
-    let signature = hex(&hmac(&key, string_to_sign.as_bytes()));
+    let signature = wire::hex(&hmac(&key, string_to_sign.as_bytes()));
     let authorization = format!(
         "{ALGORITHM} Credential={}/{scope}, SignedHeaders={signed_headers}, Signature={signature}",
         credentials.access_key_id
@@ -163,51 +160,6 @@ pub fn signing_key(secret_access_key: &str, scope: &Scope) -> [u8; 32] {
     let k_region = hmac(&k_date, scope.region.as_bytes());
     let k_service = hmac(&k_region, scope.service.as_bytes());
     hmac(&k_service, TERMINATOR.as_bytes())
-}
-
-/// Lower-case hex of SHA-256.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
-}
-
-/// `X-Amz-Date` for a time in milliseconds since the Unix epoch
-/// (`20150830T123600Z`), in UTC.
-pub fn amz_date(unix_ms: i64) -> String {
-    let secs = unix_ms.div_euclid(1000);
-    let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
-    let of_day = secs.rem_euclid(86_400);
-    format!(
-        "{year:04}{month:02}{day:02}T{:02}{:02}{:02}Z",
-        of_day / 3600,
-        of_day % 3600 / 60,
-        of_day % 60
-    )
-}
-
-/// The Gregorian date of a day count since 1970-01-01 (Howard Hinnant's
-/// `civil_from_days`), so the plugin needs no date library.
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
-fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
-    // HMAC accepts keys of any length, so this cannot fail.
-    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes any key length");
-    mac.update(data);
-    mac.finalize().into_bytes().into()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Lower-case names, values trimmed with inner runs of whitespace collapsed,
@@ -569,15 +521,6 @@ mod tests {
             None
         );
         assert_eq!(Authorization::parse("Basic abc"), None);
-    }
-
-    #[test]
-    fn amz_date_formats_utc() {
-        assert_eq!(amz_date(1_440_938_160_000), DATE);
-        assert_eq!(amz_date(0), "19700101T000000Z");
-        assert_eq!(amz_date(1_709_164_799_999), "20240228T235959Z");
-        assert_eq!(amz_date(1_709_164_800_000), "20240229T000000Z");
-        assert_eq!(amz_date(-1), "19691231T235959Z");
     }
 
     #[test]

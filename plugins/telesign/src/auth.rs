@@ -3,9 +3,8 @@
 //! method, content type, date, nonce, body and path (TeleSign's SDK default,
 //! which never sends the key itself).
 
-use hmac::{Hmac, Mac};
-use phonehook_plugin_api::{wire, Call, Config, HttpRequest, PluginError};
-use sha2::Sha256;
+use phonehook_plugin_api::crypto::hmac_sha256;
+use phonehook_plugin_api::{date, wire, Call, Config, HttpRequest, PluginError};
 
 /// The customer id (a GUID from the TeleSign portal).
 pub const CUSTOMER_ID: &str = "TELESIGN_CUSTOMER_ID";
@@ -78,7 +77,7 @@ impl<'a> Credentials<'a> {
                 api_key,
             } => request.basic_auth(customer_id, api_key),
             Credentials::Hmac { customer_id, key } => {
-                let date = http_date(call.now_unix_ms);
+                let date = date::http_date(call.now_unix_ms);
                 let nonce = call.random_uuid();
                 let content_type = request
                     .header_value("content-type")
@@ -155,59 +154,6 @@ impl Signed<'_> {
     }
 }
 
-/// HMAC-SHA256 of `data` under `key`.
-pub fn hmac_sha256(key: &[u8], data: &[u8]) -> Vec<u8> {
-    // HMAC takes keys of any length, so `new_from_slice` cannot fail here.
-    match Hmac::<Sha256>::new_from_slice(key) {
-        Ok(mut mac) => {
-            mac.update(data);
-            mac.finalize().into_bytes().to_vec()
-        }
-        Err(_) => Vec::new(),
-    }
-}
-
-/// An RFC 2616 (IMF-fixdate) date: `Wed, 14 Dec 2016 18:20:12 GMT`.
-pub fn http_date(unix_ms: i64) -> String {
-    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let secs = unix_ms.div_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let in_day = secs.rem_euclid(86_400);
-    let (year, month, day) = civil_from_days(days);
-    let weekday = DAYS
-        .get(days.rem_euclid(7) as usize)
-        .copied()
-        .unwrap_or("Thu");
-    let month_name = MONTHS
-        .get(month.saturating_sub(1) as usize)
-        .copied()
-        .unwrap_or("Jan");
-    format!(
-        "{weekday}, {day:02} {month_name} {year:04} {:02}:{:02}:{:02} GMT",
-        in_day / 3600,
-        in_day % 3600 / 60,
-        in_day % 60
-    )
-}
-
-/// Year, month (1-12) and day (1-31) of a count of days since 1970-01-01, in the
-/// proleptic Gregorian calendar (Howard Hinnant's `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,24 +192,6 @@ mod tests {
         assert_eq!(
             signed.string_to_sign(),
             "GET\n\nD\nx-ts-auth-method:HMAC-SHA256\nx-ts-nonce:N\n/v1/x"
-        );
-    }
-
-    #[test]
-    fn http_dates() {
-        assert_eq!(
-            http_date(1_481_739_612_000),
-            "Wed, 14 Dec 2016 18:20:12 GMT"
-        );
-        assert_eq!(http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
-        assert_eq!(
-            http_date(1_704_067_200_999),
-            "Mon, 01 Jan 2024 00:00:00 GMT"
-        );
-        assert_eq!(http_date(951_782_400_000), "Tue, 29 Feb 2000 00:00:00 GMT");
-        assert_eq!(
-            http_date(4_107_542_399_000),
-            "Sun, 28 Feb 2100 23:59:59 GMT"
         );
     }
 

@@ -1,6 +1,7 @@
 //! The form fields of a Messaging or Voice request.
 
-use phonehook_plugin_api::{wire, Channel, ErrorKind, Message, PluginError};
+use phonehook_plugin_api::speech::{self, Otherwise};
+use phonehook_plugin_api::{lang, Channel, Message, PluginError};
 
 /// One-time passwords get TeleSign's OTP routing and pricing.
 const MESSAGE_TYPE: &str = "OTP";
@@ -81,10 +82,9 @@ pub fn fields(message: &Message) -> Result<Vec<(&'static str, String)>, PluginEr
     };
     let chars = text.chars().count();
     if chars > MAX_MESSAGE_CHARS {
-        return Err(PluginError::new(
-            ErrorKind::InvalidMessage,
-            format!("the text has {chars} characters; TeleSign takes at most {MAX_MESSAGE_CHARS}"),
-        ));
+        return Err(PluginError::invalid_message(format!(
+            "the text has {chars} characters; TeleSign takes at most {MAX_MESSAGE_CHARS}"
+        )));
     }
     let mut fields = vec![
         ("phone_number", message.recipient_digits().to_owned()),
@@ -102,16 +102,11 @@ pub fn fields(message: &Message) -> Result<Vec<(&'static str, String)>, PluginEr
 
 /// The TeleSign voice nearest to a BCP 47 tag (`fr-CA`, `pt`, `en_GB`).
 pub fn voice(language: &str) -> &'static str {
-    let tag = language.trim().to_ascii_lowercase().replace('_', "-");
-    let mut parts = tag.split('-');
-    let primary = parts.next().unwrap_or_default();
-    // The region is the first two-letter subtag, past any script (`zh-Hant-TW`).
-    let region = parts
-        .find(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_alphabetic()))
-        .unwrap_or_default();
-    let full = format!("{primary}-{region}");
+    let primary = lang::primary(language);
+    let region = lang::region(language).unwrap_or_default();
+    let full = format!("{primary}-{}", region.to_ascii_lowercase());
     lookup(VOICES, &full)
-        .or_else(|| lookup(PRIMARY, primary))
+        .or_else(|| lookup(PRIMARY, &primary))
         .unwrap_or(DEFAULT_VOICE)
 }
 
@@ -131,17 +126,13 @@ fn lifecycle_event(action: &str) -> Option<&'static str> {
 /// The text to read out, with the one-time code spelled digit by digit so the
 /// voice does not read "123456" as a number.
 pub fn spoken_text(message: &Message) -> String {
-    let code = message.code.as_str().trim();
-    let text = message.text.as_str();
-    if code.is_empty() || !text.contains(code) {
-        return text.to_owned();
-    }
-    text.replace(code, &wire::spell_out(code, ", "))
+    speech::spoken(&message.text, &message.code, Otherwise::AsIs)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use phonehook_plugin_api::ErrorKind;
 
     #[test]
     fn voices_follow_the_language() {

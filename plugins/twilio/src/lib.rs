@@ -6,8 +6,8 @@
 //! whose `sid` becomes the message id.
 
 use phonehook_plugin_api::{
-    export_plugin, Call, Channel, Config, ErrorKind, HttpReply, HttpRequest, Manifest, Plugin,
-    PluginError, Step,
+    export_plugin, Call, Channel, Config, HttpReply, HttpRequest, Manifest, Plugin, PluginError,
+    Step,
 };
 
 mod messaging;
@@ -60,14 +60,9 @@ impl Plugin for Twilio {
         }
     }
 
-    fn interpret(&self, call: &Call<'_>, reply: &HttpReply<'_>) -> Result<Step, PluginError> {
-        reply::read(reply, &call.config).map(Step::Delivered)
+    fn interpret(&self, _call: &Call<'_>, reply: &HttpReply<'_>) -> Result<Step, PluginError> {
+        reply::read(reply).map(Step::Delivered)
     }
-}
-
-/// The message itself cannot go through Twilio as it is.
-pub(crate) fn invalid_message(message: impl Into<String>) -> PluginError {
-    PluginError::new(ErrorKind::InvalidMessage, message)
 }
 
 export_plugin!(Twilio);

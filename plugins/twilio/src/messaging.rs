@@ -2,7 +2,6 @@
 
 use phonehook_plugin_api::{wire, Call, HttpRequest, PluginError};
 
-use crate::invalid_message;
 use crate::settings::{self, Credentials, Sender};
 
 /// Twilio splits long bodies into segments itself, up to this many characters.
@@ -40,11 +39,13 @@ pub fn request(call: &Call<'_>, creds: &Credentials<'_>) -> Result<HttpRequest, 
 /// the caller learns why without a round trip.
 fn body(text: &str) -> Result<&str, PluginError> {
     if text.trim().is_empty() {
-        return Err(invalid_message("the message has no text to send"));
+        return Err(PluginError::invalid_message(
+            "the message has no text to send",
+        ));
     }
     let chars = text.chars().count();
     if chars > MAX_BODY_CHARS {
-        return Err(invalid_message(format!(
+        return Err(PluginError::invalid_message(format!(
             "the text is {chars} characters long; Twilio accepts at most {MAX_BODY_CHARS}"
         )));
     }

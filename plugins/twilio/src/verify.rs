@@ -5,7 +5,6 @@
 
 use phonehook_plugin_api::{wire, Call, Channel, HttpRequest, PluginError};
 
-use crate::invalid_message;
 use crate::settings::{self, Credentials};
 
 /// The `state` of a Verifications request, echoed in the reply.
@@ -48,14 +47,14 @@ fn channel(channel: Channel) -> &'static str {
 fn custom_code(code: &str) -> Result<&str, PluginError> {
     let code = code.trim();
     if code.is_empty() {
-        return Err(invalid_message(
+        return Err(PluginError::invalid_message(
             "Twilio Verify needs the one-time code in `context.code` (sent as CustomCode); \
              this message has none",
         ));
     }
     let len = code.chars().count();
     if !CODE_LENGTH.contains(&len) {
-        return Err(invalid_message(format!(
+        return Err(PluginError::invalid_message(format!(
             "Twilio Verify accepts a code of {} to {} characters; this one has {len}",
             CODE_LENGTH.start(),
             CODE_LENGTH.end()

@@ -1,9 +1,9 @@
 //! Voice: `POST /2010-04-01/Accounts/{AccountSid}/Calls.json` with inline
 //! TwiML that reads the message out, the code digit by digit, twice.
 
-use phonehook_plugin_api::{wire, Call, HttpRequest, Message, PluginError};
+use phonehook_plugin_api::speech::{self, Otherwise};
+use phonehook_plugin_api::{lang, wire, Call, HttpRequest, Message, PluginError};
 
-use crate::invalid_message;
 use crate::settings::{self, Credentials};
 
 /// Twilio's limit on the `Twiml` parameter.
@@ -60,7 +60,7 @@ pub fn twiml(message: &Message, voice: Option<&str>) -> Result<String, PluginErr
     let twiml = format!("<Response>{say}<Pause length=\"1\"/>{say}</Response>");
     let chars = twiml.chars().count();
     if chars > MAX_TWIML_CHARS {
-        return Err(invalid_message(format!(
+        return Err(PluginError::invalid_message(format!(
             "the text is too long to read out: its TwiML is {chars} characters, \
              Twilio accepts at most {MAX_TWIML_CHARS}"
         )));
@@ -70,60 +70,31 @@ pub fn twiml(message: &Message, voice: Option<&str>) -> Result<String, PluginErr
 
 /// What is read out: the text with its code spelled out with commas, so the
 /// voice says "1, 2, 3" with a pause after each digit rather than "one
-/// hundred twenty-three". A code the text does not contain is read after it.
+/// hundred twenty-three". Without a separate code, the text's longest digit
+/// run is taken for it; a code the text does not contain is read after it.
 fn script(message: &Message) -> Result<String, PluginError> {
-    let text = message.text.as_str().trim();
+    let text = message.text.as_str();
     let code = match message.code.as_str().trim() {
-        "" => digits_in(text),
-        code => Some(code),
+        "" => speech::longest_digit_run(text).unwrap_or_default(),
+        code => code,
     };
-    let script = match code {
-        Some(code) if text.contains(code) => text.replacen(code, &wire::spell_out(code, ", "), 1),
-        Some(code) if text.is_empty() => wire::spell_out(code, ", "),
-        Some(code) => format!("{text} {}.", wire::spell_out(code, ", ")),
-        None => text.to_owned(),
-    };
+    let script = speech::spoken(text, code, Otherwise::Append);
     if script.is_empty() {
-        return Err(invalid_message(
+        return Err(PluginError::invalid_message(
             "the message has neither a text nor a code to read out",
         ));
     }
     Ok(script)
 }
 
-/// The longest run of ASCII digits in a text (the first, on a tie): the code
-/// in "Your code is 123456. It expires in 5 minutes".
-fn digits_in(text: &str) -> Option<&str> {
-    let mut best: Option<&str> = None;
-    let mut start = None;
-    for (i, c) in text
-        .char_indices()
-        .chain(std::iter::once((text.len(), ' ')))
-    {
-        match (c.is_ascii_digit(), start) {
-            (true, None) => start = Some(i),
-            (false, Some(s)) => {
-                let run = text.get(s..i).unwrap_or_default();
-                if best.is_none_or(|b| run.len() > b.len()) {
-                    best = Some(run);
-                }
-                start = None;
-            }
-            _ => {}
-        }
-    }
-    best
-}
-
 /// The Twilio locale for a language tag: the exact locale when Twilio has it
 /// (`fr-CA`), else the language's main locale (`fr` → `fr-FR`), else en-US.
 pub fn say_language(language: &str) -> &'static str {
-    let tag = language.trim().replace('_', "-");
-    let primary = tag.split('-').next().unwrap_or_default();
-    let primary = if primary.eq_ignore_ascii_case("no") || primary.eq_ignore_ascii_case("nn") {
-        "nb"
-    } else {
-        primary
+    let tag = lang::normalize(language);
+    let primary = match lang::primary(language).as_str() {
+        // Norwegian: Twilio reads Bokmål, the written standard most users mean.
+        "no" | "nn" => "nb".to_owned(),
+        other => other.to_owned(),
     };
     SAY_LOCALES
         .iter()
@@ -132,7 +103,7 @@ pub fn say_language(language: &str) -> &'static str {
             SAY_LOCALES.iter().find(|l| {
                 l.split('-')
                     .next()
-                    .is_some_and(|p| p.eq_ignore_ascii_case(primary))
+                    .is_some_and(|p| p.eq_ignore_ascii_case(&primary))
             })
         })
         .copied()
@@ -169,18 +140,6 @@ mod tests {
         for (tag, locale) in cases {
             assert_eq!(say_language(tag), locale, "{tag}");
         }
-    }
-
-    #[test]
-    fn digits_are_found_in_the_text() {
-        assert_eq!(
-            digits_in("Your code is 123456. It expires in 5 minutes"),
-            Some("123456")
-        );
-        assert_eq!(digits_in("1234 then 5678"), Some("1234"));
-        assert_eq!(digits_in("987654"), Some("987654"));
-        assert_eq!(digits_in("no digits"), None);
-        assert_eq!(digits_in("é12é"), Some("12"));
     }
 
     #[test]

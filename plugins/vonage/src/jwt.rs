@@ -109,10 +109,7 @@ pub(crate) mod tests {
     pub fn verify(token: &str) -> (Value, Value) {
         let parts: Vec<&str> = token.split('.').collect();
         assert_eq!(parts.len(), 3, "a JWT has three parts: {token}");
-        // base64url → standard base64, which the shared decoder reads.
-        let decode = |part: &str| {
-            wire::base64_decode(&part.replace('-', "+").replace('_', "/")).expect("base64url")
-        };
+        let decode = |part: &str| wire::base64url_decode(part).expect("base64url");
         let public = RsaPublicKey::from_public_key_pem(TEST_PUBLIC_KEY).unwrap();
         let signature = Signature::try_from(decode(parts[2]).as_slice()).unwrap();
         VerifyingKey::<Sha256>::new(public)

@@ -1,6 +1,8 @@
 //! From the caller's language tag (`fr`, `fr-CA`, `pt_BR`, `zh-Hant`) to one of
 //! the text-to-speech languages the Voice API's `talk` action accepts.
 
+use phonehook_plugin_api::lang;
+
 /// Vonage's TTS languages (the Voice SDK's `TTSLanguages`).
 const SUPPORTED: &[&str] = &[
     "ar",
@@ -100,18 +102,17 @@ pub const DEFAULT: &str = "en-US";
 
 /// The Vonage TTS language for a language tag; [`DEFAULT`] when unknown.
 pub fn tts_language(tag: &str) -> &'static str {
-    let tag = tag.trim().replace('_', "-");
+    let tag = lang::normalize(tag);
     if let Some(exact) = SUPPORTED
         .iter()
         .find(|code| code.eq_ignore_ascii_case(&tag))
     {
         return exact;
     }
-    let lower = tag.to_ascii_lowercase();
-    let mut subtags = lower.split('-');
-    let primary = subtags.next().unwrap_or("");
-    let rest: Vec<&str> = subtags.collect();
+    let primary = lang::primary(&tag);
     if primary == "zh" {
+        let lower = tag.to_ascii_lowercase();
+        let rest: Vec<&str> = lower.split('-').skip(1).collect();
         return chinese(&rest);
     }
     BY_PRIMARY

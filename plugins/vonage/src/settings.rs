@@ -1,7 +1,7 @@
 //! The plugin's settings and secrets, and the configuration rules the manifest
 //! cannot express ("this or that", "needed only for voice").
 
-use phonehook_plugin_api::{Channel, Config, PluginError};
+use phonehook_plugin_api::{wire, Channel, Config, PluginError};
 
 use crate::jwt;
 
@@ -39,12 +39,12 @@ pub struct Sender<'a> {
 impl<'a> Sender<'a> {
     /// The sender for the SMS API: a number loses its `+`, a sender id stays.
     pub fn for_sms(&self) -> &'a str {
-        phone_digits(self.value).unwrap_or(self.value)
+        wire::phone_digits(self.value).unwrap_or(self.value)
     }
 
     /// The sender for the Voice API, which only calls from phone numbers.
     pub fn for_voice(&self) -> Result<&'a str, PluginError> {
-        phone_digits(self.value).ok_or_else(|| PluginError::config(self.not_a_number()))
+        wire::phone_digits(self.value).ok_or_else(|| PluginError::config(self.not_a_number()))
     }
 
     fn not_a_number(&self) -> String {
@@ -53,13 +53,6 @@ impl<'a> Sender<'a> {
             self.source
         )
     }
-}
-
-/// `+14155550100` or `14155550100` → `14155550100`; `None` for a sender id.
-fn phone_digits(value: &str) -> Option<&str> {
-    let digits = value.trim().strip_prefix('+').unwrap_or(value.trim());
-    let ok = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
-    ok.then_some(digits)
 }
 
 /// The sender: the `from` setting, else the `VONAGE_FROM_NUMBER` secret.

@@ -2,6 +2,7 @@
 //! action reads the message out, authenticated with an application JWT.
 
 use phonehook_plugin_api::serde_json::{json, Value};
+use phonehook_plugin_api::speech::{self, Otherwise};
 use phonehook_plugin_api::{
     wire, Call, Delivery, HttpReply, HttpRequest, Message, PluginError, Step,
 };
@@ -64,43 +65,10 @@ pub fn interpret(reply: &HttpReply<'_>) -> Result<Step, PluginError> {
 }
 
 /// The text to read out, with the code spelled digit by digit so the voice
-/// says "1, 2, 3" rather than "one hundred twenty-three".
+/// says "1, 2, 3" rather than "one hundred twenty-three"; without the code in
+/// the text, every run of [`CODE_MIN_DIGITS`] or more digits.
 pub fn speech(msg: &Message) -> String {
-    let text = msg.text.trim();
-    let code = msg.code.trim();
-    let spelled = wire::spell_out(code, ", ");
-    if text.is_empty() {
-        return spelled;
-    }
-    if !code.is_empty() && text.contains(code) {
-        return text.replace(code, &spelled);
-    }
-    spell_digit_runs(text)
-}
-
-/// Spells out every run of [`CODE_MIN_DIGITS`] or more digits, for texts that
-/// carry the code without it being passed separately.
-fn spell_digit_runs(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() * 2);
-    let mut run = String::new();
-    let flush = |run: &mut String, out: &mut String| {
-        if run.chars().count() >= CODE_MIN_DIGITS {
-            out.push_str(&wire::spell_out(run, ", "));
-        } else {
-            out.push_str(run);
-        }
-        run.clear();
-    };
-    for c in text.chars() {
-        if c.is_ascii_digit() {
-            run.push(c);
-        } else {
-            flush(&mut run, &mut out);
-            out.push(c);
-        }
-    }
-    flush(&mut run, &mut out);
-    out
+    speech::spoken(&msg.text, &msg.code, Otherwise::SpellRuns(CODE_MIN_DIGITS))
 }
 
 #[cfg(test)]

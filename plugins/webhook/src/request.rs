@@ -1,6 +1,6 @@
 //! Building the gateway request from the settings and one message.
 
-use phonehook_plugin_api::{wire, ErrorKind, HttpRequest, Message, PluginError};
+use phonehook_plugin_api::{wire, HttpRequest, Message, PluginError};
 
 use crate::settings::{Body, Settings};
 use crate::template::{RenderError, Values};
@@ -14,8 +14,7 @@ impl From<RenderError> for PluginError {
 /// Refuses a message the templates would deliver empty.
 pub fn check_message(settings: &Settings, message: &Message) -> Result<(), PluginError> {
     if settings.code_only && message.code.trim().is_empty() {
-        return Err(PluginError::new(
-            ErrorKind::InvalidMessage,
+        return Err(PluginError::invalid_message(
             "the templates send only `{{code}}`, and this message has no separate code",
         ));
     }
@@ -24,7 +23,7 @@ pub fn check_message(settings: &Settings, message: &Message) -> Result<(), Plugi
 
 /// The request for one message.
 pub fn build(settings: &Settings, values: &Values<'_>) -> Result<HttpRequest, PluginError> {
-    let url = with_query(&settings.url, &settings.query.render(values)?);
+    let url = wire::append_query(&settings.url, &settings.query.render(values)?);
     let mut request = HttpRequest::new(settings.method, url);
     let headers = settings.headers.render(values)?;
     let configured = |name: &str| headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
@@ -62,27 +61,6 @@ pub fn build(settings: &Settings, values: &Values<'_>) -> Result<HttpRequest, Pl
     Ok(request)
 }
 
-fn with_query(url: &str, fields: &[(String, String)]) -> String {
-    if fields.is_empty() {
-        return url.to_owned();
-    }
-    let (base, fragment) = match url.split_once('#') {
-        Some((base, fragment)) => (base, Some(fragment)),
-        None => (url, None),
-    };
-    let sep = match base.find('?') {
-        None => "?",
-        Some(i) if i + 1 == base.len() || base.ends_with('&') => "",
-        Some(_) => "&",
-    };
-    let mut out = format!("{base}{sep}{}", wire::form_encode(fields));
-    if let Some(fragment) = fragment {
-        out.push('#');
-        out.push_str(fragment);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,34 +81,6 @@ mod tests {
         let parsed = Settings::read(&config)?;
         let m = message();
         build(&parsed, &Values::new(&m, config))
-    }
-
-    #[test]
-    fn query_joins_the_url() {
-        let fields = [
-            ("to".to_owned(), "+1 5".to_owned()),
-            ("t".to_owned(), "a&b".to_owned()),
-        ];
-        let cases = [
-            ("https://gw/send", "https://gw/send?to=%2B1+5&t=a%26b"),
-            (
-                "https://gw/send?user=x",
-                "https://gw/send?user=x&to=%2B1+5&t=a%26b",
-            ),
-            ("https://gw/send?", "https://gw/send?to=%2B1+5&t=a%26b"),
-            (
-                "https://gw/send?a=1&",
-                "https://gw/send?a=1&to=%2B1+5&t=a%26b",
-            ),
-            (
-                "https://gw/send#frag",
-                "https://gw/send?to=%2B1+5&t=a%26b#frag",
-            ),
-        ];
-        for (url, want) in cases {
-            assert_eq!(with_query(url, &fields), want, "{url}");
-        }
-        assert_eq!(with_query("https://gw/send", &[]), "https://gw/send");
     }
 
     #[test]

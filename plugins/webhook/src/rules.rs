@@ -163,21 +163,13 @@ impl Document {
         let is_form = match format {
             ReplyFormat::Form => true,
             ReplyFormat::Json => false,
-            ReplyFormat::Auto => reply.header("content-type").is_some_and(|ct| {
-                ct.to_ascii_lowercase()
-                    .contains("application/x-www-form-urlencoded")
-            }),
+            ReplyFormat::Auto => reply.content_type_is("application/x-www-form-urlencoded"),
         };
-        if !is_form {
-            return reply.json().map(Document::Json);
+        if is_form {
+            reply.form().map(Document::Form)
+        } else {
+            reply.json().map(Document::Json)
         }
-        if reply.text()?.trim().is_empty() {
-            return Err(PluginError::protocol(format!(
-                "vendor answered HTTP {} with an empty body",
-                reply.status
-            )));
-        }
-        Ok(Document::Form(wire::form_decode(reply.body.as_slice())))
     }
 
     /// The text of the value at `pointer`: strings as they are, numbers and
