@@ -22,7 +22,7 @@ use axum::Router;
 use bytes::Bytes;
 use serde_json::{json, Value};
 
-use super::scenario::{Counter, Switch};
+use super::scenario::{hang, retry_after, Counter, Switch};
 
 /// How the mock answers a well-formed, authenticated request.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -119,17 +119,14 @@ async fn dispatch(State(mock): State<Esendex>, headers: HeaderMap, body: Bytes) 
             "The account has insufficient credits to send this message",
         ),
         Scenario::PlainTextError => plain(StatusCode::BAD_REQUEST, "Bad Request: Invalid message"),
-        Scenario::Throttled(secs) => {
-            let mut reply = errors(
+        Scenario::Throttled(secs) => retry_after(
+            errors(
                 StatusCode::TOO_MANY_REQUESTS,
                 "too_many_requests",
                 "Too many requests, please slow down",
-            );
-            if let Ok(value) = secs.to_string().parse() {
-                reply.headers_mut().insert(header::RETRY_AFTER, value);
-            }
-            reply
-        }
+            ),
+            secs,
+        ),
         Scenario::Unavailable => plain(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable"),
         Scenario::NotJson => (
             StatusCode::OK,
@@ -143,7 +140,7 @@ async fn dispatch(State(mock): State<Esendex>, headers: HeaderMap, body: Bytes) 
             "",
         )
             .into_response(),
-        Scenario::Hang => std::future::pending().await,
+        Scenario::Hang => hang().await,
         Scenario::Huge(size) => {
             let filler = "x".repeat(size);
             let body =

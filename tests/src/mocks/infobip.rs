@@ -18,7 +18,7 @@ use axum::Router;
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
-use super::scenario::{Counter, Switch};
+use super::scenario::{hang, retry_after, Counter, Switch};
 
 /// How the mock answers a well-formed, authenticated request.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -187,14 +187,13 @@ async fn answer(mock: &Infobip, endpoint: Endpoint, to: &str) -> Response {
                 )],
             ),
         ),
-        Scenario::Throttled(secs) => {
-            let mut resp = json_reply(
+        Scenario::Throttled(secs) => retry_after(
+            json_reply(
                 StatusCode::TOO_MANY_REQUESTS,
                 legacy_error("TOO_MANY_REQUESTS", "Too many requests", &[]),
-            );
-            resp.headers_mut().insert("retry-after", secs.into());
-            resp
-        }
+            ),
+            secs,
+        ),
         Scenario::ServerError => json_reply(
             StatusCode::INTERNAL_SERVER_ERROR,
             legacy_error(
@@ -218,7 +217,7 @@ async fn answer(mock: &Infobip, endpoint: Endpoint, to: &str) -> Response {
         Scenario::Empty => {
             (StatusCode::OK, [("content-type", "application/json")], "").into_response()
         }
-        Scenario::Hang => std::future::pending().await,
+        Scenario::Hang => hang().await,
         Scenario::Huge(size) => {
             let padding = "x".repeat(size);
             json_reply(StatusCode::OK, json!({"bulkId": padding, "messages": []}))

@@ -1,9 +1,14 @@
 //! What every mock keeps: the scenario the test picked, switchable while the
-//! mock runs, and a counter for vendor-shaped message ids. Both are shared by
-//! the clones axum makes of a router's state and the clone the test keeps.
+//! mock runs, and a counter for vendor-shaped message ids (both shared by the
+//! clones axum makes of a router's state and the clone the test keeps); and
+//! the answers that are the same whatever the vendor: a proxy's error page,
+//! `Retry-After`, a reply that never comes, a reply too large to accept.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 
 /// The scenario a running mock answers with.
 #[derive(Debug, Default)]
@@ -44,4 +49,34 @@ impl Counter {
     pub fn next(&self) -> u64 {
         self.0.fetch_add(1, Ordering::Relaxed) + 1
     }
+}
+
+/// What a proxy in front of a vendor answers while the vendor is down: `503`
+/// with an HTML page, not the vendor's error format.
+pub fn proxy_unavailable() -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::CONTENT_TYPE, "text/html")],
+        "<html><body><h1>503 Service Unavailable</h1></body></html>",
+    )
+        .into_response()
+}
+
+/// `response` with `Retry-After: secs`.
+pub fn retry_after(mut response: Response, secs: u32) -> Response {
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    response
+}
+
+/// Never answers, so the host's vendor timeout fires.
+pub async fn hang() -> Response {
+    std::future::pending().await
+}
+
+/// 2 MiB of filler, to put inside a vendor-shaped body that must be larger
+/// than any reply cap a test configures.
+pub fn oversized_filler() -> String {
+    "x".repeat(2 * 1024 * 1024)
 }

@@ -27,7 +27,7 @@ use axum::Router;
 use phonehook_plugin_api::{date, wire};
 use phonehook_plugin_sns::sigv4;
 
-use super::scenario::{Counter, Switch};
+use super::scenario::{hang, oversized_filler, proxy_unavailable, retry_after, Counter, Switch};
 
 /// The access key id the mock accepts by default (AWS's documentation example).
 pub const ACCESS_KEY_ID: &str = "AKIAIOSFODNN7EXAMPLE";
@@ -477,24 +477,15 @@ async fn answer(state: &Sns, number: &str) -> Response {
             "User: arn:aws:iam::123456789012:user/phonehook is not authorized to perform: SNS:Publish on resource: +14155550100 because no identity-based policy allows the SNS:Publish action",
         ),
         Scenario::Throttling => error(400, "Throttling", "Rate exceeded"),
-        Scenario::Throttled(secs) => {
-            let mut response = error(429, "Throttled", "Request is throttled.");
-            response.headers_mut().insert(header::RETRY_AFTER, secs.into());
-            response
-        }
+        Scenario::Throttled(secs) => retry_after(error(429, "Throttled", "Request is throttled."), secs),
         Scenario::InternalError => error(500, "InternalError", "An internal service error has occurred."),
-        Scenario::Unavailable => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            [(header::CONTENT_TYPE, "text/html")],
-            "<html><body><h1>503 Service Unavailable</h1></body></html>",
-        )
-            .into_response(),
+        Scenario::Unavailable => proxy_unavailable(),
         Scenario::NotXml => (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], "Message accepted").into_response(),
         Scenario::Empty => (StatusCode::OK, [(header::CONTENT_TYPE, "text/xml")], "").into_response(),
         Scenario::NoMessageId => xml(StatusCode::OK, published(None)),
-        Scenario::Hang => std::future::pending().await,
+        Scenario::Hang => hang().await,
         Scenario::Oversized => {
-            let padding = "x".repeat(2 * 1024 * 1024);
+            let padding = oversized_filler();
             let body = published(Some(&state.next_id())).replace("</PublishResponse>", &format!("<!-- {padding} --></PublishResponse>"));
             xml(StatusCode::OK, body)
         }

@@ -26,7 +26,7 @@ use bytes::Bytes;
 use phonehook_plugin_api::{crypto, wire};
 use serde_json::{json, Value};
 
-use super::scenario::{Counter, Switch};
+use super::scenario::{hang, retry_after, Counter, Switch};
 
 /// How the mock answers a well-formed, authenticated request.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -172,18 +172,15 @@ async fn handle(mock: Telesign, api: Api, path: &str, headers: HeaderMap, body: 
             "Message blocked by TeleSign",
             Some(&reference_id),
         ),
-        Scenario::Throttled(secs) => {
-            let mut reply = status_reply(
+        Scenario::Throttled(secs) => retry_after(
+            status_reply(
                 StatusCode::TOO_MANY_REQUESTS,
                 10019,
                 "Rate limit exceeded",
                 None,
-            );
-            if let Ok(value) = secs.to_string().parse() {
-                reply.headers_mut().insert(header::RETRY_AFTER, value);
-            }
-            reply
-        }
+            ),
+            secs,
+        ),
         Scenario::Unavailable => {
             let mut body = envelope(None, 500, "Transaction not attempted");
             body["errors"] = json!([{"code": -90001, "description": "System Unavailable, please try again later."}]);
@@ -201,7 +198,7 @@ async fn handle(mock: Telesign, api: Api, path: &str, headers: HeaderMap, body: 
             "",
         )
             .into_response(),
-        Scenario::Hang => std::future::pending().await,
+        Scenario::Hang => hang().await,
         Scenario::Huge(size) => {
             let mut body = envelope(Some(&reference_id), 290, "Message in progress");
             body["filler"] = Value::String("x".repeat(size));

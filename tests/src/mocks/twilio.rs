@@ -21,7 +21,7 @@ use axum::Router;
 use phonehook_plugin_api::wire;
 use serde_json::{json, Value};
 
-use super::scenario::{Counter, Switch};
+use super::scenario::{hang, oversized_filler, proxy_unavailable, retry_after, Counter, Switch};
 
 /// The account the mock accepts by default.
 pub const ACCOUNT_SID: &str = "AC0123456789abcdef0123456789abcdef";
@@ -512,10 +512,9 @@ async fn answer(state: &Twilio, resource: Value) -> Response {
         }
         Scenario::BadCredentials => Refusal::authenticate().into_response(),
         Scenario::RateLimited(secs) => {
-            let mut response = Refusal::new(429, 20429, "Too Many Requests").into_response();
-            let headers = response.headers_mut();
-            headers.insert(header::RETRY_AFTER, secs.into());
-            headers.insert(
+            let refusal = Refusal::new(429, 20429, "Too Many Requests").into_response();
+            let mut response = retry_after(refusal, secs);
+            response.headers_mut().insert(
                 "twilio-reached-rate-limit",
                 "true".parse().expect("header value"),
             );
@@ -524,12 +523,7 @@ async fn answer(state: &Twilio, resource: Value) -> Response {
         Scenario::ServerError => {
             Refusal::new(500, 20500, "An internal server error has occurred").into_response()
         }
-        Scenario::Unavailable => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            [(header::CONTENT_TYPE, "text/html")],
-            "<html><body><h1>503 Service Unavailable</h1></body></html>",
-        )
-            .into_response(),
+        Scenario::Unavailable => proxy_unavailable(),
         Scenario::NotJson => (
             StatusCode::CREATED,
             [(header::CONTENT_TYPE, "text/html")],
@@ -549,11 +543,10 @@ async fn answer(state: &Twilio, resource: Value) -> Response {
             }
             (StatusCode::CREATED, axum::Json(body)).into_response()
         }
-        Scenario::Hang => std::future::pending().await,
+        Scenario::Hang => hang().await,
         Scenario::Oversized => {
-            let padding = "x".repeat(2 * 1024 * 1024);
             let mut body = resource;
-            body["padding"] = json!(padding);
+            body["padding"] = json!(oversized_filler());
             (StatusCode::CREATED, axum::Json(body)).into_response()
         }
     }

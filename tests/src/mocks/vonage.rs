@@ -17,7 +17,7 @@
 //! well-formed request gets with [`Vonage::set`].
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -33,7 +33,7 @@ use rsa::signature::Verifier;
 use rsa::RsaPublicKey;
 use serde_json::{json, Map, Value};
 
-use super::scenario::{Counter, Switch};
+use super::scenario::{hang, oversized_filler, proxy_unavailable, retry_after, Counter, Switch};
 
 /// The API key the mock accepts.
 pub const API_KEY: &str = "a1b2c3d4";
@@ -158,25 +158,18 @@ async fn common(scenario: &Scenario, ok: StatusCode) -> Option<Response> {
             *status,
             problem_body(kind, title, "The request failed (mock scenario)."),
         ),
-        Scenario::RateLimited(secs) => {
-            let mut response = problem(
+        Scenario::RateLimited(secs) => retry_after(
+            problem(
                 429,
                 problem_body(
                     "throttled",
                     "Too Many Requests",
                     "Rate limit hit (mock scenario).",
                 ),
-            );
-            let value = secs.to_string().parse().expect("header value");
-            response.headers_mut().insert(header::RETRY_AFTER, value);
-            response
-        }
-        Scenario::Unavailable => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            [(header::CONTENT_TYPE, "text/html")],
-            "<html><body><h1>503 Service Unavailable</h1></body></html>",
-        )
-            .into_response(),
+            ),
+            *secs,
+        ),
+        Scenario::Unavailable => proxy_unavailable(),
         Scenario::NotJson => (
             ok,
             [(header::CONTENT_TYPE, "text/html")],
@@ -184,12 +177,9 @@ async fn common(scenario: &Scenario, ok: StatusCode) -> Option<Response> {
         )
             .into_response(),
         Scenario::Empty => (ok, [(header::CONTENT_TYPE, "application/json")], "").into_response(),
-        Scenario::Hang => {
-            tokio::time::sleep(Duration::from_secs(3600)).await;
-            ok.into_response()
-        }
+        Scenario::Hang => hang().await,
         Scenario::Oversized => {
-            let body = json!({"padding": "x".repeat(2 * 1024 * 1024)});
+            let body = json!({"padding": oversized_filler()});
             (
                 ok,
                 [(header::CONTENT_TYPE, "application/json")],

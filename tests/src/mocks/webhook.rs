@@ -27,7 +27,7 @@ use axum::Router;
 use phonehook_plugin_api::wire;
 use serde_json::{json, Value};
 
-use super::scenario::Switch;
+use super::scenario::{hang, oversized_filler, proxy_unavailable, retry_after, Switch};
 
 /// The JSON gateway's path.
 pub const JSON_PATH: &str = "/v1/messages";
@@ -127,14 +127,7 @@ fn content_type(headers: &HeaderMap) -> &str {
 async fn common(scenario: Scenario) -> Option<Response> {
     match scenario {
         Scenario::Accept | Scenario::Refuse | Scenario::RateLimited => None,
-        Scenario::Unavailable => Some(
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                [(header::CONTENT_TYPE, "text/html")],
-                "<html><body><h1>503 Service Unavailable</h1></body></html>",
-            )
-                .into_response(),
-        ),
+        Scenario::Unavailable => Some(proxy_unavailable()),
         Scenario::NotJson => {
             Some((StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], "OK").into_response())
         }
@@ -146,12 +139,9 @@ async fn common(scenario: Scenario) -> Option<Response> {
             )
                 .into_response(),
         ),
-        Scenario::Hang => {
-            std::future::pending::<()>().await;
-            None
-        }
+        Scenario::Hang => Some(hang().await),
         Scenario::Oversized => {
-            let filler = "x".repeat(2 * 1024 * 1024);
+            let filler = oversized_filler();
             let body =
                 json!({"status": "ok", "data": {"id": JSON_ID, "filler": filler}}).to_string();
             Some(
@@ -226,17 +216,14 @@ async fn json_gateway(State(gw): State<Gateway>, headers: HeaderMap, body: Bytes
             let body = json!({"status": "error", "error": {"code": "E_BLOCKED", "message": "destination is blocked"}});
             (StatusCode::OK, axum::Json(body)).into_response()
         }
-        Scenario::RateLimited => {
-            let mut reply = json_error(
+        Scenario::RateLimited => retry_after(
+            json_error(
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",
                 "too many requests",
-            );
-            reply
-                .headers_mut()
-                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("3"));
-            reply
-        }
+            ),
+            3,
+        ),
         _ => (
             StatusCode::OK,
             axum::Json(json!({"status": "ok", "data": {"id": JSON_ID}})),
@@ -293,16 +280,13 @@ async fn form_gateway(State(gw): State<Gateway>, headers: HeaderMap, body: Bytes
             StatusCode::OK,
             &[("result", "7"), ("reason", "Absent subscriber")],
         ),
-        Scenario::RateLimited => {
-            let mut reply = form_reply(
+        Scenario::RateLimited => retry_after(
+            form_reply(
                 StatusCode::TOO_MANY_REQUESTS,
                 &[("result", "9"), ("reason", "Throttled")],
-            );
-            reply
-                .headers_mut()
-                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("3"));
-            reply
-        }
+            ),
+            3,
+        ),
         _ => form_reply(StatusCode::OK, &[("result", "0"), ("id", FORM_ID)]),
     }
 }
