@@ -150,7 +150,9 @@ fn now_unix_ms() -> i64 {
 /// A plugin or vendor text may quote a credential back (vendors echo request
 /// fields); strip every configured secret value before anyone sees it.
 fn redact<'a>(mut error: OwnedError, secrets: impl Iterator<Item = &'a str>) -> OwnedError {
-    for secret in secrets.filter(|s| s.len() >= 4) {
+    // Plugins trim values before use, so a secret with stray whitespace (say,
+    // from an env file) appears trimmed in what the vendor echoes back.
+    for secret in secrets.map(str::trim).filter(|s| s.len() >= 4) {
         if error.message.contains(secret) {
             error.message = error.message.replace(secret, "[redacted]");
         }
