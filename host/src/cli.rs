@@ -1,4 +1,5 @@
-//! The command line: `serve`, `plugins`, `check`, `send`. Errors become one
+//! The command line: `serve`, `plugins`, `check`, `send`, and `status`,
+//! `activate`, `logs` against a running server. Errors become one
 //! clear message and a non-zero exit code here, at the binary's edge.
 
 use std::net::SocketAddr;
@@ -50,6 +51,76 @@ enum Command {
         #[command(flatten)]
         remote: RemoteArgs,
     },
+    /// Show a running server's delivery log, newest first (calls `GET /api/v1/logs`).
+    Logs(LogsArgs),
+}
+
+#[derive(Args, Debug)]
+struct LogsArgs {
+    #[command(flatten)]
+    remote: RemoteArgs,
+    /// Event type: gd_send_sms, gd_send_sms_failure, gd_send_voice,
+    /// gd_send_voice_failure (repeat or comma-separate for several).
+    #[arg(long = "type", value_name = "CODE")]
+    types: Vec<String>,
+    /// Plugin name.
+    #[arg(long)]
+    plugin: Option<String>,
+    /// User id.
+    #[arg(long)]
+    user: Option<String>,
+    /// Client id.
+    #[arg(long)]
+    client: Option<String>,
+    /// Recipient: a full number, or a mask as the log shows it (+1********23).
+    #[arg(long)]
+    recipient: Option<String>,
+    /// Event id (from the x-phonehook-event-id response header).
+    #[arg(long)]
+    id: Option<String>,
+    /// From this time: RFC 3339, a date, Unix milliseconds, or an age (15m, 2h, 7d).
+    #[arg(long)]
+    since: Option<String>,
+    /// Before this time (same forms as --since).
+    #[arg(long)]
+    until: Option<String>,
+    /// Events per page (the server caps it).
+    #[arg(long)]
+    limit: Option<u32>,
+    /// Continue after a previous page (its `next_cursor`).
+    #[arg(long)]
+    cursor: Option<String>,
+    /// Print the raw JSON page.
+    #[arg(long)]
+    json: bool,
+}
+
+impl LogsArgs {
+    /// The `GET /api/v1/logs` path with these filters.
+    fn path(&self) -> String {
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        for t in &self.types {
+            query.append_pair("type", t);
+        }
+        let limit = self.limit.map(|l| l.to_string());
+        let pairs = [
+            ("plugin", &self.plugin),
+            ("user_id", &self.user),
+            ("client_id", &self.client),
+            ("recipient", &self.recipient),
+            ("id", &self.id),
+            ("since", &self.since),
+            ("until", &self.until),
+            ("limit", &limit),
+            ("cursor", &self.cursor),
+        ];
+        for (key, value) in pairs {
+            if let Some(value) = value {
+                query.append_pair(key, value);
+            }
+        }
+        format!("/api/v1/logs?{}", query.finish())
+    }
 }
 
 #[derive(Args, Debug)]
@@ -189,7 +260,27 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Logs(args) => {
+            let body = runtime()?.block_on(admin_call(&args.remote, reqwest::Method::GET, &args.path(), None))?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&body)?);
+            } else {
+                print_logs(body)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
     }
+}
+
+fn print_logs(body: serde_json::Value) -> anyhow::Result<()> {
+    let page: crate::deliverylog::Page =
+        serde_json::from_value(body).context("the server's answer is not a delivery log page")?;
+    print!("{}", crate::deliverylog::query::table(&page.events));
+    if let Some(cursor) = page.next_cursor {
+        // On stderr, so the table can be piped on its own.
+        eprintln!("more: add --cursor {cursor}");
+    }
+    Ok(())
 }
 
 /// Calls the admin API; a non-2xx answer becomes an error with the server's message.

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use crate::config::Config;
+use crate::deliverylog::DeliveryLog;
 use crate::egress::Egress;
 use crate::inbound::Rules;
 use crate::inbox::Inbox;
@@ -22,4 +23,6 @@ pub struct AppState {
     pub rules: Rules,
     /// This server's own base URL, for the sandbox plugin.
     pub host_url: String,
+    /// The delivery log (one event per send attempt).
+    pub log: DeliveryLog,
 }

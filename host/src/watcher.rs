@@ -172,12 +172,16 @@ fn settle_and_load(registry: &Registry, path: &Path, settle: Duration) {
     }
     match registry.load_path(path) {
         Ok(LoadOutcome::Loaded { name, generation }) => {
+            crate::metrics::plugin_reload(&name, true);
             tracing::info!(plugin = %name, generation, file = %path.display(), "plugin reloaded");
         }
         Ok(LoadOutcome::Unchanged) => {
             tracing::debug!(file = %path.display(), "plugin file unchanged; no reload");
         }
         Err(e) => {
+            // A refused file may have no readable manifest: label it by file.
+            let file = path.file_name().unwrap_or_default().to_string_lossy();
+            crate::metrics::plugin_reload(&file, false);
             tracing::warn!(file = %path.display(), code = e.code(), error = %e,
                 "plugin file refused; the loaded version keeps serving");
         }

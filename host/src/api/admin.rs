@@ -7,12 +7,13 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::Response;
 use axum::Json;
 use serde_json::{json, Value};
 
+use super::attempt;
 use super::error::ApiError;
 use super::messages::read_body;
-use crate::delivery;
 use crate::inbound;
 use crate::plugins::{retained_count, ActivateError};
 use crate::state::AppState;
@@ -72,12 +73,12 @@ fn activate_error(e: ActivateError) -> ApiError {
 }
 
 /// `POST /api/v1/plugins/{name}/test` with a hook payload: one message through
-/// that plugin, active or not.
+/// that plugin, active or not (logged with route `runner`).
 pub async fn test(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let body = read_body(body)?;
     let message = inbound::parse_hook(&body)?.validate(&state.rules)?;
     let Some(bound) = state.registry.bind(&name) else {
@@ -85,15 +86,16 @@ pub async fn test(
         return Err(activate_error(ActivateError::Unknown { name, known: known.join(", ") }));
     };
     let generation = bound.generation.id;
-    match delivery::deliver(&bound, &message, &state.egress, &state.host_url).await {
-        Ok(d) => Ok(Json(json!({
+    let mut attempt = attempt::run(&state, &message, Some(&bound), "runner").await;
+    attempt.result = attempt.result.map_err(|e| e.detail("generation", generation));
+    Ok(attempt.respond(|d| {
+        Json(json!({
             "plugin": name,
             "generation": generation,
             "outcome": "delivered",
             "MessageID": d.message_id,
             "vendor_status": d.vendor_status,
             "vendor_latency_ms": d.vendor_latency.as_secs_f64() * 1000.0,
-        }))),
-        Err(e) => Err(ApiError::delivery(e, &name).detail("generation", generation)),
-    }
+        }))
+    }))
 }

@@ -13,8 +13,8 @@ use phonehook_plugin_api::Message;
 use tracing::Instrument;
 
 use super::error::ApiError;
-use crate::deliverylog::Event;
 use crate::delivery::{self, Delivered, DeliveryError};
+use crate::deliverylog::Event;
 use crate::mask::mask_number;
 use crate::plugins::Active;
 use crate::state::AppState;
@@ -48,10 +48,19 @@ impl Attempt {
 /// Sends `message` through `active` (none: the attempt fails as
 /// `no_active_plugin`), having come in by `route` (`hook`, `actions`,
 /// `runner`).
-pub async fn run(state: &AppState, message: &Message, active: Option<&Active>, route: &str) -> Attempt {
+pub async fn run(
+    state: &AppState,
+    message: &Message,
+    active: Option<&Active>,
+    route: &str,
+) -> Attempt {
     let mut pending = state.log.pending(message, route);
     let (plugin, version, generation) = match active {
-        Some(a) => (a.generation.info.name.as_str(), a.generation.info.version.as_str(), a.generation.id),
+        Some(a) => (
+            a.generation.info.name.as_str(),
+            a.generation.info.version.as_str(),
+            a.generation.id,
+        ),
         None => ("", "", 0),
     };
     pending.plugin(plugin, version, generation);
@@ -90,7 +99,11 @@ pub async fn run(state: &AppState, message: &Message, active: Option<&Active>, r
 /// event's scrubbed failure text: the raw error may quote the number or the
 /// code back from the vendor.
 fn report(event: &Event, result: &Result<Delivered, ApiError>, channel: &'static str) {
-    let plugin = if event.plugin.is_empty() { "none" } else { event.plugin.as_str() };
+    let plugin = if event.plugin.is_empty() {
+        "none"
+    } else {
+        event.plugin.as_str()
+    };
     let elapsed_ms = event.latency_ms;
     crate::metrics::message_duration(plugin, elapsed_ms / 1000.0);
     match (result, &event.details) {
@@ -101,7 +114,10 @@ fn report(event: &Event, result: &Result<Delivered, ApiError>, channel: &'static
         }
         (Err(error), details) => {
             crate::metrics::message_outcome(plugin, channel, error.code);
-            let reason = details.as_ref().map(|d| d.message.as_str()).unwrap_or_default();
+            let reason = details
+                .as_ref()
+                .map(|d| d.message.as_str())
+                .unwrap_or_default();
             tracing::warn!(code = error.code, error = %reason, elapsed_ms, "message not delivered");
         }
     }

@@ -3,38 +3,36 @@
 //! to the active plugin, answer `{"MessageID": ...}`.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::Response;
 use axum::Json;
-use serde_json::{json, Value};
-use tracing::Instrument;
+use serde_json::json;
 
+use super::attempt;
 use super::error::ApiError;
-use crate::delivery::{self, DeliveryError};
 use crate::inbound::{self, Inbound, InputError};
-use crate::mask::mask_number;
 use crate::state::AppState;
 
 /// The hook payload.
 pub async fn send_hook(
     State(state): State<Arc<AppState>>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let body = read_body(body)?;
-    send(&state, inbound::parse_hook(&body)).await
+    send(&state, inbound::parse_hook(&body), "hook").await
 }
 
 /// The Actions event.
 pub async fn send_action(
     State(state): State<Arc<AppState>>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let body = read_body(body)?;
-    send(&state, inbound::parse_actions_event(&body)).await
+    send(&state, inbound::parse_actions_event(&body), "actions").await
 }
 
 pub(super) fn read_body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
@@ -47,31 +45,9 @@ pub(super) fn read_body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, Ap
     })
 }
 
-async fn send(state: &AppState, inbound: Result<Inbound, InputError>) -> Result<Json<Value>, ApiError> {
-    let started = Instant::now();
+async fn send(state: &AppState, inbound: Result<Inbound, InputError>, route: &str) -> Result<Response, ApiError> {
     let message = inbound?.validate(&state.rules)?;
-    let Some(active) = state.registry.active() else {
-        return Err(ApiError::delivery(DeliveryError::NoActivePlugin, ""));
-    };
-    let plugin = active.generation.info.name.as_str();
-    let span = tracing::info_span!("message",
-        plugin = %plugin,
-        generation = active.generation.id,
-        channel = message.channel.as_str(),
-        to = %mask_number(&message.recipient));
-    let result = delivery::deliver(&active, &message, &state.egress, &state.host_url)
-        .instrument(span.clone())
-        .await;
-    let _entered = span.enter();
-    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-    match result {
-        Ok(delivered) => {
-            tracing::info!(message_id = %delivered.message_id, elapsed_ms, "message accepted by vendor");
-            Ok(Json(json!({ "MessageID": delivered.message_id })))
-        }
-        Err(err) => {
-            tracing::warn!(error = %err, elapsed_ms, "message not delivered");
-            Err(ApiError::delivery(err, plugin))
-        }
-    }
+    let active = state.registry.active();
+    let attempt = attempt::run(state, &message, active.as_deref(), route).await;
+    Ok(attempt.respond(|delivered| Json(json!({ "MessageID": delivered.message_id }))))
 }

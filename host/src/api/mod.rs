@@ -6,8 +6,10 @@
 //! sandbox inbox's receiving end, which the sandbox plugin calls).
 
 mod admin;
+mod attempt;
 mod error;
 mod health;
+mod logs;
 mod messages;
 mod sandbox;
 
@@ -21,6 +23,7 @@ use axum::Router;
 use crate::auth;
 use crate::state::AppState;
 
+pub use attempt::EVENT_ID_HEADER;
 pub use error::ApiError;
 
 /// The application.
@@ -33,7 +36,9 @@ pub fn router(state: Arc<AppState>) -> Router {
     let mut admin = Router::new()
         .route("/api/v1/plugins", get(admin::list))
         .route("/api/v1/active-plugin", get(admin::active).put(admin::activate))
-        .route("/api/v1/plugins/{name}/test", post(admin::test));
+        .route("/api/v1/plugins/{name}/test", post(admin::test))
+        .route("/api/v1/logs", get(logs::list))
+        .route("/metrics", get(logs::metrics));
     if state.config.sandbox.enabled {
         admin = admin.route("/sandbox/messages", get(sandbox::list).delete(sandbox::clear));
     }

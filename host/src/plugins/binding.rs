@@ -37,7 +37,7 @@ impl HostAllowList {
     /// Whether a request to `host` is allowed.
     pub fn allows(&self, host: &str) -> bool {
         let host = bare_host(host);
-        self.exact.iter().any(|h| *h == host) || self.suffixes.iter().any(|s| host.ends_with(s.as_str()))
+        self.exact.contains(&host) || self.suffixes.iter().any(|s| host.ends_with(s.as_str()))
     }
 }
 

@@ -179,6 +179,7 @@ impl Registry {
     /// async runtime. A failure leaves whatever was serving in place.
     pub fn load_path(&self, path: &Path) -> Result<LoadOutcome, LoadError> {
         let result = self.try_load(path);
+        release_freed_memory();
         if let Err(err) = &result {
             let mut state = self.lock();
             let owner = state
@@ -374,6 +375,17 @@ impl Registry {
             problems: Vec::new(),
         }));
         out
+    }
+}
+
+/// A load reads a whole plugin file (megabytes) on a blocking-pool thread;
+/// glibc keeps the freed buffer in that thread's arena, so without this the
+/// RSS of a host that reloads often settles tens of MiB above what it uses.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free heap pages to the kernel.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 

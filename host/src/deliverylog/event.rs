@@ -1,0 +1,697 @@
+//! One send attempt as the log keeps it, and the builder the send path uses to
+//! make it.
+//!
+//! The send path creates a [`Pending`] as soon as it has a validated
+//! [`Message`] (so the event id exists before the plugin runs and can go into
+//! the tracing span and the response header), names the plugin, and finishes
+//! it with [`Pending::delivered`] or [`Pending::failed`].
+//!
+//! **Invariant:** an [`Event`] cannot hold the one-time code, the text, the
+//! full number or a secret: it has no field for them. The recipient is kept as
+//! a mask plus a keyed hash ([`RecipientHasher`]); free-text failure messages
+//! pass through a scrubber that removes the code, the number (in several
+//! spellings), the text and any secret the caller names.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hmac::{Hmac, Mac};
+use phonehook_plugin_api::{Channel, ErrorKind, Message};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+use super::time;
+use crate::delivery::{Delivered, DeliveryError};
+use crate::egress::EgressError;
+use crate::mask::mask_number;
+
+/// Auth0's event type codes for phone messages, so logs read the same in
+/// both places.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum EventType {
+    /// An SMS the vendor accepted.
+    #[serde(rename = "gd_send_sms")]
+    SendSms,
+    /// An SMS that was not sent.
+    #[serde(rename = "gd_send_sms_failure")]
+    SendSmsFailure,
+    /// A voice call the vendor accepted.
+    #[serde(rename = "gd_send_voice")]
+    SendVoice,
+    /// A voice call that was not placed.
+    #[serde(rename = "gd_send_voice_failure")]
+    SendVoiceFailure,
+}
+
+impl EventType {
+    /// Every type, in a stable order.
+    pub const ALL: [EventType; 4] = [
+        EventType::SendSms,
+        EventType::SendSmsFailure,
+        EventType::SendVoice,
+        EventType::SendVoiceFailure,
+    ];
+
+    /// The type of an attempt on `channel` that did or did not succeed.
+    pub fn of(channel: Channel, delivered: bool) -> EventType {
+        match (channel, delivered) {
+            (Channel::Sms, true) => EventType::SendSms,
+            (Channel::Sms, false) => EventType::SendSmsFailure,
+            (Channel::Voice, true) => EventType::SendVoice,
+            (Channel::Voice, false) => EventType::SendVoiceFailure,
+        }
+    }
+
+    /// The Auth0 code, e.g. `gd_send_sms_failure`.
+    pub fn code(self) -> &'static str {
+        match self {
+            EventType::SendSms => "gd_send_sms",
+            EventType::SendSmsFailure => "gd_send_sms_failure",
+            EventType::SendVoice => "gd_send_voice",
+            EventType::SendVoiceFailure => "gd_send_voice_failure",
+        }
+    }
+
+    /// The type with this code.
+    pub fn parse(code: &str) -> Option<EventType> {
+        EventType::ALL.into_iter().find(|t| t.code() == code)
+    }
+
+    /// Whether this is a failure type.
+    pub fn is_failure(self) -> bool {
+        matches!(
+            self,
+            EventType::SendSmsFailure | EventType::SendVoiceFailure
+        )
+    }
+}
+
+impl fmt::Display for EventType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// Who reported a failure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailureSource {
+    /// The vendor refused or answered something unreadable.
+    Vendor,
+    /// The host or the plugin (no plugin, configuration, timeout, contract).
+    Host,
+}
+
+/// Why an attempt failed: Auth0's `details` for a failure event.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Failure {
+    /// The host's stable error code, as the API answered (`vendor_error`,
+    /// `vendor_timeout`, `no_active_plugin`, ...).
+    pub code: String,
+    /// What happened, for people (scrubbed before it is stored).
+    pub message: String,
+    /// Whether trying again may succeed.
+    pub retryable: bool,
+    /// Who reported it.
+    pub source: FailureSource,
+    /// The vendor's own error code, when it gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor_code: Option<String>,
+    /// The HTTP status of the vendor's last reply, when there was one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor_status: Option<u16>,
+}
+
+impl Failure {
+    /// The failure a [`DeliveryError`] describes, with the same codes the API
+    /// answers with.
+    pub fn from_delivery(err: &DeliveryError) -> Failure {
+        let host = |code: &str, retryable: bool| Failure {
+            code: code.to_owned(),
+            message: err.to_string(),
+            retryable,
+            source: FailureSource::Host,
+            vendor_code: None,
+            vendor_status: None,
+        };
+        match err {
+            DeliveryError::NoActivePlugin => host("no_active_plugin", false),
+            DeliveryError::Misconfigured { .. } => host("plugin_config", false),
+            DeliveryError::Unsupported { .. } => host("unsupported", false),
+            DeliveryError::Contract(_) => host("plugin_contract", false),
+            DeliveryError::Egress(e) => host(
+                e.code(),
+                matches!(e, EgressError::Timeout(_) | EgressError::Unreachable(_)),
+            ),
+            DeliveryError::Plugin {
+                error,
+                vendor_status,
+            } => {
+                let (code, source) = plugin_failure_code(error.kind);
+                Failure {
+                    code: code.to_owned(),
+                    message: error.message.clone(),
+                    retryable: error.retryable,
+                    source,
+                    vendor_code: Some(error.code.clone()).filter(|c| !c.is_empty()),
+                    vendor_status: *vendor_status,
+                }
+            }
+        }
+    }
+}
+
+/// The API's code for a failure a plugin reported (see `api::error`).
+fn plugin_failure_code(kind: ErrorKind) -> (&'static str, FailureSource) {
+    match kind {
+        ErrorKind::Vendor => ("vendor_error", FailureSource::Vendor),
+        ErrorKind::Protocol => ("vendor_protocol", FailureSource::Vendor),
+        ErrorKind::Config => ("plugin_config", FailureSource::Host),
+        ErrorKind::Unsupported => ("unsupported", FailureSource::Host),
+        ErrorKind::InvalidMessage => ("invalid_message", FailureSource::Host),
+        ErrorKind::Panic => ("plugin_panic", FailureSource::Host),
+        ErrorKind::Internal => ("plugin_internal", FailureSource::Host),
+    }
+}
+
+/// One send attempt as stored and as `GET /api/v1/logs` returns it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// `ev_` + 12 hex digits of Unix milliseconds + 20 random hex digits:
+    /// unique, roughly time-ordered, and short enough to paste into a ticket.
+    pub id: String,
+    /// When the attempt started, in Unix milliseconds (RFC 3339 in JSON).
+    #[serde(rename = "time", with = "time::rfc3339")]
+    pub time_ms: i64,
+    /// The Auth0 event type code.
+    #[serde(rename = "type")]
+    pub kind: EventType,
+    /// How the message came in: `hook`, `actions` or `runner`.
+    pub route: String,
+    /// The plugin's manifest name (empty when none was active).
+    pub plugin: String,
+    /// The plugin's version.
+    pub plugin_version: String,
+    /// The loaded generation of the plugin (changes on every reload).
+    pub generation: u64,
+    /// `enrollment` or `second-factor-authentication` (may be empty).
+    pub action: String,
+    /// The user's language (may be empty).
+    pub language: String,
+    /// The recipient, masked: country code and last two digits.
+    pub recipient: String,
+    /// HMAC-SHA256 of the E.164 number under the log's key; searched, never
+    /// shown.
+    #[serde(skip)]
+    pub recipient_hash: String,
+    /// The identity platform's client id.
+    pub client_id: String,
+    /// The user id.
+    pub user_id: String,
+    /// The IP address of the user who asked for the code.
+    pub ip: String,
+    /// The vendor's message id (success only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor_message_id: Option<String>,
+    /// The vendor's status word (success only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor_status: Option<String>,
+    /// Time in the host, from the start of the attempt to the answer.
+    pub latency_ms: f64,
+    /// Time spent waiting for the vendor, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor_latency_ms: Option<f64>,
+    /// Length of the text in characters (the text itself is never kept).
+    pub text_chars: u32,
+    /// SMS segments the text needs (none for voice).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segments: Option<u32>,
+    /// Why it failed (failures only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<Failure>,
+}
+
+/// Keyed hash of a phone number: lets an admin search by full number without
+/// the number being stored (see the module docs of `deliverylog`).
+#[derive(Clone)]
+pub struct RecipientHasher {
+    key: Arc<[u8]>,
+}
+
+impl RecipientHasher {
+    /// A hasher with this key.
+    pub fn new(key: &[u8]) -> RecipientHasher {
+        RecipientHasher { key: key.into() }
+    }
+
+    /// Hex HMAC-SHA256 of the E.164 number.
+    pub fn hash(&self, e164: &str) -> String {
+        // HMAC accepts keys of any length, so `new_from_slice` cannot fail;
+        // an empty digest (which matches nothing) is the safe fallback anyway.
+        match Hmac::<Sha256>::new_from_slice(&self.key) {
+            Ok(mut mac) => {
+                mac.update(e164.as_bytes());
+                hex::encode(mac.finalize().into_bytes())
+            }
+            Err(_) => String::new(),
+        }
+    }
+}
+
+impl fmt::Debug for RecipientHasher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RecipientHasher(..)")
+    }
+}
+
+/// An attempt in progress: everything the log keeps that is known before the
+/// plugin runs, plus what must be scrubbed from failure texts.
+pub struct Pending {
+    id: String,
+    time_ms: i64,
+    started: Instant,
+    channel: Channel,
+    route: String,
+    plugin: String,
+    plugin_version: String,
+    generation: u64,
+    action: String,
+    language: String,
+    recipient: String,
+    recipient_hash: String,
+    client_id: String,
+    user_id: String,
+    ip: String,
+    text_chars: u32,
+    segments: Option<u32>,
+    scrubber: Scrubber,
+}
+
+// The scrubber holds the code, the number and the text: never print it.
+impl fmt::Debug for Pending {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pending")
+            .field("id", &self.id)
+            .field("plugin", &self.plugin)
+            .field("recipient", &self.recipient)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Pending {
+    /// Starts an attempt for `message`, which came in by `route` (`hook`,
+    /// `actions`, `runner`).
+    pub fn new(message: &Message, route: &str, hasher: &RecipientHasher) -> Pending {
+        let time_ms = time::now_ms();
+        let e164 = message.recipient.as_str();
+        let text = message.text.as_str();
+        let recipient = mask_number(e164);
+        let scrubber = Scrubber::for_message(message, &recipient);
+        Pending {
+            id: new_event_id(time_ms),
+            time_ms,
+            started: Instant::now(),
+            channel: message.channel,
+            route: route.to_owned(),
+            plugin: String::new(),
+            plugin_version: String::new(),
+            generation: 0,
+            action: message.action.to_string(),
+            language: message.language.to_string(),
+            recipient_hash: hasher.hash(e164),
+            recipient,
+            client_id: message.client_id.to_string(),
+            user_id: message.user_id.to_string(),
+            ip: message.ip.to_string(),
+            text_chars: u32::try_from(text.chars().count()).unwrap_or(u32::MAX),
+            segments: (message.channel == Channel::Sms).then(|| sms_segments(text)),
+            scrubber,
+        }
+    }
+
+    /// The event id (for the tracing span and the response header).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Names the plugin that handles the attempt.
+    pub fn plugin(&mut self, name: &str, version: &str, generation: u64) {
+        self.plugin = name.to_owned();
+        self.plugin_version = version.to_owned();
+        self.generation = generation;
+    }
+
+    /// Adds values (the plugin's secrets) that must never reach the log even
+    /// if a vendor echoes them.
+    pub fn scrub_also<'a>(&mut self, values: impl IntoIterator<Item = &'a str>) {
+        self.scrubber.add_all(values);
+    }
+
+    /// The vendor accepted the message.
+    pub fn delivered(self, delivered: &Delivered) -> Event {
+        let vendor_message_id = self.scrubber.scrub(&delivered.message_id);
+        let vendor_status = self.scrubber.scrub(&delivered.vendor_status);
+        let mut event = self.finish(true, None);
+        event.vendor_message_id = Some(vendor_message_id);
+        event.vendor_status = Some(vendor_status).filter(|s| !s.is_empty());
+        event.vendor_latency_ms = Some(millis(delivered.vendor_latency));
+        event
+    }
+
+    /// The attempt failed; `failure.message` and the vendor code are
+    /// scrubbed here.
+    pub fn failed(self, mut failure: Failure) -> Event {
+        failure.message = self.scrubber.scrub(&failure.message);
+        failure.vendor_code = failure.vendor_code.map(|c| self.scrubber.scrub(&c));
+        self.finish(false, Some(failure))
+    }
+
+    /// The attempt failed with this delivery error.
+    pub fn failed_delivery(self, err: &DeliveryError) -> Event {
+        self.failed(Failure::from_delivery(err))
+    }
+
+    fn finish(self, delivered: bool, details: Option<Failure>) -> Event {
+        Event {
+            id: self.id,
+            time_ms: self.time_ms,
+            kind: EventType::of(self.channel, delivered),
+            route: self.route,
+            plugin: self.plugin,
+            plugin_version: self.plugin_version,
+            generation: self.generation,
+            action: self.action,
+            language: self.language,
+            recipient: self.recipient,
+            recipient_hash: self.recipient_hash,
+            client_id: self.client_id,
+            user_id: self.user_id,
+            ip: self.ip,
+            vendor_message_id: None,
+            vendor_status: None,
+            latency_ms: millis(self.started.elapsed()),
+            vendor_latency_ms: None,
+            text_chars: self.text_chars,
+            segments: self.segments,
+            details,
+        }
+    }
+}
+
+fn millis(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// `ev_` + the time (so ids sort roughly by time and reveal it to support)
+/// + 80 random bits (so two hosts never collide).
+fn new_event_id(time_ms: i64) -> String {
+    let time = u64::try_from(time_ms).unwrap_or(0) & 0xffff_ffff_ffff;
+    let random: [u8; 10] = rand::random();
+    format!("ev_{time:012x}{}", hex::encode(random))
+}
+
+/// Removes sensitive values from free text before it is stored. Vendors
+/// echo request fields in their errors ("+14155550123 is not a valid
+/// number"), so the number is removed in every spelling a vendor might use.
+struct Scrubber {
+    values: Vec<String>,
+}
+
+/// Shorter values would match ordinary words and numbers in the text.
+const MIN_SCRUB_LEN: usize = 4;
+
+impl Scrubber {
+    fn for_message(message: &Message, mask: &str) -> Scrubber {
+        let e164 = message.recipient.as_str();
+        let digits = e164.trim_start_matches('+');
+        // The mask keeps the country code's digits before the first `*`.
+        let cc_len = mask.trim_start_matches('+').find('*').unwrap_or(0);
+        let national = digits.get(cc_len..).unwrap_or_default();
+        let mut scrubber = Scrubber { values: Vec::new() };
+        scrubber.add_all([
+            message.text.as_str(),
+            message.code.as_str(),
+            e164,
+            digits,
+            national,
+            message.recipient_raw.as_str(),
+        ]);
+        scrubber
+    }
+
+    fn add_all<'a>(&mut self, values: impl IntoIterator<Item = &'a str>) {
+        for value in values {
+            let value = value.trim();
+            if value.chars().count() >= MIN_SCRUB_LEN && !self.values.iter().any(|v| v == value) {
+                self.values.push(value.to_owned());
+            }
+        }
+        // Longest first, so the number goes before its own national part.
+        self.values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+    }
+
+    fn scrub(&self, text: &str) -> String {
+        let mut text = text.to_owned();
+        for value in &self.values {
+            if text.contains(value.as_str()) {
+                text = text.replace(value.as_str(), "[redacted]");
+            }
+        }
+        text
+    }
+}
+
+/// SMS segments for `text`: 160 GSM-7 septets in one message or 153 per part
+/// of a long one; any character outside GSM-7 makes it UCS-2, 70 or 67 UTF-16
+/// units.
+pub fn sms_segments(text: &str) -> u32 {
+    let (units, single, part) = match gsm7_septets(text) {
+        Some(septets) => (septets, 160, 153),
+        None => (text.encode_utf16().count(), 70, 67),
+    };
+    let segments = if units <= single {
+        1
+    } else {
+        units.div_ceil(part)
+    };
+    u32::try_from(segments).unwrap_or(u32::MAX)
+}
+
+/// The GSM 03.38 default alphabet (one septet each).
+const GSM7_BASIC: &str = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?\
+¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
+/// Its extension table (an escape plus the character: two septets each).
+const GSM7_EXTENSION: &str = "^{}\\[~]|€\u{c}";
+
+fn gsm7_septets(text: &str) -> Option<usize> {
+    text.chars().try_fold(0usize, |n, c| {
+        if GSM7_BASIC.contains(c) {
+            Some(n + 1)
+        } else if GSM7_EXTENSION.contains(c) {
+            Some(n + 2)
+        } else {
+            None
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugins::OwnedError;
+
+    fn message(channel: Channel) -> Message {
+        let mut m = Message::new("+14155550123", "Your code is 493817");
+        m.channel = channel;
+        m.code = "493817".into();
+        m.recipient_raw = "(415) 555-0123".into();
+        m.client_id = "client-1".into();
+        m.user_id = "auth0|user-1".into();
+        m.ip = "203.0.113.7".into();
+        m.action = "second-factor-authentication".into();
+        m.language = "en".into();
+        m
+    }
+
+    fn hasher() -> RecipientHasher {
+        RecipientHasher::new(b"test key")
+    }
+
+    fn delivered() -> Delivered {
+        Delivered {
+            message_id: "SM123".into(),
+            vendor_status: "queued".into(),
+            vendor_latency: Duration::from_millis(12),
+        }
+    }
+
+    fn vendor_error(message: &str) -> DeliveryError {
+        DeliveryError::Plugin {
+            error: OwnedError {
+                kind: ErrorKind::Vendor,
+                code: "21211".into(),
+                message: message.into(),
+                retryable: false,
+                retry_after_secs: 0,
+            },
+            vendor_status: Some(400),
+        }
+    }
+
+    #[test]
+    fn type_codes_follow_auth0() {
+        let cases = [
+            (Channel::Sms, true, "gd_send_sms"),
+            (Channel::Sms, false, "gd_send_sms_failure"),
+            (Channel::Voice, true, "gd_send_voice"),
+            (Channel::Voice, false, "gd_send_voice_failure"),
+        ];
+        for (channel, ok, code) in cases {
+            let kind = EventType::of(channel, ok);
+            assert_eq!(kind.code(), code);
+            assert_eq!(EventType::parse(code), Some(kind));
+            assert_eq!(kind.is_failure(), !ok);
+            assert_eq!(serde_json::to_value(kind).ok(), Some(code.into()));
+        }
+        assert_eq!(EventType::parse("gd_send_email"), None);
+    }
+
+    #[test]
+    fn events_from_the_send_path_carry_the_right_type() {
+        let sms_ok =
+            Pending::new(&message(Channel::Sms), "hook", &hasher()).delivered(&delivered());
+        let voice_ok =
+            Pending::new(&message(Channel::Voice), "hook", &hasher()).delivered(&delivered());
+        let sms_fail = Pending::new(&message(Channel::Sms), "hook", &hasher())
+            .failed_delivery(&vendor_error("x"));
+        let voice_fail = Pending::new(&message(Channel::Voice), "runner", &hasher())
+            .failed_delivery(&DeliveryError::NoActivePlugin);
+        assert_eq!(sms_ok.kind, EventType::SendSms);
+        assert_eq!(voice_ok.kind, EventType::SendVoice);
+        assert_eq!(sms_fail.kind, EventType::SendSmsFailure);
+        assert_eq!(voice_fail.kind, EventType::SendVoiceFailure);
+        assert_eq!(voice_fail.route, "runner");
+        assert_eq!(sms_ok.vendor_message_id.as_deref(), Some("SM123"));
+        assert_eq!(sms_ok.vendor_latency_ms, Some(12.0));
+        assert_eq!(sms_ok.segments, Some(1));
+        assert_eq!(voice_ok.segments, None);
+    }
+
+    #[test]
+    fn failure_details_come_from_vendor_or_host() {
+        let vendor = Failure::from_delivery(&vendor_error("invalid 'To'"));
+        assert_eq!(
+            (
+                vendor.code.as_str(),
+                vendor.source,
+                vendor.vendor_code.as_deref(),
+                vendor.vendor_status
+            ),
+            (
+                "vendor_error",
+                FailureSource::Vendor,
+                Some("21211"),
+                Some(400)
+            )
+        );
+        let timeout = Failure::from_delivery(&DeliveryError::Egress(EgressError::Timeout(10)));
+        assert_eq!(
+            (timeout.code.as_str(), timeout.retryable),
+            ("vendor_timeout", true)
+        );
+        assert_eq!(timeout.source, FailureSource::Host);
+        let none = Failure::from_delivery(&DeliveryError::NoActivePlugin);
+        assert_eq!(
+            (none.code.as_str(), none.retryable),
+            ("no_active_plugin", false)
+        );
+    }
+
+    #[test]
+    fn recipient_is_masked_and_hashed() {
+        let event = Pending::new(&message(Channel::Sms), "hook", &hasher()).delivered(&delivered());
+        assert_eq!(event.recipient, "+1********23");
+        assert_eq!(event.recipient_hash, hasher().hash("+14155550123"));
+        assert_ne!(
+            event.recipient_hash,
+            RecipientHasher::new(b"other").hash("+14155550123")
+        );
+        assert_eq!(event.recipient_hash.len(), 64);
+        let json = serde_json::to_string(&event).unwrap_or_default();
+        assert!(
+            !json.contains(&event.recipient_hash),
+            "the hash is never shown"
+        );
+    }
+
+    #[test]
+    fn failure_texts_lose_the_code_number_text_and_secrets() {
+        let echo =
+            "To +14155550123 (14155550123, 4155550123, (415) 555-0123) said 'Your code is 493817' \
+                    code 493817 with token sk_live_abcdef";
+        let mut pending = Pending::new(&message(Channel::Sms), "hook", &hasher());
+        pending.scrub_also(["sk_live_abcdef", "ab"]);
+        let event = pending.failed_delivery(&vendor_error(echo));
+        let details = event
+            .details
+            .unwrap_or_else(|| Failure::from_delivery(&DeliveryError::NoActivePlugin));
+        for leaked in [
+            "493817",
+            "4155550123",
+            "555-0123",
+            "sk_live_abcdef",
+            "Your code",
+        ] {
+            assert!(
+                !details.message.contains(leaked),
+                "{leaked} in {}",
+                details.message
+            );
+        }
+        assert!(
+            details.message.starts_with("To [redacted]"),
+            "{}",
+            details.message
+        );
+    }
+
+    #[test]
+    fn debug_output_hides_the_message() {
+        let pending = Pending::new(&message(Channel::Sms), "hook", &hasher());
+        let debug = format!("{pending:?}");
+        assert!(
+            !debug.contains("493817") && !debug.contains("4155550123"),
+            "{debug}"
+        );
+    }
+
+    #[test]
+    fn ids_are_unique_and_time_prefixed() {
+        let a = new_event_id(1_700_000_000_000);
+        let b = new_event_id(1_700_000_000_000);
+        assert_ne!(a, b);
+        assert!(a.starts_with("ev_018bcfe56800"), "{a}");
+        assert_eq!(a.len(), 3 + 12 + 20);
+    }
+
+    #[test]
+    fn sms_segments_follow_the_encoding() {
+        let cases = [
+            ("Your code is 123456", 1),
+            (&"a".repeat(160), 1),
+            (&"a".repeat(161), 2),
+            (&"a".repeat(306), 2),
+            (&"a".repeat(307), 3),
+            (&"{".repeat(80), 1),
+            (&"{".repeat(81), 2),
+            (&"é".repeat(160), 1),
+            (&"ł".repeat(70), 1),
+            (&"ł".repeat(71), 2),
+            ("Ваш код 123456", 1),
+        ];
+        for (text, want) in cases {
+            assert_eq!(sms_segments(text), want, "{text}");
+        }
+    }
+}

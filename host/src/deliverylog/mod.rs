@@ -1,0 +1,361 @@
+//! The delivery log: one event per send attempt, in an embedded SQLite
+//! database, so an admin whose user says "I never got the code" can find out
+//! why (`GET /api/v1/logs`, `phonehook logs`).
+//!
+//! - [`event`]: the [`Event`] (Auth0's `gd_send_sms`, `gd_send_sms_failure`,
+//!   `gd_send_voice`, `gd_send_voice_failure`) and the [`Pending`] builder the
+//!   send path fills in.
+//! - [`writer`]: the bounded queue and the thread that writes batches.
+//! - [`query`]: filters, newest-first pages, cursors, the CLI's table.
+//! - [`schema`], [`retention`]: tables and migrations; deleting old events.
+//!
+//! # What is stored, and what never is
+//!
+//! Stored: the event id, time, type, plugin name/version/generation, action,
+//! language, the recipient **masked** (country code and last two digits),
+//! a keyed hash of the recipient, client id, user id, caller IP, the vendor's
+//! message id and status, host and vendor latency, the text's length and SMS
+//! segment count, and for failures `{code, message, retryable}` plus the
+//! vendor's code and HTTP status.
+//!
+//! Never stored: the one-time code, the message text, the full number,
+//! secrets, or the vendor's raw reply. [`Event`] has no field for any of them;
+//! free-text failure messages are scrubbed of the code, the number (E.164,
+//! digits only, national, as written), the text and the plugin's secrets
+//! before they become part of an event.
+//!
+//! # Searching by recipient
+//!
+//! `recipient=` accepts either a mask exactly as the log shows it
+//! (`+1********23`, matching every number with that country code and ending)
+//! or a full number in any form the API accepts, which is normalized to E.164
+//! and matched against `HMAC-SHA256(key, e164)`. The key is
+//! `log.recipient_hash_key` from the configuration when set; otherwise a
+//! random 32-byte key generated on first use and kept in the database's
+//! `meta` table. **Choose a configured key when the database file may leave
+//! the host:** a number has few enough unknown digits that anyone holding
+//! the file *and* the key can recover it by trying every candidate, so a key
+//! kept only in the file stops casual reading, not a determined reader. A
+//! configured key is never written to the file; changing it makes older
+//! events unsearchable by full number (the mask still finds them).
+//!
+//! # Failure behaviour
+//!
+//! Recording never blocks or fails a send. When the database cannot be
+//! written (locked, read-only, disk full) the batch is dropped, counted in
+//! [`Stats`] and `phonehook_log_events_dropped_total`, logged at most once a
+//! minute, and the next batch tries again on a fresh connection.
+//! [`DeliveryLog::close`] writes everything accepted before it returns.
+
+pub mod event;
+pub mod query;
+pub mod retention;
+pub mod schema;
+pub mod time;
+pub mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use phonehook_plugin_api::Message;
+use rusqlite::Connection;
+use serde::{Deserialize, Serialize};
+
+pub use event::{Event, EventType, Failure, FailureSource, Pending, RecipientHasher};
+pub use query::{Filter, Page, Query, QueryError, RecipientFilter, DEFAULT_LIMIT, MAX_LIMIT};
+pub use writer::Stats;
+
+/// `[log]` in the configuration.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// Whether send attempts are recorded.
+    pub enabled: bool,
+    /// The SQLite database file (created if missing; `-wal` and `-shm` files
+    /// appear next to it).
+    pub path: PathBuf,
+    /// Events older than this many days are deleted (0 keeps everything).
+    pub retention_days: u32,
+    /// Events waiting to be written; beyond this they are dropped and counted.
+    pub queue_capacity: usize,
+    /// Most events written per transaction.
+    pub batch_size: usize,
+    /// Longest an event waits before its batch is written, in milliseconds.
+    pub flush_interval_ms: u64,
+    /// Key for the recipient hash; when absent a random key is kept in the
+    /// database (see the module docs for the trade-off).
+    pub recipient_hash_key: Option<String>,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            enabled: true,
+            path: PathBuf::from("phonehook-log.db"),
+            retention_days: 30,
+            queue_capacity: 10_000,
+            batch_size: 256,
+            flush_interval_ms: 200,
+            recipient_hash_key: None,
+        }
+    }
+}
+
+impl LogConfig {
+    /// Checks the values that cannot work.
+    pub fn validate(&self) -> Result<(), LogError> {
+        let problem = if self.queue_capacity == 0 {
+            "log.queue_capacity must be at least 1"
+        } else if self.batch_size == 0 {
+            "log.batch_size must be at least 1"
+        } else if self.flush_interval_ms == 0 {
+            "log.flush_interval_ms must be at least 1"
+        } else if self.enabled && self.path.as_os_str().is_empty() {
+            "log.path must name a file"
+        } else if self
+            .recipient_hash_key
+            .as_deref()
+            .is_some_and(|k| k.len() < 16)
+        {
+            "log.recipient_hash_key must be at least 16 characters"
+        } else {
+            return Ok(());
+        };
+        Err(LogError::Config(problem.to_owned()))
+    }
+}
+
+/// Why the log could not do something.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// The configuration cannot work.
+    #[error("invalid delivery log configuration: {0}")]
+    Config(String),
+    /// The database file could not be opened or used.
+    #[error("delivery log database {}: {source}", path.display())]
+    Database {
+        /// The file.
+        path: PathBuf,
+        /// SQLite's reason.
+        source: rusqlite::Error,
+    },
+    /// A statement failed.
+    #[error("delivery log database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The file (or its directory) cannot be written.
+    #[error("delivery log database {} is read-only", .0.display())]
+    ReadOnly(PathBuf),
+    /// SQLite would not use WAL mode for the file.
+    #[error("delivery log database {} refused WAL mode", .0.display())]
+    NotWal(PathBuf),
+    /// The file exists but has never been written by phonehook.
+    #[error("delivery log database {} has no events table yet", .0.display())]
+    NotInitialized(PathBuf),
+    /// A newer phonehook wrote the file.
+    #[error(
+        "the delivery log database has schema version {found}; this phonehook knows up to {known}"
+    )]
+    SchemaTooNew {
+        /// The file's version.
+        found: i64,
+        /// The newest this build knows.
+        known: i64,
+    },
+    /// The log is switched off in the configuration.
+    #[error("the delivery log is disabled (log.enabled = false)")]
+    Disabled,
+    /// The log was closed.
+    #[error("the delivery log is closed")]
+    Closed,
+    /// The writer thread could not start.
+    #[error("cannot start the delivery log writer: {0}")]
+    Thread(std::io::Error),
+    /// A background task failed.
+    #[error("delivery log task failed: {0}")]
+    Task(String),
+    /// A query could not be read.
+    #[error(transparent)]
+    Query(#[from] QueryError),
+}
+
+impl LogError {
+    fn database(path: &Path, source: rusqlite::Error) -> LogError {
+        LogError::Database {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    /// Names the file on a bare SQLite error.
+    fn at(self, path: &Path) -> LogError {
+        match self {
+            LogError::Sqlite(source) => LogError::database(path, source),
+            other => other,
+        }
+    }
+}
+
+/// The delivery log. Cheap to clone; every clone feeds the same writer.
+#[derive(Clone)]
+pub struct DeliveryLog {
+    hasher: RecipientHasher,
+    inner: Option<Arc<Inner>>,
+}
+
+struct Inner {
+    path: PathBuf,
+    writer: writer::Writer,
+}
+
+impl std::fmt::Debug for DeliveryLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeliveryLog")
+            .field("path", &self.inner.as_ref().map(|i| &i.path))
+            .finish_non_exhaustive()
+    }
+}
+
+impl DeliveryLog {
+    /// Opens (creating and migrating) the database and starts the writer.
+    /// An unwritable database is not an error: the log starts anyway, drops
+    /// and counts events, and keeps trying (see the module docs). Blocking:
+    /// call it from `spawn_blocking` in async code.
+    pub fn open(config: &LogConfig) -> Result<DeliveryLog, LogError> {
+        config.validate()?;
+        if !config.enabled {
+            return Ok(DeliveryLog::disabled());
+        }
+        let (conn, key, key_to_store) = first_connection(config);
+        let settings = writer::Settings {
+            path: config.path.clone(),
+            queue_capacity: config.queue_capacity,
+            batch_size: config.batch_size,
+            flush_interval: Duration::from_millis(config.flush_interval_ms),
+            retention_days: config.retention_days,
+            retention_interval: retention::INTERVAL,
+            key_to_store,
+        };
+        let writer = writer::Writer::start(settings, conn)?;
+        Ok(DeliveryLog {
+            hasher: RecipientHasher::new(&key),
+            inner: Some(Arc::new(Inner {
+                path: config.path.clone(),
+                writer,
+            })),
+        })
+    }
+
+    /// A log that records nothing (`log.enabled = false`).
+    pub fn disabled() -> DeliveryLog {
+        DeliveryLog {
+            hasher: RecipientHasher::new(&rand::random::<[u8; 32]>()),
+            inner: None,
+        }
+    }
+
+    /// Whether events are recorded.
+    pub fn is_enabled(&self) -> bool {
+        self.inner.is_some()
+    }
+
+    /// Starts an event for `message`, which came in by `route` (`hook`,
+    /// `actions`, `runner`).
+    pub fn pending(&self, message: &Message, route: &str) -> Pending {
+        Pending::new(message, route, &self.hasher)
+    }
+
+    /// Queues `event` for writing. Never blocks; see [`writer::Writer::record`].
+    pub fn record(&self, event: Event) {
+        if let Some(inner) = &self.inner {
+            inner.writer.record(event);
+        }
+    }
+
+    /// Waits until everything recorded so far is written (or dropped).
+    pub async fn flush(&self) -> Result<(), LogError> {
+        match &self.inner {
+            Some(inner) => inner.writer.flush().await,
+            None => Ok(()),
+        }
+    }
+
+    /// Writes everything recorded so far and stops the writer (graceful
+    /// shutdown). Events recorded afterwards are dropped and counted.
+    pub async fn close(&self) {
+        if let Some(inner) = &self.inner {
+            inner.writer.close().await;
+        }
+    }
+
+    /// Counts since the log was opened (all zero when disabled).
+    pub fn stats(&self) -> Stats {
+        self.inner
+            .as_ref()
+            .map(|i| i.writer.stats())
+            .unwrap_or_default()
+    }
+
+    /// One page of events, newest first. Reads what has been written; call
+    /// [`DeliveryLog::flush`] first to include events still queued.
+    pub async fn query(&self, query: Query) -> Result<Page, LogError> {
+        let inner = self.inner.as_ref().ok_or(LogError::Disabled)?;
+        let path = inner.path.clone();
+        let hasher = self.hasher.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = schema::open_ro(&path)?;
+            query::run(&conn, &query, &hasher).map_err(|e| LogError::database(&path, e))
+        })
+        .await
+        .map_err(|e| LogError::Task(e.to_string()))?
+    }
+}
+
+/// The connection opened at start-up (when the file can be written), the
+/// recipient-hash key, and the key the writer should store when it connects
+/// later (none when the key is configured or already stored).
+fn first_connection(config: &LogConfig) -> (Option<Connection>, Vec<u8>, Option<Vec<u8>>) {
+    let configured = config
+        .recipient_hash_key
+        .as_ref()
+        .map(|k| k.as_bytes().to_vec());
+    let path = &config.path;
+    let opened = schema::open_rw(path).and_then(|conn| match &configured {
+        Some(key) => Ok((conn, key.clone())),
+        None => {
+            let key = schema::load_or_store_key(&conn, &rand::random::<[u8; 32]>())
+                .map_err(|e| e.at(path))?;
+            Ok((conn, key))
+        }
+    });
+    match (opened, configured) {
+        (Ok((conn, key)), _) => (Some(conn), key, None),
+        (Err(error), Some(key)) => {
+            warn_unwritable(path, &error);
+            (None, key, None)
+        }
+        (Err(error), None) => {
+            warn_unwritable(path, &error);
+            // A read-only file may still hold the key; then searches by full
+            // number keep working for the events already in it.
+            let stored = schema::open_ro(path)
+                .ok()
+                .and_then(|c| schema::stored_key(&c).ok().flatten());
+            match stored {
+                Some(key) => (None, key, None),
+                None => {
+                    let key = rand::random::<[u8; 32]>().to_vec();
+                    (None, key.clone(), Some(key))
+                }
+            }
+        }
+    }
+}
+
+fn warn_unwritable(path: &Path, error: &LogError) {
+    tracing::warn!(path = %path.display(), error = %error,
+        "delivery log database cannot be written; sending goes on, events are dropped and counted until it can");
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,203 @@
+//! The database: connection settings, the tables, and migrations.
+//!
+//! Migrations are numbered by SQLite's `user_version`: migration `n` (1-based)
+//! moves a database from version `n - 1` to `n`, in one transaction. A
+//! database from a newer phonehook (a higher version than this build knows)
+//! is refused rather than written into.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+
+use super::LogError;
+
+/// Each entry is one migration; append, never edit.
+const MIGRATIONS: &[&str] = &[
+    // 1: the events table and the secret key for recipient hashes.
+    "CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE events (
+        seq               INTEGER PRIMARY KEY,
+        id                TEXT NOT NULL UNIQUE,
+        time_ms           INTEGER NOT NULL,
+        type              TEXT NOT NULL,
+        route             TEXT NOT NULL,
+        plugin            TEXT NOT NULL,
+        plugin_version    TEXT NOT NULL,
+        generation        INTEGER NOT NULL,
+        action            TEXT NOT NULL,
+        language          TEXT NOT NULL,
+        recipient_mask    TEXT NOT NULL,
+        recipient_hash    TEXT NOT NULL,
+        client_id         TEXT NOT NULL,
+        user_id           TEXT NOT NULL,
+        ip                TEXT NOT NULL,
+        vendor_message_id TEXT,
+        vendor_status     TEXT,
+        latency_ms        REAL NOT NULL,
+        vendor_latency_ms REAL,
+        text_chars        INTEGER NOT NULL,
+        segments          INTEGER,
+        error_code        TEXT,
+        error_message     TEXT,
+        error_retryable   INTEGER,
+        error_source      TEXT,
+        vendor_code       TEXT,
+        vendor_http_status INTEGER
+    );
+    -- Newest-first pages walk (time_ms, seq) backwards; the per-field indexes
+    -- serve the filters an admin uses to answer \"where is my code?\".
+    CREATE INDEX events_time ON events (time_ms);
+    CREATE INDEX events_user ON events (user_id, time_ms);
+    CREATE INDEX events_client ON events (client_id, time_ms);
+    CREATE INDEX events_recipient_hash ON events (recipient_hash, time_ms);
+    CREATE INDEX events_recipient_mask ON events (recipient_mask, time_ms);",
+];
+
+/// The schema version this build writes.
+pub fn current_version() -> i64 {
+    i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX)
+}
+
+/// How long a statement waits for another connection's lock before giving
+/// up. Short: the writer drops the batch and counts it rather than letting the
+/// queue back up behind a stuck reader.
+const BUSY_TIMEOUT: Duration = Duration::from_millis(1000);
+
+const HASH_KEY: &str = "recipient_hash_key";
+
+/// Opens the database for writing: WAL (readers never block the writer),
+/// `synchronous = NORMAL` (in WAL mode this loses at most the last
+/// transactions on power loss and never corrupts; right for a log), then
+/// migrates.
+pub fn open_rw(path: &Path) -> Result<Connection, LogError> {
+    let db = |source| LogError::database(path, source);
+    let mut conn = Connection::open(path).map_err(db)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(db)?;
+    // SQLite quietly opens a file it may not write read-only; say so now
+    // instead of failing on the first insert.
+    if conn.is_readonly(rusqlite::MAIN_DB).map_err(db)? {
+        return Err(LogError::ReadOnly(path.to_path_buf()));
+    }
+    let mode: String = conn
+        .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+        .map_err(db)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(LogError::NotWal(path.to_path_buf()));
+    }
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .map_err(db)?;
+    migrate(&mut conn).map_err(|e| e.at(path))?;
+    Ok(conn)
+}
+
+/// Opens the database for reading only (queries).
+pub fn open_ro(path: &Path) -> Result<Connection, LogError> {
+    let db = |source| LogError::database(path, source);
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
+    let conn = Connection::open_with_flags(path, flags).map_err(db)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(db)?;
+    let version = user_version(&conn).map_err(db)?;
+    if version == 0 {
+        return Err(LogError::NotInitialized(path.to_path_buf()));
+    }
+    if version > current_version() {
+        return Err(LogError::SchemaTooNew {
+            found: version,
+            known: current_version(),
+        });
+    }
+    Ok(conn)
+}
+
+/// Brings the schema to [`current_version`].
+pub fn migrate(conn: &mut Connection) -> Result<(), LogError> {
+    let found = user_version(conn)?;
+    let known = current_version();
+    if found > known {
+        return Err(LogError::SchemaTooNew { found, known });
+    }
+    for (version, sql) in (1..)
+        .zip(MIGRATIONS)
+        .skip(usize::try_from(found).unwrap_or(0))
+    {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", version)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+fn user_version(conn: &Connection) -> Result<i64, rusqlite::Error> {
+    conn.pragma_query_value(None, "user_version", |row| row.get(0))
+}
+
+/// The key for recipient hashes stored in the database, if there is one.
+pub fn stored_key(conn: &Connection) -> Result<Option<Vec<u8>>, LogError> {
+    let hex_key: Option<String> = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = ?1",
+            params![HASH_KEY],
+            |row| row.get(0),
+        )
+        .optional()?;
+    Ok(hex_key.and_then(|k| hex::decode(k).ok()))
+}
+
+/// The stored key, storing `candidate` first when there is none. Another
+/// process may store its own key at the same moment; `INSERT OR IGNORE` and
+/// reading back make both agree on the first one.
+pub fn load_or_store_key(conn: &Connection, candidate: &[u8]) -> Result<Vec<u8>, LogError> {
+    conn.execute(
+        "INSERT OR IGNORE INTO meta (key, value) VALUES (?1, ?2)",
+        params![HASH_KEY, hex::encode(candidate)],
+    )?;
+    Ok(stored_key(conn)?.unwrap_or_else(|| candidate.to_vec()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opens_in_wal_mode_and_migrates_once() -> Result<(), LogError> {
+        let dir = tempfile::tempdir().map_err(LogError::Thread)?;
+        let path = dir.path().join("log.db");
+        let conn = open_rw(&path)?;
+        let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0))?;
+        assert_eq!(mode, "wal");
+        assert_eq!(user_version(&conn)?, current_version());
+        drop(conn);
+        // A second open finds the schema in place and changes nothing.
+        let conn = open_rw(&path)?;
+        assert_eq!(user_version(&conn)?, current_version());
+        Ok(())
+    }
+
+    #[test]
+    fn refuses_a_database_from_a_newer_build() -> Result<(), LogError> {
+        let dir = tempfile::tempdir().map_err(LogError::Thread)?;
+        let path = dir.path().join("log.db");
+        drop(open_rw(&path)?);
+        Connection::open(&path)?.pragma_update(None, "user_version", current_version() + 1)?;
+        assert!(matches!(open_rw(&path), Err(LogError::SchemaTooNew { .. })));
+        assert!(matches!(open_ro(&path), Err(LogError::SchemaTooNew { .. })));
+        Ok(())
+    }
+
+    #[test]
+    fn the_first_stored_key_wins() -> Result<(), LogError> {
+        let dir = tempfile::tempdir().map_err(LogError::Thread)?;
+        let conn = open_rw(&dir.path().join("log.db"))?;
+        assert_eq!(stored_key(&conn)?, None);
+        assert_eq!(load_or_store_key(&conn, b"first")?, b"first");
+        assert_eq!(load_or_store_key(&conn, b"second")?, b"first");
+        Ok(())
+    }
+}

@@ -1,0 +1,283 @@
+//! Prometheus metrics: a `metrics` recorder rendered by the host's own
+//! `GET /metrics` route (no second listener to secure and configure), and
+//! the small typed functions the rest of the host calls.
+//!
+//! **Architecture Invariant:** the recorder is process-global and installed
+//! once ([`handle`] installs it on first use, whoever calls first). Several
+//! servers in one process (the test suite) therefore share one set of
+//! counters: tests compare values before and after, never absolute values.
+//!
+//! | metric | type | labels |
+//! |---|---|---|
+//! | `phonehook_messages_total` | counter | `plugin`, `channel`, `outcome` (`delivered` or the API error code) |
+//! | `phonehook_message_duration_seconds` | histogram | `plugin` (host-side, whole attempt) |
+//! | `phonehook_vendor_latency_seconds` | histogram | `plugin` |
+//! | `phonehook_plugin_reloads_total` | counter | `plugin` |
+//! | `phonehook_plugin_reload_failures_total` | counter | `plugin` (the file name: a refused file may have no readable manifest) |
+//! | `phonehook_active_plugin` | gauge | `plugin` (1 for the active one, 0 for one that was) |
+//! | `phonehook_active_plugin_generation` | gauge | `plugin` |
+//! | `phonehook_log_events_written_total` | counter | |
+//! | `phonehook_log_events_dropped_total` | counter | `reason` (`queue_full`, `write_failed`, `closed`) |
+
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// The `Content-Type` of [`render`]'s output.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+const MESSAGES: &str = "phonehook_messages_total";
+const MESSAGE_DURATION: &str = "phonehook_message_duration_seconds";
+const VENDOR_LATENCY: &str = "phonehook_vendor_latency_seconds";
+const RELOADS: &str = "phonehook_plugin_reloads_total";
+const RELOAD_FAILURES: &str = "phonehook_plugin_reload_failures_total";
+const ACTIVE: &str = "phonehook_active_plugin";
+const ACTIVE_GENERATION: &str = "phonehook_active_plugin_generation";
+const LOG_WRITTEN: &str = "phonehook_log_events_written_total";
+const LOG_DROPPED: &str = "phonehook_log_events_dropped_total";
+
+/// Latency buckets in seconds: vendor APIs answer in tens to hundreds of
+/// milliseconds; the top buckets catch the timeouts (10 s by default).
+const LATENCY_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// Histograms keep samples until upkeep folds them in; this bounds the memory.
+const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// The plugin [`active_plugin`] last reported, whose gauge drops to 0 when
+/// another takes over.
+static PREVIOUS_ACTIVE: Mutex<Option<String>> = Mutex::new(None);
+
+/// The shared handle, installing the recorder on first use.
+pub fn handle() -> &'static PrometheusHandle {
+    HANDLE.get_or_init(install)
+}
+
+fn install() -> PrometheusHandle {
+    let recorder = builder().build_recorder();
+    let handle = recorder.handle();
+    if metrics::set_global_recorder(recorder).is_err() {
+        // Someone else (an embedding program) installed a recorder first; our
+        // handle then renders an empty page rather than failing the host.
+        tracing::warn!("another metrics recorder is installed; GET /metrics will be empty");
+    }
+    describe();
+    spawn_upkeep(handle.clone());
+    handle
+}
+
+fn builder() -> PrometheusBuilder {
+    let builder = PrometheusBuilder::new();
+    let histograms = Matcher::Suffix("_seconds".to_owned());
+    // Infallible for a non-empty bucket list; keep the defaults (summaries)
+    // rather than fail if that ever changes.
+    match builder.set_buckets_for_metric(histograms, LATENCY_BUCKETS) {
+        Ok(builder) => builder,
+        Err(_) => PrometheusBuilder::new(),
+    }
+}
+
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    describe_counter!(MESSAGES, "Send attempts by plugin, channel and outcome");
+    describe_histogram!(
+        MESSAGE_DURATION,
+        Unit::Seconds,
+        "Time in the host per send attempt"
+    );
+    describe_histogram!(
+        VENDOR_LATENCY,
+        Unit::Seconds,
+        "Time waiting for the vendor per delivered message"
+    );
+    describe_counter!(RELOADS, "Plugin loads and reloads that succeeded");
+    describe_counter!(
+        RELOAD_FAILURES,
+        "Plugin loads and reloads that were refused"
+    );
+    describe_gauge!(ACTIVE, "1 for the plugin serving messages");
+    describe_gauge!(ACTIVE_GENERATION, "Loaded generation of the active plugin");
+    describe_counter!(LOG_WRITTEN, "Delivery log events written");
+    describe_counter!(LOG_DROPPED, "Delivery log events lost, by reason");
+}
+
+fn spawn_upkeep(handle: PrometheusHandle) {
+    let spawned = std::thread::Builder::new()
+        .name("phonehook-metrics-upkeep".to_owned())
+        .spawn(move || loop {
+            std::thread::sleep(UPKEEP_INTERVAL);
+            handle.run_upkeep();
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "cannot start metrics upkeep; histogram memory grows until restart");
+    }
+}
+
+/// The Prometheus text page.
+pub fn render() -> String {
+    handle().render()
+}
+
+/// One send attempt ended: `outcome` is `delivered` or the API error code
+/// (a fixed set, so the label stays low-cardinality).
+pub fn message_outcome(plugin: &str, channel: &'static str, outcome: &'static str) {
+    handle();
+    metrics::counter!(MESSAGES, "plugin" => plugin.to_owned(), "channel" => channel, "outcome" => outcome)
+        .increment(1);
+}
+
+/// Host-side duration of one attempt.
+pub fn message_duration(plugin: &str, seconds: f64) {
+    handle();
+    metrics::histogram!(MESSAGE_DURATION, "plugin" => plugin.to_owned()).record(seconds);
+}
+
+/// Time spent waiting for the vendor for one delivered message.
+pub fn vendor_latency(plugin: &str, seconds: f64) {
+    handle();
+    metrics::histogram!(VENDOR_LATENCY, "plugin" => plugin.to_owned()).record(seconds);
+}
+
+/// A plugin file was loaded (`ok`) or refused.
+pub fn plugin_reload(plugin: &str, ok: bool) {
+    handle();
+    let name = if ok { RELOADS } else { RELOAD_FAILURES };
+    metrics::counter!(name, "plugin" => plugin.to_owned()).increment(1);
+}
+
+/// The plugin that serves messages now. The previous one's gauge drops to 0
+/// so a dashboard shows exactly one active plugin.
+pub fn active_plugin(name: &str, generation: u64) {
+    handle();
+    let mut previous = PREVIOUS_ACTIVE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(old) = previous.as_deref().filter(|old| *old != name) {
+        metrics::gauge!(ACTIVE, "plugin" => old.to_owned()).set(0.0);
+    }
+    metrics::gauge!(ACTIVE, "plugin" => name.to_owned()).set(1.0);
+    // Generations are small counters; f64 holds them exactly up to 2^53.
+    metrics::gauge!(ACTIVE_GENERATION, "plugin" => name.to_owned()).set(generation as f64);
+    *previous = Some(name.to_owned());
+}
+
+/// No plugin serves messages: every active gauge drops to 0.
+pub fn no_active_plugin() {
+    handle();
+    let mut previous = PREVIOUS_ACTIVE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(old) = previous.take() {
+        metrics::gauge!(ACTIVE, "plugin" => old).set(0.0);
+    }
+}
+
+/// `n` delivery log events were lost (`reason`: `queue_full`,
+/// `write_failed`, `closed`).
+pub fn log_events_dropped(reason: &'static str, n: u64) {
+    handle();
+    metrics::counter!(LOG_DROPPED, "reason" => reason).increment(n);
+}
+
+/// `n` delivery log events were written.
+pub fn log_events_written(n: u64) {
+    handle();
+    metrics::counter!(LOG_WRITTEN).increment(n);
+}
+
+/// The value of one sample line in a rendered page: `name{labels}` exactly as
+/// rendered (labels in the order they were given), or the bare name. For
+/// tests and tools that read [`render`]'s output.
+pub fn sample(page: &str, series: &str) -> Option<f64> {
+    page.lines().find_map(|line| {
+        line.strip_prefix(series)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each test uses its own plugin name: the recorder is shared by every
+    /// test in the process.
+    fn value(series: &str) -> f64 {
+        sample(&render(), series).unwrap_or(0.0)
+    }
+
+    #[test]
+    fn message_counters_move() {
+        let series = r#"phonehook_messages_total{plugin="metrics-test-a",channel="sms",outcome="delivered"}"#;
+        let before = value(series);
+        message_outcome("metrics-test-a", "sms", "delivered");
+        message_outcome("metrics-test-a", "sms", "delivered");
+        message_outcome("metrics-test-a", "voice", "vendor_error");
+        assert_eq!(value(series) - before, 2.0);
+        let failed = r#"phonehook_messages_total{plugin="metrics-test-a",channel="voice",outcome="vendor_error"}"#;
+        assert_eq!(value(failed), 1.0);
+    }
+
+    #[test]
+    fn latencies_are_histograms() {
+        vendor_latency("metrics-test-b", 0.2);
+        vendor_latency("metrics-test-b", 3.0);
+        message_duration("metrics-test-b", 0.3);
+        let page = render();
+        assert!(
+            page.contains("# TYPE phonehook_vendor_latency_seconds histogram"),
+            "{page}"
+        );
+        let bucket =
+            r#"phonehook_vendor_latency_seconds_bucket{plugin="metrics-test-b",le="0.25"}"#;
+        assert_eq!(sample(&page, bucket), Some(1.0));
+        let count = r#"phonehook_vendor_latency_seconds_count{plugin="metrics-test-b"}"#;
+        assert_eq!(sample(&page, count), Some(2.0));
+        let duration = r#"phonehook_message_duration_seconds_count{plugin="metrics-test-b"}"#;
+        assert_eq!(sample(&page, duration), Some(1.0));
+    }
+
+    #[test]
+    fn reloads_and_the_active_plugin() {
+        plugin_reload("metrics-test-c", true);
+        plugin_reload("metrics-test-c", false);
+        plugin_reload("metrics-test-c", false);
+        assert_eq!(
+            value(r#"phonehook_plugin_reloads_total{plugin="metrics-test-c"}"#),
+            1.0
+        );
+        assert_eq!(
+            value(r#"phonehook_plugin_reload_failures_total{plugin="metrics-test-c"}"#),
+            2.0
+        );
+        active_plugin("metrics-test-c", 3);
+        active_plugin("metrics-test-d", 7);
+        assert_eq!(
+            value(r#"phonehook_active_plugin{plugin="metrics-test-c"}"#),
+            0.0
+        );
+        assert_eq!(
+            value(r#"phonehook_active_plugin{plugin="metrics-test-d"}"#),
+            1.0
+        );
+        assert_eq!(
+            value(r#"phonehook_active_plugin_generation{plugin="metrics-test-d"}"#),
+            7.0
+        );
+    }
+
+    #[test]
+    fn log_drops_are_counted_by_reason() {
+        let series = r#"phonehook_log_events_dropped_total{reason="queue_full"}"#;
+        let before = value(series);
+        log_events_dropped("queue_full", 5);
+        assert!(value(series) - before >= 5.0);
+    }
+
+    #[test]
+    fn the_handle_is_shared() {
+        assert!(std::ptr::eq(handle(), handle()));
+    }
+}
