@@ -100,6 +100,12 @@ impl HostBuilder {
             self.config
                 .insert("staging_dir".into(), staging.to_string_lossy().into_owned().into());
         }
+        // Each host its own delivery log, not a shared file in the working directory.
+        let has_log_path = self.config.get("log").and_then(|l| l.get("path")).is_some();
+        if !has_log_path {
+            let path = self.dir.path().join("log.db");
+            set_path(&mut self.config, "log.path", path.to_string_lossy().into_owned().into());
+        }
         let config_path = self.dir.path().join("phonehook.toml");
         std::fs::write(&config_path, toml::to_string(&self.config).expect("toml")).expect("write config");
         let config = phonehook::config::Config::load(Some(&config_path)).expect("config loads");

@@ -8,6 +8,7 @@
 
 pub mod arrival;
 pub mod host;
+pub mod load;
 pub mod mock;
 pub mod mocks;
 pub mod plugins;

@@ -40,6 +40,20 @@ pub fn host_binary() -> PathBuf {
     target_dir().join("debug").join("phonehook")
 }
 
+/// Builds packages with the release profile (for benchmarks) and returns the
+/// release directory.
+pub fn release(packages: &[&str]) -> PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "--release", "--quiet"]).current_dir(workspace_root());
+    for p in packages {
+        cmd.args(["-p", p]);
+    }
+    let out = cmd.output().expect("cargo runs");
+    assert!(out.status.success(), "release build failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    target_dir().join("release")
+}
+
 fn build(package: &str) {
     let mut built = BUILT.lock().unwrap_or_else(|p| p.into_inner());
     let built = built.get_or_insert_with(HashSet::new);

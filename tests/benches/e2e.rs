@@ -1,0 +1,174 @@
+//! End to end, against the limit: a loopback mock of Twilio's Messages API
+//! that answers at once, and at concurrency 32 and 64 for a fixed time each:
+//! (a) load straight at the mock, (b) a minimal forwarding gateway, (c)
+//! phonehook with the twilio plugin and the delivery log on. Then (b) and (c)
+//! paced at half of (b)'s saturation rate, for latency without queueing.
+//! Also phonehook's RSS at idle and under load.
+//!
+//! Run: `cargo bench -p phonehook-e2e --bench e2e` (release builds are made
+//! first). `E2E_SECONDS` sets the measured window per run (default 5).
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::{Json, Router};
+use phonehook_e2e::load::{closed_loop, paced, rss_mib, MakeRequest, Stats};
+use phonehook_e2e::{plugins, MockVendor};
+use serde_json::json;
+
+const SID: &str = "AC00000000000000000000000000000000";
+
+fn mock_twilio() -> Router {
+    Router::new().route(
+        "/2010-04-01/Accounts/{sid}/Messages.json",
+        post(|| async {
+            (
+                StatusCode::CREATED,
+                Json(json!({"sid": "SM00000000000000000000000000000001", "status": "queued", "num_segments": "1"})),
+            )
+        }),
+    )
+}
+
+struct Proc {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn_gateway(release: &std::path::Path, vendor: &str) -> Proc {
+    let mut child = Command::new(release.join("minimal_gateway"))
+        .args(["127.0.0.1:0", vendor])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("gateway starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("address");
+    Proc { child, url: format!("http://{}", line.trim()) }
+}
+
+fn spawn_phonehook(release: &std::path::Path, vendor: &str, dir: &std::path::Path) -> Proc {
+    let plugin_dir = dir.join("plugins");
+    std::fs::create_dir_all(&plugin_dir).expect("dir");
+    std::fs::copy(release.join("libphonehook_plugin_twilio.so"), plugin_dir.join("libtwilio.so")).expect("copy");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("probe").local_addr().expect("addr").port();
+    let config = format!(
+        r#"listen = "127.0.0.1:{port}"
+plugin_dir = "{plugins}"
+active_plugin = "twilio"
+[log]
+path = "{db}"
+[plugins.twilio.settings]
+base_url = "{vendor}"
+[plugins.twilio.secrets]
+TWILIO_ACCOUNT_SID = "{SID}"
+TWILIO_AUTH_TOKEN = "token"
+TWILIO_PHONE_NUMBER = "+15005550006"
+"#,
+        plugins = plugin_dir.display(),
+        db = dir.join("log.db").display(),
+    );
+    let path = dir.join("phonehook.toml");
+    std::fs::write(&path, config).expect("config");
+    let child = Command::new(release.join("phonehook"))
+        .args(["serve", "--config"])
+        .arg(&path)
+        .env("RUST_LOG", "warn")
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("phonehook starts");
+    let url = format!("http://127.0.0.1:{port}");
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Proc { child, url };
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("phonehook did not start");
+}
+
+fn hook_request(url: String) -> MakeRequest {
+    Arc::new(move |c: &reqwest::Client, n: u64| {
+        c.post(&url)
+            .header("content-type", "application/json")
+            .body(json!({"recipient": "+14155552671", "text": format!("Your code is {:06}", n % 1_000_000),
+                         "context": {"message_type": "sms", "code": "123456"}}).to_string())
+    })
+}
+
+fn vendor_request(url: String) -> MakeRequest {
+    Arc::new(move |c: &reqwest::Client, n: u64| {
+        c.post(&url).basic_auth(SID, Some("token")).form(&[
+            ("To", "+14155552671".to_owned()),
+            ("From", "+15005550006".to_owned()),
+            ("Body", format!("Your code is {:06}", n % 1_000_000)),
+        ])
+    })
+}
+
+fn row(name: &str, s: &Stats) {
+    println!(
+        "{name:<34} {:>10.0} {:>9.3} {:>9.3} {:>7}",
+        s.throughput(),
+        s.quantile_ms(0.5),
+        s.quantile_ms(0.99),
+        s.errors
+    );
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let secs: u64 = std::env::var("E2E_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
+    let (warmup, window) = (Duration::from_secs(1), Duration::from_secs(secs));
+    let release = plugins::release(&["phonehook", "phonehook-plugin-twilio", "phonehook-e2e"]);
+    let mock = MockVendor::start(mock_twilio()).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let gateway = spawn_gateway(&release, &mock.url());
+    let phonehook = spawn_phonehook(&release, &mock.url(), dir.path());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let idle_rss = rss_mib(phonehook.child.id());
+
+    let vendor_url = format!("{}/2010-04-01/Accounts/{SID}/Messages.json", mock.url());
+    println!("{:<34} {:>10} {:>9} {:>9} {:>7}", "run", "req/s", "p50 ms", "p99 ms", "errors");
+    let mut peak_rss: f64 = 0.0;
+    let mut half_rate = 0.0;
+    for concurrency in [32, 64] {
+        let a = closed_loop(vendor_request(vendor_url.clone()), concurrency, warmup, window).await;
+        row(&format!("(a) mock vendor, c={concurrency}"), &a);
+        let b = closed_loop(hook_request(format!("{}/api/v1/messages", gateway.url)), concurrency, warmup, window).await;
+        row(&format!("(b) minimal gateway, c={concurrency}"), &b);
+        let pid = phonehook.child.id();
+        let sampler = tokio::spawn(async move {
+            let mut peak: f64 = 0.0;
+            for _ in 0..((secs + 1) * 10) {
+                peak = peak.max(rss_mib(pid));
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            peak
+        });
+        let c = closed_loop(hook_request(format!("{}/api/v1/messages", phonehook.url)), concurrency, warmup, window).await;
+        peak_rss = peak_rss.max(sampler.await.unwrap_or(f64::NAN));
+        row(&format!("(c) phonehook + twilio, c={concurrency}"), &c);
+        println!("    ratio (c)/(b) at c={concurrency}: {:.3}", c.throughput() / b.throughput());
+        if concurrency == 32 {
+            half_rate = b.throughput() / 2.0;
+        }
+    }
+    println!("\npaced at half of (b)'s saturation rate (c=32): {half_rate:.0} req/s");
+    let b = paced(hook_request(format!("{}/api/v1/messages", gateway.url)), half_rate, window).await;
+    row("(b) minimal gateway, paced", &b);
+    let c = paced(hook_request(format!("{}/api/v1/messages", phonehook.url)), half_rate, window).await;
+    row("(c) phonehook + twilio, paced", &c);
+    println!("    p99 (c) - (b): {:+.3} ms", c.quantile_ms(0.99) - b.quantile_ms(0.99));
+    println!("\nphonehook RSS: idle {idle_rss:.1} MiB, peak under load {peak_rss:.1} MiB");
+}

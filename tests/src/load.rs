@@ -1,0 +1,139 @@
+//! A small HTTP load generator for the benchmarks: closed-loop at a fixed
+//! concurrency, or paced at a fixed rate, recording every latency.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::Mutex;
+
+/// What a run measured.
+#[derive(Clone, Debug)]
+pub struct Stats {
+    /// Requests answered 2xx.
+    pub ok: usize,
+    /// Requests that failed or answered non-2xx.
+    pub errors: usize,
+    /// Wall time of the measured window.
+    pub elapsed: Duration,
+    /// Sorted latencies of the successful requests.
+    pub latencies: Vec<Duration>,
+}
+
+impl Stats {
+    /// Successful requests per second.
+    pub fn throughput(&self) -> f64 {
+        self.ok as f64 / self.elapsed.as_secs_f64()
+    }
+
+    /// The q-quantile latency (0.5, 0.99) in milliseconds.
+    pub fn quantile_ms(&self, q: f64) -> f64 {
+        if self.latencies.is_empty() {
+            return f64::NAN;
+        }
+        let i = ((self.latencies.len() as f64 - 1.0) * q).round() as usize;
+        self.latencies[i].as_secs_f64() * 1000.0
+    }
+}
+
+/// One request to send, built fresh for each call.
+pub type MakeRequest = Arc<dyn Fn(&reqwest::Client, u64) -> reqwest::RequestBuilder + Send + Sync>;
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(1024)
+        .tcp_nodelay(true)
+        .build()
+        .expect("client")
+}
+
+async fn one(client: &reqwest::Client, make: &MakeRequest, n: u64) -> Option<Duration> {
+    let start = Instant::now();
+    let resp = make(client, n).send().await.ok()?;
+    let ok = resp.status().is_success();
+    let _ = resp.bytes().await.ok()?;
+    ok.then(|| start.elapsed())
+}
+
+/// `concurrency` workers sending back to back: `warmup`, then `measure`.
+pub async fn closed_loop(make: MakeRequest, concurrency: usize, warmup: Duration, measure: Duration) -> Stats {
+    let client = client();
+    let results = Arc::new(Mutex::new((0usize, 0usize, Vec::new())));
+    let start = Instant::now();
+    let (measure_from, end) = (start + warmup, start + warmup + measure);
+    let mut tasks = Vec::new();
+    for w in 0..concurrency {
+        let (client, make, results) = (client.clone(), make.clone(), results.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut local = (0usize, 0usize, Vec::new());
+            let mut n = w as u64 * 1_000_000;
+            loop {
+                let sent = Instant::now();
+                if sent >= end {
+                    break;
+                }
+                n += 1;
+                let r = one(&client, &make, n).await;
+                if sent >= measure_from {
+                    match r {
+                        Some(d) => {
+                            local.0 += 1;
+                            local.2.push(d);
+                        }
+                        None => local.1 += 1,
+                    }
+                }
+            }
+            let mut all = results.lock().await;
+            all.0 += local.0;
+            all.1 += local.1;
+            all.2.extend(local.2);
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    let (ok, errors, mut latencies) = std::mem::take(&mut *results.lock().await);
+    latencies.sort();
+    Stats { ok, errors, elapsed: measure, latencies }
+}
+
+/// Requests started at a steady `rate` per second for `measure` (open loop:
+/// a slow answer does not delay the next request).
+pub async fn paced(make: MakeRequest, rate: f64, measure: Duration) -> Stats {
+    let client = client();
+    let interval = Duration::from_secs_f64(1.0 / rate.max(1.0));
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    let mut n = 0u64;
+    while start.elapsed() < measure {
+        ticker.tick().await;
+        n += 1;
+        let (client, make) = (client.clone(), make.clone());
+        tasks.push(tokio::spawn(async move { one(&client, &make, n).await }));
+    }
+    let (mut ok, mut errors, mut latencies) = (0, 0, Vec::new());
+    for t in tasks {
+        match t.await.ok().flatten() {
+            Some(d) => {
+                ok += 1;
+                latencies.push(d);
+            }
+            None => errors += 1,
+        }
+    }
+    latencies.sort();
+    Stats { ok, errors, elapsed: measure, latencies }
+}
+
+/// Resident set size of a process, in MiB (`/proc/PID/status` VmRSS).
+pub fn rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(f64::NAN)
+}
