@@ -41,6 +41,24 @@ fn is_possible(number: &phonenumber::PhoneNumber) -> bool {
         .is_some_and(|metas| metas.iter().any(|m| possible_lengths(m).contains(&len)))
 }
 
+/// `+` and 8 to 15 digits whose country code and national length the
+/// metadata accepts. Also the fast path: most callers send E.164 already.
+fn canonical_possible(text: &str) -> Option<String> {
+    let digits = text.strip_prefix('+')?;
+    if !(8..=15).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) || digits.starts_with('0') {
+        return None;
+    }
+    (1..=3).find_map(|cc_len| {
+        let code: u16 = digits.get(..cc_len)?.parse().ok()?;
+        let metas = phonenumber::metadata::DATABASE.by_code(&code)?;
+        let national = u16::try_from(digits.len() - cc_len).ok()?;
+        metas
+            .iter()
+            .any(|m| possible_lengths(m).contains(&national))
+            .then(|| text.to_owned())
+    })
+}
+
 /// Every length the country uses for any kind of number. The crate's general
 /// descriptor carries no lengths, so take the union of the specific ones.
 fn possible_lengths(meta: &phonenumber::metadata::Metadata) -> Vec<u16> {
@@ -72,17 +90,31 @@ pub fn region(code: &str) -> Option<Id> {
 /// are read as numbers of `default_region`.
 pub fn normalize(raw: &str, default_region: Id, strictness: Strictness) -> Result<String, NumberError> {
     let trimmed = raw.trim();
-    // A leading 00 is the international prefix in most of the world; the
-    // parser only knows it relative to a region, so make it explicit.
-    let candidate = match trimmed.strip_prefix("00") {
-        Some(rest) if !rest.is_empty() => format!("+{rest}"),
-        _ => trimmed.to_owned(),
-    };
-    if candidate.is_empty() || candidate.chars().any(|c| c.is_alphabetic()) {
-        return Err(NumberError::Unparseable(raw.to_owned()));
+    let unparseable = || NumberError::Unparseable(raw.to_owned());
+    if trimmed.is_empty() || trimmed.chars().any(|c| c.is_alphabetic()) {
+        return Err(unparseable());
     }
-    let number = phonenumber::parse(Some(default_region), &candidate)
-        .map_err(|_| NumberError::Unparseable(raw.to_owned()))?;
+    // A leading `+` or 00 (the international prefix in most of the world)
+    // means the caller already wrote country code and national number: E.164
+    // is those digits. The parser is not consulted here, because the
+    // `phonenumber` crate strips a leading digit it mistakes for a national
+    // prefix from some international numbers (`+49 151 …` becomes
+    // `+49 51 …`), which would send the code to someone else.
+    let international = trimmed
+        .strip_prefix('+')
+        .or_else(|| trimmed.strip_prefix("00").filter(|r| !r.is_empty()));
+    if let Some(rest) = international {
+        if !rest.chars().all(|c| c.is_ascii_digit() || " -.()/".contains(c)) {
+            return Err(unparseable());
+        }
+        let e164: String = std::iter::once('+').chain(rest.chars().filter(char::is_ascii_digit)).collect();
+        let possible = canonical_possible(&e164).ok_or_else(|| NumberError::Invalid(raw.to_owned()))?;
+        if strictness == Strictness::Valid && !valid_when_parsed_faithfully(&possible) {
+            return Err(NumberError::Invalid(raw.to_owned()));
+        }
+        return Ok(possible);
+    }
+    let number = phonenumber::parse(Some(default_region), trimmed).map_err(|_| unparseable())?;
     let acceptable = match strictness {
         Strictness::Possible => is_possible(&number),
         Strictness::Valid => phonenumber::is_valid(&number),
@@ -91,6 +123,17 @@ pub fn normalize(raw: &str, default_region: Id, strictness: Strictness) -> Resul
         return Err(NumberError::Invalid(raw.to_owned()));
     }
     Ok(number.format().mode(Mode::E164).to_string())
+}
+
+/// Full validation of an E.164 number, trusted only when the parser reads the
+/// number back unchanged (see `normalize` for the crate's defect); a number it
+/// misreads keeps the possible-length check it already passed.
+fn valid_when_parsed_faithfully(e164: &str) -> bool {
+    match phonenumber::parse(None, e164) {
+        Ok(n) if n.format().mode(Mode::E164).to_string() == e164 => phonenumber::is_valid(&n),
+        Ok(_) => true,
+        Err(_) => false,
+    }
 }
 
 #[cfg(test)]
@@ -124,6 +167,28 @@ mod tests {
         // Ofcom's drama range is possible but not assigned.
         assert!(normalize("+447700900123", us(), Strictness::Valid).is_err());
         assert!(normalize("+14155552671", us(), Strictness::Valid).is_ok());
+    }
+
+    #[test]
+    fn international_numbers_keep_every_digit() {
+        // The crate's parser alone turns the first two into +495123456789
+        // and +863812345678: different people.
+        let cases = [
+            ("+49 151 23456789", "+4915123456789"),
+            ("+86 138 1234 5678", "+8613812345678"),
+            ("0049 151 23456789", "+4915123456789"),
+            ("+61 412 345 678", "+61412345678"),
+            ("+55 11 91234-5678", "+5511912345678"),
+            ("+971 50 123 4567", "+971501234567"),
+        ];
+        for strictness in [Strictness::Possible, Strictness::Valid] {
+            for (raw, want) in cases {
+                assert_eq!(normalize(raw, us(), strictness).as_deref(), Ok(want), "{raw} ({strictness:?})");
+            }
+        }
+        for raw in ["+1415555267", "+999123456789", "+0123456789", "+12345678901234567", "+49 151 x"] {
+            assert!(normalize(raw, us(), Strictness::Possible).is_err(), "{raw}");
+        }
     }
 
     #[test]
