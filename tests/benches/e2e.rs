@@ -16,7 +16,7 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
-use phonehook_e2e::load::{closed_loop, paced, rss_mib, MakeRequest, Stats};
+use phonehook_e2e::load::{closed_loop, cpu_time, paced, rss_mib, MakeRequest, Stats};
 use phonehook_e2e::{plugins, MockVendor};
 use serde_json::json;
 
@@ -126,6 +126,12 @@ fn row(name: &str, s: &Stats) {
     );
 }
 
+/// Server CPU per request over a closed-loop run (warm-up included in both).
+fn cpu_us_per_request(cpu: Duration, s: &Stats, warmup: Duration) -> f64 {
+    let requests = s.ok as f64 * (1.0 + warmup.as_secs_f64() / s.elapsed.as_secs_f64());
+    cpu.as_secs_f64() * 1e6 / requests.max(1.0)
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let secs: u64 = std::env::var("E2E_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
@@ -145,7 +151,9 @@ async fn main() {
     for concurrency in [32, 64] {
         let a = closed_loop(vendor_request(vendor_url.clone()), concurrency, warmup, window).await;
         row(&format!("(a) mock vendor, c={concurrency}"), &a);
+        let cpu0 = cpu_time(gateway.child.id());
         let b = closed_loop(hook_request(format!("{}/api/v1/messages", gateway.url)), concurrency, warmup, window).await;
+        let b_cpu = cpu_us_per_request(cpu_time(gateway.child.id()) - cpu0, &b, warmup);
         row(&format!("(b) minimal gateway, c={concurrency}"), &b);
         let pid = phonehook.child.id();
         let sampler = tokio::spawn(async move {
@@ -156,18 +164,21 @@ async fn main() {
             }
             peak
         });
+        let cpu0 = cpu_time(pid);
         let c = closed_loop(hook_request(format!("{}/api/v1/messages", phonehook.url)), concurrency, warmup, window).await;
+        let c_cpu = cpu_us_per_request(cpu_time(pid) - cpu0, &c, warmup);
         peak_rss = peak_rss.max(sampler.await.unwrap_or(f64::NAN));
         row(&format!("(c) phonehook + twilio, c={concurrency}"), &c);
         println!("    ratio (c)/(b) at c={concurrency}: {:.3}", c.throughput() / b.throughput());
+        println!("    server CPU per request: (b) {b_cpu:.1} us, (c) {c_cpu:.1} us");
         if concurrency == 32 {
             half_rate = b.throughput() / 2.0;
         }
     }
     println!("\npaced at half of (b)'s saturation rate (c=32): {half_rate:.0} req/s");
-    let b = paced(hook_request(format!("{}/api/v1/messages", gateway.url)), half_rate, window).await;
+    let b = paced(hook_request(format!("{}/api/v1/messages", gateway.url)), half_rate, 32, window).await;
     row("(b) minimal gateway, paced", &b);
-    let c = paced(hook_request(format!("{}/api/v1/messages", phonehook.url)), half_rate, window).await;
+    let c = paced(hook_request(format!("{}/api/v1/messages", phonehook.url)), half_rate, 32, window).await;
     row("(c) phonehook + twilio, paced", &c);
     println!("    p99 (c) - (b): {:+.3} ms", c.quantile_ms(0.99) - b.quantile_ms(0.99));
     println!("\nphonehook RSS: idle {idle_rss:.1} MiB, peak under load {peak_rss:.1} MiB");

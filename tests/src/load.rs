@@ -97,34 +97,60 @@ pub async fn closed_loop(make: MakeRequest, concurrency: usize, warmup: Duration
     Stats { ok, errors, elapsed: measure, latencies }
 }
 
-/// Requests started at a steady `rate` per second for `measure` (open loop:
-/// a slow answer does not delay the next request).
-pub async fn paced(make: MakeRequest, rate: f64, measure: Duration) -> Stats {
+/// `workers` senders sharing a steady total `rate` per second for `measure`.
+/// Each worker follows its own schedule; a late answer delays only that
+/// worker, so with enough workers the server, not the generator, sets the pace.
+pub async fn paced(make: MakeRequest, rate: f64, workers: usize, measure: Duration) -> Stats {
     let client = client();
-    let interval = Duration::from_secs_f64(1.0 / rate.max(1.0));
-    let mut ticker = tokio::time::interval(interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let period = Duration::from_secs_f64(workers as f64 / rate.max(1.0));
     let start = Instant::now();
     let mut tasks = Vec::new();
-    let mut n = 0u64;
-    while start.elapsed() < measure {
-        ticker.tick().await;
-        n += 1;
+    for w in 0..workers {
         let (client, make) = (client.clone(), make.clone());
-        tasks.push(tokio::spawn(async move { one(&client, &make, n).await }));
+        // Stagger the workers evenly over one period.
+        let first = start + period.mul_f64(w as f64 / workers as f64);
+        tasks.push(tokio::spawn(async move {
+            let (mut ok, mut errors, mut latencies) = (0usize, 0usize, Vec::new());
+            let mut due = first;
+            let mut n = w as u64 * 1_000_000;
+            while due < start + measure {
+                tokio::time::sleep_until(due.into()).await;
+                n += 1;
+                match one(&client, &make, n).await {
+                    Some(d) => {
+                        ok += 1;
+                        latencies.push(d);
+                    }
+                    None => errors += 1,
+                }
+                due += period;
+            }
+            (ok, errors, latencies)
+        }));
     }
     let (mut ok, mut errors, mut latencies) = (0, 0, Vec::new());
     for t in tasks {
-        match t.await.ok().flatten() {
-            Some(d) => {
-                ok += 1;
-                latencies.push(d);
-            }
-            None => errors += 1,
+        if let Ok((o, e, l)) = t.await {
+            ok += o;
+            errors += e;
+            latencies.extend(l);
         }
     }
     latencies.sort();
     Stats { ok, errors, elapsed: measure, latencies }
+}
+
+/// CPU time (user + system) a process has used so far.
+pub fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may contain spaces) start after ')'.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    // utime and stime are fields 14 and 15 of the stat line, 11 and 12 here.
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    Duration::from_secs_f64((ticks(11) + ticks(12)) as f64 / hz)
 }
 
 /// Resident set size of a process, in MiB (`/proc/PID/status` VmRSS).
