@@ -128,15 +128,41 @@ macro_rules! export_plugin {
                 __p::__call_root_module_loader(root_module)
             }
 
-            // The name is abi_stable's mangled root-module symbol (see ROOT_SYMBOL);
-            // spelled out because `export_name` takes only a literal.
-            #[export_name = "_1as_0lib_1header_0root_bmodule_bloader"]
-            static ROOT_MODULE_LOADER: __p::LibHeader = unsafe {
-                __p::LibHeader::from_constructor::<$crate::PluginModRef>(
-                    load_root_module,
-                    __p::CheckTypeLayout::Yes,
-                )
-            };
+            $crate::__export_root_symbol! {
+                static ROOT_MODULE_LOADER: __p::LibHeader = unsafe {
+                    __p::LibHeader::from_constructor::<$crate::PluginModRef>(
+                        load_root_module,
+                        __p::CheckTypeLayout::Yes,
+                    )
+                };
+            }
         };
+    };
+}
+
+/// Gives the root-module static its exported name. The name is abi_stable's
+/// mangled root-module symbol (see `ROOT_SYMBOL`), spelled out because
+/// `export_name` takes only a literal.
+#[cfg(not(feature = "static-link"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __export_root_symbol {
+    ($item:item) => {
+        #[export_name = "_1as_0lib_1header_0root_bmodule_bloader"]
+        $item
+    };
+}
+
+/// With `static-link` the static stays private: a binary that links several
+/// plugins as Rust libraries (a fuzzer, a benchmark) would otherwise hold the
+/// same exported symbol once per plugin and fail to link. A `.so` built with
+/// this feature cannot be loaded; the host says the entry symbol is missing.
+#[cfg(feature = "static-link")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __export_root_symbol {
+    ($item:item) => {
+        #[allow(dead_code)]
+        $item
     };
 }

@@ -35,6 +35,8 @@
 //! assert_eq!(delivery.message_id.as_str(), "m1");
 //! ```
 
+pub mod fuzz;
+
 use std::marker::PhantomData;
 
 use abi_stable::std_types::RStr;
