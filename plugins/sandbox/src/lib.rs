@@ -107,4 +107,11 @@ mod tests {
         let err = h.run(&msg(), |_| Reply::json(200, json!({"id": ""}))).unwrap_err();
         assert_eq!(err.kind, ErrorKind::Protocol);
     }
+
+    /// Every reply kept in `fuzz/regressions/` (documented replies, and inputs
+    /// the fuzzer once broke a plugin with) is still read without a panic.
+    #[test]
+    fn kept_fuzz_replies_still_pass() {
+        phonehook_plugin_api::testing::fuzz::replay(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fuzz/regressions/reply_sandbox"), |_| Harness::<Sandbox>::new());
+    }
 }
