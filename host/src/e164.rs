@@ -31,21 +31,12 @@ pub enum Strictness {
     Valid,
 }
 
-fn is_possible(number: &phonenumber::PhoneNumber) -> bool {
-    let len = number.national().to_string().len();
-    let Ok(len) = u16::try_from(len) else {
-        return false;
-    };
-    phonenumber::metadata::DATABASE
-        .by_code(&number.code().value())
-        .is_some_and(|metas| metas.iter().any(|m| possible_lengths(m).contains(&len)))
-}
-
-/// `+` and 8 to 15 digits whose country code and national length the
-/// metadata accepts. Also the fast path: most callers send E.164 already.
+/// `+` and 7 to 15 digits whose country code and national length the
+/// metadata accepts (the shortest real numbers, Niue's and Saint Helena's,
+/// have 7). Also the fast path: most callers send E.164 already.
 fn canonical_possible(text: &str) -> Option<String> {
     let digits = text.strip_prefix('+')?;
-    if !(8..=15).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) || digits.starts_with('0') {
+    if !(7..=15).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) || digits.starts_with('0') {
         return None;
     }
     (1..=3).find_map(|cc_len| {
@@ -108,21 +99,26 @@ pub fn normalize(raw: &str, default_region: Id, strictness: Strictness) -> Resul
             return Err(unparseable());
         }
         let e164: String = std::iter::once('+').chain(rest.chars().filter(char::is_ascii_digit)).collect();
-        let possible = canonical_possible(&e164).ok_or_else(|| NumberError::Invalid(raw.to_owned()))?;
-        if strictness == Strictness::Valid && !valid_when_parsed_faithfully(&possible) {
-            return Err(NumberError::Invalid(raw.to_owned()));
-        }
-        return Ok(possible);
+        return accept_e164(e164, raw, strictness);
     }
     let number = phonenumber::parse(Some(default_region), trimmed).map_err(|_| unparseable())?;
-    let acceptable = match strictness {
-        Strictness::Possible => is_possible(&number),
-        Strictness::Valid => phonenumber::is_valid(&number),
-    };
-    if !acceptable {
+    if strictness == Strictness::Valid && !phonenumber::is_valid(&number) {
         return Err(NumberError::Invalid(raw.to_owned()));
     }
-    Ok(number.format().mode(Mode::E164).to_string())
+    // The same final check as a number written internationally, so that
+    // whatever this returns is accepted again as it is (the fuzzer found a
+    // national number whose E.164 form the international path refused).
+    accept_e164(number.format().mode(Mode::E164).to_string(), raw, strictness)
+}
+
+/// The checks every result passes: a possible length for its country code,
+/// and with `Valid`, an assigned range.
+fn accept_e164(e164: String, raw: &str, strictness: Strictness) -> Result<String, NumberError> {
+    let possible = canonical_possible(&e164).ok_or_else(|| NumberError::Invalid(raw.to_owned()))?;
+    if strictness == Strictness::Valid && !valid_when_parsed_faithfully(&possible) {
+        return Err(NumberError::Invalid(raw.to_owned()));
+    }
+    Ok(possible)
 }
 
 /// Full validation of an E.164 number, trusted only when the parser reads the
@@ -189,6 +185,21 @@ mod tests {
         for raw in ["+1415555267", "+999123456789", "+0123456789", "+12345678901234567", "+49 151 x"] {
             assert!(normalize(raw, us(), Strictness::Possible).is_err(), "{raw}");
         }
+    }
+
+    #[test]
+    fn every_result_is_accepted_again_unchanged() {
+        // Found by the fuzzer: a national number whose E.164 form the
+        // international path used to refuse.
+        let de = region("DE").expect("DE");
+        for raw in ["(5140)0", "030 1234567", "0151 23456789"] {
+            for strictness in [Strictness::Possible, Strictness::Valid] {
+                if let Ok(e164) = normalize(raw, de, strictness) {
+                    assert_eq!(normalize(&e164, de, strictness), Ok(e164.clone()), "{raw} ({strictness:?})");
+                }
+            }
+        }
+        assert!(normalize("(5140)0", de, Strictness::Possible).is_ok());
     }
 
     #[test]

@@ -60,7 +60,7 @@ impl Plugin for Template {
             return Err(refusal(reply));
         }
         let body = reply.json()?;
-        let id = body["id"].as_str().filter(|id| !id.is_empty());
+        let id = body["id"].as_str().filter(|id| !id.trim().is_empty());
         let id = id.ok_or_else(|| {
             PluginError::protocol(format!(
                 "Acme's reply has no `id`: {}",
@@ -200,5 +200,12 @@ mod tests {
             .prepare(&sms().with_channel(Channel::Voice))
             .unwrap_err();
         assert_eq!(err.kind, ErrorKind::Unsupported);
+    }
+
+    /// Every reply kept in `fuzz/regressions/` (documented replies, and inputs
+    /// the fuzzer once broke a plugin with) is still read without a panic.
+    #[test]
+    fn kept_fuzz_replies_still_pass() {
+        phonehook_plugin_api::testing::fuzz::replay(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fuzz/regressions/reply_template"), |_| Harness::<Template>::new().secret(API_TOKEN, "t0ken").setting("from", "Acme"));
     }
 }
