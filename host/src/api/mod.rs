@@ -7,6 +7,7 @@
 
 mod admin;
 mod attempt;
+mod body_limit;
 mod error;
 mod health;
 mod logs;
@@ -54,5 +55,6 @@ pub fn router(state: Arc<AppState>) -> Router {
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.limits.max_body_bytes))
+        .layer(middleware::from_fn_with_state(state.clone(), body_limit::refuse_declared_oversize))
         .with_state(state)
 }
