@@ -16,7 +16,7 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
-use phonehook_e2e::load::{closed_loop, cpu_time, paced, rss_mib, MakeRequest, Stats};
+use phonehook_e2e::load::{closed_loop, cpu_time, paced, rss_mib, spawn_listening, MakeRequest, Stats};
 use phonehook_e2e::{plugins, MockVendor};
 use serde_json::json;
 
@@ -80,21 +80,15 @@ TWILIO_PHONE_NUMBER = "+15005550006"
     );
     let path = dir.join("phonehook.toml");
     std::fs::write(&path, config).expect("config");
-    let child = Command::new(release.join("phonehook"))
-        .args(["serve", "--config"])
-        .arg(&path)
-        .env("RUST_LOG", "warn")
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("phonehook starts");
-    let url = format!("http://127.0.0.1:{port}");
-    for _ in 0..200 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Proc { child, url };
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    panic!("phonehook did not start");
+    let child = spawn_listening(
+        Command::new(release.join("phonehook"))
+            .args(["serve", "--config"])
+            .arg(&path)
+            .env("RUST_LOG", "warn")
+            .stderr(Stdio::null()),
+        port,
+    );
+    Proc { child, url: format!("http://127.0.0.1:{port}") }
 }
 
 fn hook_request(url: String) -> MakeRequest {

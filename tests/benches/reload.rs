@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use phonehook_e2e::arrival::Arrival;
-use phonehook_e2e::load::rss_mib;
+use phonehook_e2e::load::{rss_mib, spawn_listening};
 use phonehook_e2e::plugins;
 use serde_json::{json, Value};
 
@@ -42,20 +42,15 @@ fn start(release: &Path, dir: &Path, watch: &str) -> Server {
     );
     let path = dir.join("phonehook.toml");
     std::fs::write(&path, config).expect("config");
-    let child = Command::new(release.join("phonehook"))
-        .args(["serve", "--config"])
-        .arg(&path)
-        .env("RUST_LOG", "warn")
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("phonehook starts");
-    for _ in 0..200 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Server { child, url: format!("http://127.0.0.1:{port}"), staging };
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    panic!("phonehook did not start");
+    let child = spawn_listening(
+        Command::new(release.join("phonehook"))
+            .args(["serve", "--config"])
+            .arg(&path)
+            .env("RUST_LOG", "warn")
+            .stderr(Stdio::null()),
+        port,
+    );
+    Server { child, url: format!("http://127.0.0.1:{port}"), staging }
 }
 
 fn version(client: &reqwest::blocking::Client, url: &str) -> Option<String> {

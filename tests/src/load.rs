@@ -163,3 +163,18 @@ pub fn rss_mib(pid: u32) -> f64 {
         .map(|kb| kb / 1024.0)
         .unwrap_or(f64::NAN)
 }
+
+/// Starts a server process and waits until it accepts connections on
+/// `127.0.0.1:port`; kills it and panics when it does not within 5 s.
+pub fn spawn_listening(cmd: &mut std::process::Command, port: u16) -> std::process::Child {
+    let mut child = cmd.spawn().expect("the server starts");
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return child;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("{cmd:?} did not start listening on port {port}");
+}

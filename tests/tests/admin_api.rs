@@ -148,9 +148,11 @@ async fn the_cli_shows_status_and_activates() {
 async fn an_exposed_or_untrusted_setup_refuses_to_start() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().expect("dir");
-    let mut config = phonehook::config::Config::default();
-    config.plugin_dir = dir.path().to_path_buf();
-    config.listen = "0.0.0.0:0".parse().expect("addr");
+    let mut config = phonehook::config::Config {
+        plugin_dir: dir.path().to_path_buf(),
+        listen: "0.0.0.0:0".parse().expect("addr"),
+        ..Default::default()
+    };
     let err = phonehook::server::Server::start(config.clone()).await.err().expect("refused");
     assert!(err.to_string().contains("without both send_token and admin_token"), "{err}");
 

@@ -92,9 +92,9 @@ async fn reloads_under_load_lose_nothing() {
     stop.store(true, Ordering::SeqCst);
     let tally = load.await.expect("load");
 
-    let failed = tally.failed.lock().unwrap();
+    let failed = std::mem::take(&mut *tally.failed.lock().unwrap());
     assert!(failed.is_empty(), "{} failed, e.g. {:?}", failed.len(), failed.first());
-    let ids = tally.ids.lock().unwrap();
+    let ids = std::mem::take(&mut *tally.ids.lock().unwrap());
     assert!(ids.len() >= 100, "the load ran while reloading: {} messages", ids.len());
     assert!(ids.iter().all(|(_, id)| matches!(version_of(id), "v1" | "v2")), "answered by v1 or v2");
     let saw_v2 = ids.iter().any(|(_, id)| version_of(id) == "v2");
@@ -167,7 +167,7 @@ async fn swap_under_load(via_config: bool) {
     let tally = load.await.expect("load");
 
     assert!(tally.failed.lock().unwrap().is_empty(), "{:?}", tally.failed.lock().unwrap().first());
-    let ids = tally.ids.lock().unwrap();
+    let ids = std::mem::take(&mut *tally.ids.lock().unwrap());
     let after: Vec<&String> = ids.iter().filter(|(after, _)| *after).map(|(_, id)| id).collect();
     assert!(!after.is_empty(), "messages were sent after the swap");
     assert!(after.iter().all(|id| id.starts_with("v1:")), "after the swap only echo answers: {:?}", after.iter().find(|id| !id.starts_with("v1:")));
@@ -182,6 +182,53 @@ async fn swapping_through_the_api_under_load_loses_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn swapping_through_the_config_file_under_load_loses_nothing() {
     swap_under_load(true).await;
+}
+
+/// Reloads of one plugin race with activations of it and of another while
+/// messages flow: both plugins are healthy throughout, so no message fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reloads_racing_with_activations_lose_nothing() {
+    let host = Arc::new(host_with_echo("echo").await);
+    let scratch = tempfile::tempdir_in(host.plugin_dir().parent().expect("parent")).expect("scratch");
+    let (stop, never) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+    let load = tokio::spawn(load(host.clone(), 12, 50_000, stop.clone(), never));
+
+    let reloads = {
+        let (dst, scratch) = (host.plugin_dir().join(ECHO_FILE), scratch.path().to_path_buf());
+        tokio::spawn(async move {
+            for i in 0..12 {
+                let (src, dst, scratch) = (if i % 2 == 0 { v2() } else { v1() }, dst.clone(), scratch.clone());
+                let way = Arrival::ALL[i % 4];
+                tokio::task::spawn_blocking(move || way.deliver(&src, &dst, &scratch)).await.expect("deliver");
+                // Around the debounce window, so some reloads land mid-activation.
+                tokio::time::sleep(Duration::from_millis(40 + 17 * (i as u64 % 5))).await;
+            }
+        })
+    };
+    let mut activations = 0;
+    for i in 0..30 {
+        let name = if i % 2 == 0 { "sandbox" } else { "echo" };
+        let (status, body) = host.admin("PUT", "/api/v1/active-plugin", Some(json!({"name": name}))).await;
+        assert_eq!(status, 200, "activating {name}: {body}");
+        activations += 1;
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    reloads.await.expect("reloads");
+    // The last file written was v1 (i = 11); wait until it serves, then let the load run on.
+    host.wait_for_sha("echo", &sha256_file(&v1())).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    stop.store(true, Ordering::SeqCst);
+    let tally = load.await.expect("load");
+
+    let failed = std::mem::take(&mut *tally.failed.lock().unwrap());
+    assert!(failed.is_empty(), "{} failed, e.g. {:?}", failed.len(), failed.first());
+    let ids = std::mem::take(&mut *tally.ids.lock().unwrap());
+    assert!(ids.len() >= 100, "the load ran throughout: {} messages", ids.len());
+    assert!(ids.iter().any(|(_, id)| id.starts_with("sbx_")), "the sandbox served some");
+    assert!(ids.iter().any(|(_, id)| version_of(id) == "v2"), "echo v2 served some");
+    assert_eq!(activations, 30);
+    let echo = host.plugin("echo").await.expect("echo listed");
+    assert_eq!(echo["last_error"], Value::Null, "{echo}");
 }
 
 /// A vendor that holds the first request until released.
