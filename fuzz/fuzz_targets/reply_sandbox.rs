@@ -1,3 +1,6 @@
 //! The sandbox plugin's reading of whatever its vendor answers.
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| phonehook_fuzz::vendors::vendor_reply("reply_sandbox", data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| phonehook_fuzz::vendors::vendor_reply(
+    "reply_sandbox",
+    data
+));

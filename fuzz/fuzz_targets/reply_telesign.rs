@@ -1,3 +1,6 @@
 //! The telesign plugin's reading of whatever its vendor answers.
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| phonehook_fuzz::vendors::vendor_reply("reply_telesign", data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| phonehook_fuzz::vendors::vendor_reply(
+    "reply_telesign",
+    data
+));

@@ -19,9 +19,14 @@ pub fn hook_payload(data: &[u8]) {
     };
     for parsed in [parse_hook(data), parse_actions_event(data)] {
         let Ok(inbound) = parsed else { continue };
-        let Ok(message) = inbound.validate(&rules) else { continue };
+        let Ok(message) = inbound.validate(&rules) else {
+            continue;
+        };
         assert_e164(message.recipient.as_str());
-        assert!(!message.text.as_str().trim().is_empty(), "validated a blank text");
+        assert!(
+            !message.text.as_str().trim().is_empty(),
+            "validated a blank text"
+        );
         assert!(message.text.as_str().chars().count() <= rules.max_text_chars);
         assert!(
             phonehook_plugin_api::serde_json::from_str::<phonehook_plugin_api::serde_json::Value>(
@@ -36,10 +41,20 @@ pub fn hook_payload(data: &[u8]) {
 /// E.164 normalization: no input panics; whatever it accepts is `+` and at
 /// most 15 digits, and normalizing that again gives the same number.
 pub fn e164(data: &[u8]) {
-    let Ok(text) = std::str::from_utf8(data) else { return };
-    for (code, strictness) in [("US", Strictness::Possible), ("GB", Strictness::Valid), ("DE", Strictness::Possible)] {
-        let Some(region) = e164::region(code) else { continue };
-        let Ok(number) = e164::normalize(text, region, strictness) else { continue };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    for (code, strictness) in [
+        ("US", Strictness::Possible),
+        ("GB", Strictness::Valid),
+        ("DE", Strictness::Possible),
+    ] {
+        let Some(region) = e164::region(code) else {
+            continue;
+        };
+        let Ok(number) = e164::normalize(text, region, strictness) else {
+            continue;
+        };
         assert_e164(&number);
         assert_eq!(
             e164::normalize(&number, region, strictness).as_deref(),
@@ -50,10 +65,11 @@ pub fn e164(data: &[u8]) {
 }
 
 fn assert_e164(number: &str) {
-    let digits = number.strip_prefix('+').unwrap_or_else(|| panic!("{number:?} has no +"));
+    let digits = number
+        .strip_prefix('+')
+        .unwrap_or_else(|| panic!("{number:?} has no +"));
     assert!(
         (1..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()),
         "{number:?} is not E.164"
     );
 }
-

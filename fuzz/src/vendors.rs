@@ -14,7 +14,11 @@ pub fn twilio(r: &FuzzReply<'_>) -> Option<Step> {
         .secret("TWILIO_AUTH_TOKEN", "auth-token")
         .secret("TWILIO_PHONE_NUMBER", "+15005550006")
         .secret("TWILIO_VERIFY_SID", "VA00000000000000000000000000000000");
-    let h = if r.alternative { h.setting("api", "verify") } else { h };
+    let h = if r.alternative {
+        h.setting("api", "verify")
+    } else {
+        h
+    };
     reply(&h, r)
 }
 
@@ -23,7 +27,10 @@ pub fn vonage(r: &FuzzReply<'_>) -> Option<Step> {
     let h = Harness::<phonehook_plugin_vonage::Vonage>::new()
         .secret("VONAGE_API_KEY", "abcd1234")
         .secret("VONAGE_API_SECRET", "s3cr3tValue")
-        .secret("VONAGE_APPLICATION_ID", "aaaaaaaa-bbbb-cccc-dddd-0123456789ab")
+        .secret(
+            "VONAGE_APPLICATION_ID",
+            "aaaaaaaa-bbbb-cccc-dddd-0123456789ab",
+        )
         .secret("VONAGE_PRIVATE_KEY", VONAGE_TEST_KEY)
         .setting("from", "+14155550199");
     reply(&h, r)
@@ -37,7 +44,11 @@ pub fn infobip(r: &FuzzReply<'_>) -> Option<Step> {
         .secret("INFOBIP_API_KEY", "key")
         .secret("INFOBIP_BASE_URL", "https://3v5j9n.api.infobip.com")
         .setting("from", "InfoSMS");
-    let h = if r.alternative { h.setting("sms_api", "v3") } else { h };
+    let h = if r.alternative {
+        h.setting("sms_api", "v3")
+    } else {
+        h
+    };
     reply(&h, r)
 }
 
@@ -54,16 +65,29 @@ pub fn esendex(r: &FuzzReply<'_>) -> Option<Step> {
 pub fn sns(r: &FuzzReply<'_>) -> Option<Step> {
     let h = Harness::<phonehook_plugin_sns::Sns>::new()
         .secret("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
-        .secret("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY");
+        .secret(
+            "AWS_SECRET_ACCESS_KEY",
+            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+        );
     reply(&h, r)
 }
 
 /// TeleSign, with TSA HMAC signing or Basic auth as the alternative.
 pub fn telesign(r: &FuzzReply<'_>) -> Option<Step> {
     let h = Harness::<phonehook_plugin_telesign::Telesign>::new()
-        .secret("TELESIGN_CUSTOMER_ID", "FFFFFFFF-EEEE-DDDD-1234-AB1234567890")
-        .secret("TELESIGN_API_KEY", "dGVzdC1rZXktZm9yLXBob25laG9vay10ZWxlc2lnbi1wbHVnaW4=");
-    let h = if r.alternative { h.setting("auth", "basic") } else { h };
+        .secret(
+            "TELESIGN_CUSTOMER_ID",
+            "FFFFFFFF-EEEE-DDDD-1234-AB1234567890",
+        )
+        .secret(
+            "TELESIGN_API_KEY",
+            "dGVzdC1rZXktZm9yLXBob25laG9vay10ZWxlc2lnbi1wbHVnaW4=",
+        );
+    let h = if r.alternative {
+        h.setting("auth", "basic")
+    } else {
+        h
+    };
     reply(&h, r)
 }
 
@@ -73,7 +97,10 @@ pub fn webhook(r: &FuzzReply<'_>) -> Option<Step> {
     let h = if r.alternative {
         h.setting("url", "http://10.0.0.5/cgi-bin/sendsms")
             .setting("body_format", "form")
-            .setting("body", r#"{"msg": "{{text}}", "msisdn": "{{recipient_digits}}"}"#)
+            .setting(
+                "body",
+                r#"{"msg": "{{text}}", "msisdn": "{{recipient_digits}}"}"#,
+            )
             .setting("success_status", "200")
             .setting("success_pointer", "/result")
             .setting("success_value", "0")
@@ -83,7 +110,10 @@ pub fn webhook(r: &FuzzReply<'_>) -> Option<Step> {
     } else {
         h.setting("url", "https://sms.internal.example/v1/messages")
             .setting("headers", r#"{"X-Api-Key": "{{secret.GATEWAY_KEY}}"}"#)
-            .setting("body", r#"{"to": "{{recipient}}", "message": "{{text}}", "type": "{{message_type}}"}"#)
+            .setting(
+                "body",
+                r#"{"to": "{{recipient}}", "message": "{{text}}", "type": "{{message_type}}"}"#,
+            )
             .setting("success_pointer", "/status")
             .setting("success_value", "ok")
             .setting("id_pointer", "/data/id")
@@ -122,7 +152,9 @@ pub const ALL: &[(&str, fn(&FuzzReply<'_>) -> Option<Step>)] = &[
 
 /// Runs the named vendor check on raw fuzz bytes.
 pub fn vendor_reply(target: &str, data: &[u8]) {
-    let Some(reply) = FuzzReply::parse(data) else { return };
+    let Some(reply) = FuzzReply::parse(data) else {
+        return;
+    };
     if let Some((_, check)) = ALL.iter().find(|(name, _)| *name == target) {
         check(&reply);
     }

@@ -38,8 +38,12 @@ fn bearer(req: &Request) -> Option<&str> {
 }
 
 fn unauthorized() -> Response {
-    let mut resp = ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "a valid bearer token is required")
-        .into_response();
+    let mut resp = ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        "a valid bearer token is required",
+    )
+    .into_response();
     resp.headers_mut()
         .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     resp
@@ -61,12 +65,20 @@ async fn check(state: &AppState, role: Role, req: Request, next: Next) -> Respon
 }
 
 /// Middleware for the send routes.
-pub async fn require_send(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+pub async fn require_send(
+    State(state): State<Arc<AppState>>,
+    req: Request,
+    next: Next,
+) -> Response {
     check(&state, Role::Send, req, next).await
 }
 
 /// Middleware for the admin routes.
-pub async fn require_admin(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+pub async fn require_admin(
+    State(state): State<Arc<AppState>>,
+    req: Request,
+    next: Next,
+) -> Response {
     check(&state, Role::Admin, req, next).await
 }
 

@@ -241,7 +241,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             runtime()?.block_on(send(config, args))
         }
         Command::Status { remote, json } => {
-            let body = runtime()?.block_on(admin_call(&remote, reqwest::Method::GET, "/api/v1/plugins", None))?;
+            let body = runtime()?.block_on(admin_call(
+                &remote,
+                reqwest::Method::GET,
+                "/api/v1/plugins",
+                None,
+            ))?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&body)?);
             } else {
@@ -251,7 +256,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Activate { name, remote } => {
             let payload = serde_json::json!({ "name": name });
-            let body = runtime()?.block_on(admin_call(&remote, reqwest::Method::PUT, "/api/v1/active-plugin", Some(payload)))?;
+            let body = runtime()?.block_on(admin_call(
+                &remote,
+                reqwest::Method::PUT,
+                "/api/v1/active-plugin",
+                Some(payload),
+            ))?;
             println!(
                 "active: {} (generation {}), was {}",
                 body["active"].as_str().unwrap_or("?"),
@@ -261,7 +271,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Logs(args) => {
-            let body = runtime()?.block_on(admin_call(&args.remote, reqwest::Method::GET, &args.path(), None))?;
+            let body = runtime()?.block_on(admin_call(
+                &args.remote,
+                reqwest::Method::GET,
+                &args.path(),
+                None,
+            ))?;
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&body)?);
             } else {
@@ -296,11 +311,19 @@ async fn admin_call(
         req = req.bearer_auth(token);
     }
     if let Some(body) = body {
-        req = req.header("content-type", "application/json").body(body.to_string());
+        req = req
+            .header("content-type", "application/json")
+            .body(body.to_string());
     }
-    let resp = req.send().await.with_context(|| format!("cannot reach {url}"))?;
+    let resp = req
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {url}"))?;
     let status = resp.status();
-    let text = resp.text().await.with_context(|| format!("{url} broke off its answer"))?;
+    let text = resp
+        .text()
+        .await
+        .with_context(|| format!("{url} broke off its answer"))?;
     let body: serde_json::Value = serde_json::from_str(&text)
         .with_context(|| format!("{url} answered {status} with a body that is not JSON"))?;
     if !status.is_success() {
@@ -314,10 +337,20 @@ async fn admin_call(
 }
 
 fn print_status(body: &serde_json::Value) {
-    println!("{:<2} {:<14} {:<9} {:<5} {:<20} FILE", "", "NAME", "VERSION", "GEN", "STATUS");
+    println!(
+        "{:<2} {:<14} {:<9} {:<5} {:<20} FILE",
+        "", "NAME", "VERSION", "GEN", "STATUS"
+    );
     for p in body["plugins"].as_array().into_iter().flatten() {
-        let mark = if p["active"].as_bool() == Some(true) { "*" } else { "" };
-        let gen = p["generation"].as_u64().map(|g| g.to_string()).unwrap_or_else(|| "-".into());
+        let mark = if p["active"].as_bool() == Some(true) {
+            "*"
+        } else {
+            ""
+        };
+        let gen = p["generation"]
+            .as_u64()
+            .map(|g| g.to_string())
+            .unwrap_or_else(|| "-".into());
         let mut status = p["status"].as_str().unwrap_or("?").to_owned();
         if p["file_present"].as_bool() == Some(false) {
             status.push_str(",file_gone");
@@ -348,17 +381,27 @@ fn list_plugins(config: &Config) -> anyhow::Result<ExitCode> {
     let staging = Staging::new(None).context("cannot create a staging directory")?;
     let registry = Registry::new(staging, config.plugins.clone());
     crate::server::load_dir(&registry, &config.plugin_dir)?;
-    println!("{:<14} {:<9} {:<10} {:<10} FILE", "NAME", "VERSION", "CHANNELS", "ABI");
+    println!(
+        "{:<14} {:<9} {:<10} {:<10} FILE",
+        "NAME", "VERSION", "CHANNELS", "ABI"
+    );
     for p in registry.status() {
         let (version, channels) = match &p.info {
             Some(i) => (
                 i.version.clone(),
-                i.channels.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(","),
+                i.channels
+                    .iter()
+                    .map(|c| c.as_str())
+                    .collect::<Vec<_>>()
+                    .join(","),
             ),
             None => ("-".into(), "-".into()),
         };
         let abi = if p.info.is_some() { "ok" } else { "refused" };
-        println!("{:<14} {:<9} {:<10} {:<10} {}", p.name, version, channels, abi, p.file);
+        println!(
+            "{:<14} {:<9} {:<10} {:<10} {}",
+            p.name, version, channels, abi, p.file
+        );
         if let Some(err) = &p.last_error {
             println!("{:<14} {err}", "");
         }
@@ -379,7 +422,11 @@ fn check_file(file: &Path) -> anyhow::Result<ExitCode> {
                 g.info.name,
                 g.info.version,
                 channels.join(", "),
-                if g.info.vendor.is_empty() { "-" } else { &g.info.vendor },
+                if g.info.vendor.is_empty() {
+                    "-"
+                } else {
+                    &g.info.vendor
+                },
                 g.info.hosts.join(", ")
             );
             Ok(ExitCode::SUCCESS)
@@ -411,13 +458,22 @@ async fn send(config: Config, args: SendArgs) -> anyhow::Result<ExitCode> {
     })
     .await??;
     let Some(bound) = registry.bind(&args.plugin) else {
-        bail!("no plugin named `{}` loaded from {}", args.plugin, config.plugin_dir.display());
+        bail!(
+            "no plugin named `{}` loaded from {}",
+            args.plugin,
+            config.plugin_dir.display()
+        );
     };
     let egress = Egress::new(&config.vendor)?;
     let host_url = format!("http://{}", config.listen);
     match delivery::deliver(&bound, &message, &egress, &host_url).await {
         Ok(d) => {
-            println!("delivered: MessageID={} status={} vendor_latency_ms={}", d.message_id, d.vendor_status, d.vendor_latency.as_millis());
+            println!(
+                "delivered: MessageID={} status={} vendor_latency_ms={}",
+                d.message_id,
+                d.vendor_status,
+                d.vendor_latency.as_millis()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {

@@ -215,7 +215,9 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        self.log.validate().map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        self.log
+            .validate()
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         if crate::e164::region(&self.default_region).is_none() {
             return Err(ConfigError::Invalid(format!(
                 "default_region `{}` is not an ISO 3166 region code such as US or GB",

@@ -95,7 +95,9 @@ pub async fn deliver(
     };
     let unloaded = || DeliveryError::Contract("the plugin library is no longer loaded".into());
 
-    let mut step = generation.prepare(&call(rand::random())).ok_or_else(unloaded)?;
+    let mut step = generation
+        .prepare(&call(rand::random()))
+        .ok_or_else(unloaded)?;
     let mut vendor_latency = Duration::ZERO;
     let mut last_status = None;
     for n in 0..MAX_REQUESTS {
@@ -103,7 +105,9 @@ pub async fn deliver(
             OwnedStep::Send(request) => request,
             OwnedStep::Delivered { message_id, status } => {
                 if message_id.trim().is_empty() {
-                    return Err(DeliveryError::Contract("it reported a delivery with an empty message id".into()));
+                    return Err(DeliveryError::Contract(
+                        "it reported a delivery with an empty message id".into(),
+                    ));
                 }
                 return Ok(Delivered {
                     message_id,

@@ -36,7 +36,10 @@ pub enum Strictness {
 /// have 7). Also the fast path: most callers send E.164 already.
 fn canonical_possible(text: &str) -> Option<String> {
     let digits = text.strip_prefix('+')?;
-    if !(7..=15).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) || digits.starts_with('0') {
+    if !(7..=15).contains(&digits.len())
+        || !digits.bytes().all(|b| b.is_ascii_digit())
+        || digits.starts_with('0')
+    {
         return None;
     }
     (1..=3).find_map(|cc_len| {
@@ -79,7 +82,11 @@ pub fn region(code: &str) -> Option<Id> {
 
 /// Normalizes `raw` to E.164 (`+18085555555`); numbers without a country code
 /// are read as numbers of `default_region`.
-pub fn normalize(raw: &str, default_region: Id, strictness: Strictness) -> Result<String, NumberError> {
+pub fn normalize(
+    raw: &str,
+    default_region: Id,
+    strictness: Strictness,
+) -> Result<String, NumberError> {
     let trimmed = raw.trim();
     let unparseable = || NumberError::Unparseable(raw.to_owned());
     if trimmed.is_empty() || trimmed.chars().any(|c| c.is_alphabetic()) {
@@ -95,10 +102,15 @@ pub fn normalize(raw: &str, default_region: Id, strictness: Strictness) -> Resul
         .strip_prefix('+')
         .or_else(|| trimmed.strip_prefix("00").filter(|r| !r.is_empty()));
     if let Some(rest) = international {
-        if !rest.chars().all(|c| c.is_ascii_digit() || " -.()/".contains(c)) {
+        if !rest
+            .chars()
+            .all(|c| c.is_ascii_digit() || " -.()/".contains(c))
+        {
             return Err(unparseable());
         }
-        let e164: String = std::iter::once('+').chain(rest.chars().filter(char::is_ascii_digit)).collect();
+        let e164: String = std::iter::once('+')
+            .chain(rest.chars().filter(char::is_ascii_digit))
+            .collect();
         return accept_e164(e164, raw, strictness);
     }
     let number = phonenumber::parse(Some(default_region), trimmed).map_err(|_| unparseable())?;
@@ -108,7 +120,11 @@ pub fn normalize(raw: &str, default_region: Id, strictness: Strictness) -> Resul
     // The same final check as a number written internationally, so that
     // whatever this returns is accepted again as it is (the fuzzer found a
     // national number whose E.164 form the international path refused).
-    accept_e164(number.format().mode(Mode::E164).to_string(), raw, strictness)
+    accept_e164(
+        number.format().mode(Mode::E164).to_string(),
+        raw,
+        strictness,
+    )
 }
 
 /// The checks every result passes: a possible length for its country code,
@@ -151,14 +167,30 @@ mod tests {
             ("+33 6 12 34 56 78", "+33612345678"),
         ];
         for (raw, want) in cases {
-            assert_eq!(normalize(raw, us(), Strictness::Possible).as_deref(), Ok(want), "{raw}");
+            assert_eq!(
+                normalize(raw, us(), Strictness::Possible).as_deref(),
+                Ok(want),
+                "{raw}"
+            );
         }
     }
 
     #[test]
     fn refuses_non_numbers() {
-        for raw in ["", "   ", "hello", "+", "12", "+1 555", "+999 123456789", "555-CALL-NOW"] {
-            assert!(normalize(raw, us(), Strictness::Possible).is_err(), "{raw:?} should be refused");
+        for raw in [
+            "",
+            "   ",
+            "hello",
+            "+",
+            "12",
+            "+1 555",
+            "+999 123456789",
+            "555-CALL-NOW",
+        ] {
+            assert!(
+                normalize(raw, us(), Strictness::Possible).is_err(),
+                "{raw:?} should be refused"
+            );
         }
         // Ofcom's drama range is possible but not assigned.
         assert!(normalize("+447700900123", us(), Strictness::Valid).is_err());
@@ -179,10 +211,20 @@ mod tests {
         ];
         for strictness in [Strictness::Possible, Strictness::Valid] {
             for (raw, want) in cases {
-                assert_eq!(normalize(raw, us(), strictness).as_deref(), Ok(want), "{raw} ({strictness:?})");
+                assert_eq!(
+                    normalize(raw, us(), strictness).as_deref(),
+                    Ok(want),
+                    "{raw} ({strictness:?})"
+                );
             }
         }
-        for raw in ["+1415555267", "+999123456789", "+0123456789", "+12345678901234567", "+49 151 x"] {
+        for raw in [
+            "+1415555267",
+            "+999123456789",
+            "+0123456789",
+            "+12345678901234567",
+            "+49 151 x",
+        ] {
             assert!(normalize(raw, us(), Strictness::Possible).is_err(), "{raw}");
         }
     }
@@ -195,7 +237,11 @@ mod tests {
         for raw in ["(5140)0", "030 1234567", "0151 23456789"] {
             for strictness in [Strictness::Possible, Strictness::Valid] {
                 if let Ok(e164) = normalize(raw, de, strictness) {
-                    assert_eq!(normalize(&e164, de, strictness), Ok(e164.clone()), "{raw} ({strictness:?})");
+                    assert_eq!(
+                        normalize(&e164, de, strictness),
+                        Ok(e164.clone()),
+                        "{raw} ({strictness:?})"
+                    );
                 }
             }
         }
@@ -205,7 +251,10 @@ mod tests {
     #[test]
     fn default_region_applies_to_national_numbers() {
         let gb = region("gb").expect("GB");
-        assert_eq!(normalize("07700 900123", gb, Strictness::Possible).as_deref(), Ok("+447700900123"));
+        assert_eq!(
+            normalize("07700 900123", gb, Strictness::Possible).as_deref(),
+            Ok("+447700900123")
+        );
         assert!(region("XX").is_none());
     }
 }

@@ -82,10 +82,17 @@ impl Egress {
     }
 
     /// Performs `req` if `allow` permits its host.
-    pub async fn send(&self, req: &OwnedRequest, allow: &HostAllowList) -> Result<Reply, EgressError> {
+    pub async fn send(
+        &self,
+        req: &OwnedRequest,
+        allow: &HostAllowList,
+    ) -> Result<Reply, EgressError> {
         let url = url::Url::parse(&req.url).map_err(|e| EgressError::InvalidUrl(format!("{e}")))?;
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(EgressError::InvalidUrl(format!("scheme `{}` is not http(s)", url.scheme())));
+            return Err(EgressError::InvalidUrl(format!(
+                "scheme `{}` is not http(s)",
+                url.scheme()
+            )));
         }
         let host = url
             .host_str()
@@ -129,20 +136,26 @@ impl Egress {
             .await
             .map_err(|e| EgressError::Unreachable(describe(e)))?;
         let status = resp.status().as_u16();
-        if resp.content_length().is_some_and(|n| n > self.max_reply as u64) {
+        if resp
+            .content_length()
+            .is_some_and(|n| n > self.max_reply as u64)
+        {
             return Err(EgressError::TooLarge(self.max_reply));
         }
         let headers = resp
             .headers()
             .iter()
-            .map(|(n, v)| Pair::new(n.as_str(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .map(|(n, v)| {
+                Pair::new(
+                    n.as_str(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
             .collect();
         let mut body = Vec::new();
-        while let Some(chunk) = resp
-            .chunk()
-            .await
-            .map_err(|e| EgressError::Unreachable(format!("the reply broke off: {}", describe(e))))?
-        {
+        while let Some(chunk) = resp.chunk().await.map_err(|e| {
+            EgressError::Unreachable(format!("the reply broke off: {}", describe(e)))
+        })? {
             if body.len() + chunk.len() > self.max_reply {
                 return Err(EgressError::TooLarge(self.max_reply));
             }

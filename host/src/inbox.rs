@@ -39,11 +39,33 @@ pub struct Simulated {
 
 /// Recipients that fail on purpose (documented in the README).
 pub fn simulated_failure(to: &str) -> Option<Simulated> {
-    let sim = |status, code, message, retry_after| Some(Simulated { status, code, message, retry_after });
+    let sim = |status, code, message, retry_after| {
+        Some(Simulated {
+            status,
+            code,
+            message,
+            retry_after,
+        })
+    };
     match to {
-        "+15005550001" => sim(400, "invalid_number", "the sandbox treats +15005550001 as an invalid number", None),
-        "+15005550002" => sim(429, "throttled", "the sandbox is throttling +15005550002", Some(1)),
-        "+15005550003" => sim(503, "unavailable", "the sandbox simulates an outage for +15005550003", None),
+        "+15005550001" => sim(
+            400,
+            "invalid_number",
+            "the sandbox treats +15005550001 as an invalid number",
+            None,
+        ),
+        "+15005550002" => sim(
+            429,
+            "throttled",
+            "the sandbox is throttling +15005550002",
+            Some(1),
+        ),
+        "+15005550003" => sim(
+            503,
+            "unavailable",
+            "the sandbox simulates an outage for +15005550003",
+            None,
+        ),
         _ => None,
     }
 }
@@ -96,6 +118,10 @@ impl Inbox {
 
     /// Empties the inbox.
     pub fn clear(&self) {
-        self.messages.lock().unwrap_or_else(|p| p.into_inner()).1.clear();
+        self.messages
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .1
+            .clear();
     }
 }

@@ -15,8 +15,8 @@ use crate::deliverylog::DeliveryLog;
 use crate::egress::Egress;
 use crate::inbox::Inbox;
 use crate::plugins::{check_trusted, PluginFile, Registry, Staging};
-use crate::watcher::Watcher;
 use crate::state::AppState;
+use crate::watcher::Watcher;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -120,9 +120,15 @@ fn check_exposure(config: &Config) -> Result<(), StartError> {
         tracing::warn!(listen = %config.listen,
             "no send_token/admin_token configured: listening on loopback only, and anyone on this machine can send and administer");
     }
-    for (name, token) in [("send_token", &config.send_token), ("admin_token", &config.admin_token)] {
+    for (name, token) in [
+        ("send_token", &config.send_token),
+        ("admin_token", &config.admin_token),
+    ] {
         if token.as_deref().is_some_and(|t| t.len() < 16) {
-            tracing::warn!(token = name, "token is shorter than 16 characters; use a long random value");
+            tracing::warn!(
+                token = name,
+                "token is shorter than 16 characters; use a long random value"
+            );
         }
     }
     Ok(())
@@ -150,7 +156,9 @@ fn self_url(addr: SocketAddr) -> String {
 impl Server {
     /// Loads plugins, binds and starts serving in the background.
     pub async fn start(config: Config) -> Result<Server, StartError> {
-        let rules = config.rules().map_err(|e| StartError::Config(e.to_string()))?;
+        let rules = config
+            .rules()
+            .map_err(|e| StartError::Config(e.to_string()))?;
         check_exposure(&config)?;
         let egress = Egress::new(&config.vendor).map_err(|e| StartError::Egress(e.to_string()))?;
         let cfg = config.clone();
@@ -160,10 +168,17 @@ impl Server {
         let log = open_log(&config).await?;
         // Before the first request, so `GET /metrics` lists every metric's help.
         crate::metrics::handle();
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| StartError::Bind { addr: config.listen, source })?;
-        let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen, source })?;
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| StartError::Bind {
+                    addr: config.listen,
+                    source,
+                })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: config.listen,
+            source,
+        })?;
         let state = Arc::new(AppState {
             inbox: Inbox::new(config.sandbox.capacity),
             host_url: self_url(addr),

@@ -88,7 +88,12 @@ pub fn start(registry: Arc<Registry>, config: &Config) -> Result<Watcher, WatchE
     };
     let debounce = Duration::from_millis(cfg.debounce_ms.max(10));
     let debouncer = watch_dirs(&targets.dirs(), debounce, &cfg, handler)?;
-    let task = tokio::spawn(run(rx, registry, targets, Duration::from_millis(cfg.settle_ms)));
+    let task = tokio::spawn(run(
+        rx,
+        registry,
+        targets,
+        Duration::from_millis(cfg.settle_ms),
+    ));
     Ok(Watcher {
         _debouncer: std::sync::Mutex::new(debouncer),
         task,
@@ -110,22 +115,31 @@ fn watch_dirs(
         let notify_cfg = notify::Config::default()
             .with_poll_interval(Duration::from_millis(cfg.poll_interval_ms))
             .with_compare_contents(false);
-        let mut d = new_debouncer_opt::<_, notify::PollWatcher, NoCache>(debounce, None, handler, NoCache, notify_cfg)
-            .map_err(err(&first))?;
+        let mut d = new_debouncer_opt::<_, notify::PollWatcher, NoCache>(
+            debounce, None, handler, NoCache, notify_cfg,
+        )
+        .map_err(err(&first))?;
         for dir in dirs {
-            d.watch(dir, RecursiveMode::NonRecursive).map_err(err(dir))?;
+            d.watch(dir, RecursiveMode::NonRecursive)
+                .map_err(err(dir))?;
         }
         Ok(Box::new(d))
     } else {
         let mut d = new_debouncer(debounce, None, handler).map_err(err(&first))?;
         for dir in dirs {
-            d.watch(dir, RecursiveMode::NonRecursive).map_err(err(dir))?;
+            d.watch(dir, RecursiveMode::NonRecursive)
+                .map_err(err(dir))?;
         }
         Ok(Box::new(d))
     }
 }
 
-async fn run(mut rx: mpsc::UnboundedReceiver<Vec<PathBuf>>, registry: Arc<Registry>, targets: Targets, settle: Duration) {
+async fn run(
+    mut rx: mpsc::UnboundedReceiver<Vec<PathBuf>>,
+    registry: Arc<Registry>,
+    targets: Targets,
+    settle: Duration,
+) {
     while let Some(first) = rx.recv().await {
         let mut paths: BTreeSet<PathBuf> = first.into_iter().collect();
         while let Ok(more) = rx.try_recv() {
@@ -137,11 +151,14 @@ async fn run(mut rx: mpsc::UnboundedReceiver<Vec<PathBuf>>, registry: Arc<Regist
             .is_some_and(|c| paths.contains(c));
         let plugin_paths: Vec<PathBuf> = paths
             .into_iter()
-            .filter(|p| p.parent() == Some(targets.plugin_dir.as_path()) && PluginFile::is_candidate(p))
+            .filter(|p| {
+                p.parent() == Some(targets.plugin_dir.as_path()) && PluginFile::is_candidate(p)
+            })
             .collect();
         for path in plugin_paths {
             let registry = registry.clone();
-            let _ = tokio::task::spawn_blocking(move || settle_and_load(&registry, &path, settle)).await;
+            let _ = tokio::task::spawn_blocking(move || settle_and_load(&registry, &path, settle))
+                .await;
         }
         if let (true, Some(file)) = (config_changed, targets.config_file.clone()) {
             let registry = registry.clone();
@@ -202,8 +219,12 @@ fn apply_config(registry: &Registry, file: &Path) {
     if let Some(name) = config.active_plugin {
         if registry.active_name().as_deref() != Some(name.as_str()) {
             match registry.activate(&name, true) {
-                Ok(a) => tracing::info!(plugin = %a.name, generation = a.generation, "active plugin changed by the configuration file"),
-                Err(e) => tracing::warn!(error = %e, "configuration names an active plugin that cannot be activated; keeping the current one"),
+                Ok(a) => {
+                    tracing::info!(plugin = %a.name, generation = a.generation, "active plugin changed by the configuration file")
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "configuration names an active plugin that cannot be activated; keeping the current one")
+                }
             }
         }
     }

@@ -79,7 +79,8 @@ impl HttpRequest {
 
     /// Adds a header.
     pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
-        self.headers.push(Pair::new(name, RString::from(value.into())));
+        self.headers
+            .push(Pair::new(name, RString::from(value.into())));
         self
     }
 
@@ -243,13 +244,19 @@ mod tests {
 
     #[test]
     fn form_replies_are_read_by_content_type() {
-        let headers = [Pair::new("content-type", "Application/X-WWW-Form-Urlencoded; charset=utf-8")];
+        let headers = [Pair::new(
+            "content-type",
+            "Application/X-WWW-Form-Urlencoded; charset=utf-8",
+        )];
         let reply = HttpReply::new(200, &headers, b"id=m+1&ok=true");
         assert!(reply.content_type_is("application/x-www-form-urlencoded"));
         assert!(!reply.content_type_is("application/json"));
         assert_eq!(
             reply.form().unwrap(),
-            [("id".to_owned(), "m 1".to_owned()), ("ok".to_owned(), "true".to_owned())]
+            [
+                ("id".to_owned(), "m 1".to_owned()),
+                ("ok".to_owned(), "true".to_owned())
+            ]
         );
         let empty = HttpReply::new(200, &headers, b"  ");
         assert_eq!(empty.form().unwrap_err().kind, crate::ErrorKind::Protocol);

@@ -62,7 +62,7 @@ pub mod ffi {
 pub mod __private {
     pub use crate::export::{check, describe, interpret, prepare};
     pub use abi_stable::library::{
-        CheckTypeLayout, LibHeader, RootModuleResult, __call_root_module_loader,
+        __call_root_module_loader, CheckTypeLayout, LibHeader, RootModuleResult,
     };
     pub use abi_stable::prefix_type::WithMetadata;
     pub use abi_stable::std_types::{RResult, RString, RVec};

@@ -52,6 +52,9 @@ mod tests {
     fn root_symbol_matches_abi_stable() {
         // The export macro hard-codes the symbol so that plugins need no direct
         // abi_stable dependency; this catches an abi_stable upgrade renaming it.
-        assert_eq!(super::ROOT_SYMBOL, abi_stable::library::ROOT_MODULE_LOADER_NAME);
+        assert_eq!(
+            super::ROOT_SYMBOL,
+            abi_stable::library::ROOT_MODULE_LOADER_NAME
+        );
     }
 }

@@ -9,7 +9,10 @@ use crate::outcome::PluginError;
 
 /// `Basic base64(user:password)`, the value of an `Authorization` header.
 pub fn basic_auth(user: &str, password: &str) -> String {
-    format!("Basic {}", base64_encode(format!("{user}:{password}").as_bytes()))
+    format!(
+        "Basic {}",
+        base64_encode(format!("{user}:{password}").as_bytes())
+    )
 }
 
 /// Standard base64 with padding.
@@ -33,7 +36,9 @@ pub fn base64url_encode(bytes: &[u8]) -> String {
 /// URL-safe base64 decoding, with or without padding (JWT segments).
 pub fn base64url_decode(text: &str) -> Option<Vec<u8>> {
     let text = text.trim().trim_end_matches('=');
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text).ok()
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(text)
+        .ok()
 }
 
 /// Lower-case hexadecimal, two digits a byte (hashes, signatures, ids).
@@ -133,9 +138,12 @@ pub fn unexpected_reply(reply: &HttpReply<'_>) -> PluginError {
     } else {
         snippet(&body)
     };
-    PluginError::vendor(reply.status.to_string(), format!("HTTP {}: {text}", reply.status))
-        .retryable(status_is_retryable(reply.status))
-        .retry_after(reply.retry_after_secs())
+    PluginError::vendor(
+        reply.status.to_string(),
+        format!("HTTP {}: {text}", reply.status),
+    )
+    .retryable(status_is_retryable(reply.status))
+    .retry_after(reply.retry_after_secs())
 }
 
 /// The characters of the GSM 03.38 default alphabet and its extension table.
@@ -212,9 +220,10 @@ fn xml_walk(doc: &str, path: &[&str], attr: Option<&str>) -> Option<String> {
                 stack.push(name);
                 if at(&stack, path) {
                     if let Some(attr) = attr {
-                        let found = e.attributes().flatten().find(|a| {
-                            a.key.local_name().as_ref() == attr.as_bytes()
-                        })?;
+                        let found = e
+                            .attributes()
+                            .flatten()
+                            .find(|a| a.key.local_name().as_ref() == attr.as_bytes())?;
                         return found.unescape_value().ok().map(|v| v.into_owned());
                     }
                 }
@@ -246,12 +255,18 @@ mod tests {
 
     #[test]
     fn basic_auth_matches_rfc7617_example() {
-        assert_eq!(basic_auth("Aladdin", "open sesame"), "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==");
+        assert_eq!(
+            basic_auth("Aladdin", "open sesame"),
+            "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
+        );
     }
 
     #[test]
     fn form_encoding_escapes_plus_and_spaces() {
-        assert_eq!(form_encode(&[("To", "+1 555"), ("Body", "a&b=c")]), "To=%2B1+555&Body=a%26b%3Dc");
+        assert_eq!(
+            form_encode(&[("To", "+1 555"), ("Body", "a&b=c")]),
+            "To=%2B1+555&Body=a%26b%3Dc"
+        );
     }
 
     #[test]
@@ -267,10 +282,16 @@ mod tests {
     #[test]
     fn xml_paths_ignore_namespaces() {
         let doc = r#"<PublishResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><PublishResult><MessageId>abc-1</MessageId></PublishResult></PublishResponse>"#;
-        assert_eq!(xml_text(doc, &["PublishResponse", "PublishResult", "MessageId"]).as_deref(), Some("abc-1"));
+        assert_eq!(
+            xml_text(doc, &["PublishResponse", "PublishResult", "MessageId"]).as_deref(),
+            Some("abc-1")
+        );
         assert_eq!(xml_text(doc, &["PublishResponse", "Missing"]), None);
         let doc = r#"<messageheaders batchid="b" xmlns="http://api.esendex.com/ns/"><messageheader id="m-1" uri="u"/></messageheaders>"#;
-        assert_eq!(xml_attr(doc, &["messageheaders", "messageheader"], "id").as_deref(), Some("m-1"));
+        assert_eq!(
+            xml_attr(doc, &["messageheaders", "messageheader"], "id").as_deref(),
+            Some("m-1")
+        );
         assert_eq!(xml_text("<a><b>", &["a", "b"]), None);
     }
 
@@ -280,8 +301,14 @@ mod tests {
         let bytes = [0xfb, 0xff, 0x3e];
         assert_eq!(base64url_encode(&bytes), "-_8-");
         assert_eq!(base64url_decode("-_8-").as_deref(), Some(&bytes[..]));
-        assert_eq!(base64url_decode("eyJhIjoxfQ").as_deref(), Some(&b"{\"a\":1}"[..]));
-        assert_eq!(base64url_decode("eyJhIjoxfQ==").as_deref(), Some(&b"{\"a\":1}"[..]));
+        assert_eq!(
+            base64url_decode("eyJhIjoxfQ").as_deref(),
+            Some(&b"{\"a\":1}"[..])
+        );
+        assert_eq!(
+            base64url_decode("eyJhIjoxfQ==").as_deref(),
+            Some(&b"{\"a\":1}"[..])
+        );
         assert_eq!(base64url_decode("not base64!"), None);
     }
 
@@ -306,10 +333,19 @@ mod tests {
         let fields = [("to", "+1 5"), ("t", "a&b")];
         let cases = [
             ("https://gw/send", "https://gw/send?to=%2B1+5&t=a%26b"),
-            ("https://gw/send?user=x", "https://gw/send?user=x&to=%2B1+5&t=a%26b"),
+            (
+                "https://gw/send?user=x",
+                "https://gw/send?user=x&to=%2B1+5&t=a%26b",
+            ),
             ("https://gw/send?", "https://gw/send?to=%2B1+5&t=a%26b"),
-            ("https://gw/send?a=1&", "https://gw/send?a=1&to=%2B1+5&t=a%26b"),
-            ("https://gw/send#frag", "https://gw/send?to=%2B1+5&t=a%26b#frag"),
+            (
+                "https://gw/send?a=1&",
+                "https://gw/send?a=1&to=%2B1+5&t=a%26b",
+            ),
+            (
+                "https://gw/send#frag",
+                "https://gw/send?to=%2B1+5&t=a%26b#frag",
+            ),
         ];
         for (url, want) in cases {
             assert_eq!(append_query(url, &fields), want, "{url}");

@@ -43,15 +43,27 @@ fn per_call(mut f: impl FnMut()) -> Duration {
 /// harness library: that links the sns plugin's rlib, and two plugin rlibs in
 /// one binary would both define the exported root-module symbol.
 fn release_twilio() -> std::path::PathBuf {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace").to_path_buf();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace")
+        .to_path_buf();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let status = std::process::Command::new(cargo)
-        .args(["build", "--release", "--quiet", "-p", "phonehook-plugin-twilio"])
+        .args([
+            "build",
+            "--release",
+            "--quiet",
+            "-p",
+            "phonehook-plugin-twilio",
+        ])
         .current_dir(&root)
         .status()
         .expect("cargo runs");
     assert!(status.success(), "release build of the twilio plugin");
-    std::env::var_os("CARGO_TARGET_DIR").map(std::path::PathBuf::from).unwrap_or_else(|| root.join("target")).join("release")
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+        .join("release")
 }
 
 fn main() {
@@ -69,15 +81,24 @@ fn main() {
         random: [7; 32],
         host_url: "http://127.0.0.1:8080".into(),
     };
-    let body = br#"{"sid":"SM00000000000000000000000000000001","status":"queued","num_segments":"1"}"#;
+    let body =
+        br#"{"sid":"SM00000000000000000000000000000001","status":"queued","num_segments":"1"}"#;
     let headers = [Pair::new("content-type", "application/json")];
     let reply = HttpReply::new(201, &headers, body);
 
     // Both paths must agree before timing them.
-    let Some(OwnedStep::Send(_)) = generation.prepare(&call) else { panic!("so: prepare") };
-    let Step::Send(_) = glue::prepare::<Twilio>(&call) else { panic!("static: prepare") };
-    let Some(OwnedStep::Delivered { .. }) = generation.interpret(&call, &reply) else { panic!("so: interpret") };
-    let Step::Delivered(_) = glue::interpret::<Twilio>(&call, &reply) else { panic!("static: interpret") };
+    let Some(OwnedStep::Send(_)) = generation.prepare(&call) else {
+        panic!("so: prepare")
+    };
+    let Step::Send(_) = glue::prepare::<Twilio>(&call) else {
+        panic!("static: prepare")
+    };
+    let Some(OwnedStep::Delivered { .. }) = generation.interpret(&call, &reply) else {
+        panic!("so: interpret")
+    };
+    let Step::Delivered(_) = glue::interpret::<Twilio>(&call, &reply) else {
+        panic!("static: interpret")
+    };
 
     let through_so = per_call(|| {
         black_box(generation.prepare(black_box(&call)));
@@ -85,11 +106,23 @@ fn main() {
     });
     let statically = per_call(|| {
         black_box(glue::prepare::<Twilio>(black_box(&call)));
-        black_box(glue::interpret::<Twilio>(black_box(&call), black_box(&reply)));
+        black_box(glue::interpret::<Twilio>(
+            black_box(&call),
+            black_box(&reply),
+        ));
     });
     let added = through_so.as_nanos() as f64 - statically.as_nanos() as f64;
     println!("twilio prepare + interpret, best of {ROUNDS} rounds of {CALLS} calls");
-    println!("  through the loaded .so: {:>8} ns per message", through_so.as_nanos());
-    println!("  linked statically:      {:>8} ns per message", statically.as_nanos());
-    println!("  ABI adds:               {added:>8.0} ns per message (ratio {:.3})", through_so.as_nanos() as f64 / statically.as_nanos() as f64);
+    println!(
+        "  through the loaded .so: {:>8} ns per message",
+        through_so.as_nanos()
+    );
+    println!(
+        "  linked statically:      {:>8} ns per message",
+        statically.as_nanos()
+    );
+    println!(
+        "  ABI adds:               {added:>8.0} ns per message (ratio {:.3})",
+        through_so.as_nanos() as f64 / statically.as_nanos() as f64
+    );
 }

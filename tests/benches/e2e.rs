@@ -16,7 +16,9 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
-use phonehook_e2e::load::{closed_loop, cpu_time, paced, rss_mib, spawn_listening, MakeRequest, Stats};
+use phonehook_e2e::load::{
+    closed_loop, cpu_time, paced, rss_mib, spawn_listening, MakeRequest, Stats,
+};
 use phonehook_e2e::{plugins, MockVendor};
 use serde_json::json;
 
@@ -53,15 +55,28 @@ fn spawn_gateway(release: &std::path::Path, vendor: &str) -> Proc {
         .spawn()
         .expect("gateway starts");
     let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("address");
-    Proc { child, url: format!("http://{}", line.trim()) }
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("address");
+    Proc {
+        child,
+        url: format!("http://{}", line.trim()),
+    }
 }
 
 fn spawn_phonehook(release: &std::path::Path, vendor: &str, dir: &std::path::Path) -> Proc {
     let plugin_dir = dir.join("plugins");
     std::fs::create_dir_all(&plugin_dir).expect("dir");
-    std::fs::copy(release.join("libphonehook_plugin_twilio.so"), plugin_dir.join("libtwilio.so")).expect("copy");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("probe").local_addr().expect("addr").port();
+    std::fs::copy(
+        release.join("libphonehook_plugin_twilio.so"),
+        plugin_dir.join("libtwilio.so"),
+    )
+    .expect("copy");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("probe")
+        .local_addr()
+        .expect("addr")
+        .port();
     let config = format!(
         r#"listen = "127.0.0.1:{port}"
 plugin_dir = "{plugins}"
@@ -88,7 +103,10 @@ TWILIO_PHONE_NUMBER = "+15005550006"
             .stderr(Stdio::null()),
         port,
     );
-    Proc { child, url: format!("http://127.0.0.1:{port}") }
+    Proc {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    }
 }
 
 fn hook_request(url: String) -> MakeRequest {
@@ -128,7 +146,10 @@ fn cpu_us_per_request(cpu: Duration, s: &Stats, warmup: Duration) -> f64 {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let secs: u64 = std::env::var("E2E_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
+    let secs: u64 = std::env::var("E2E_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
     let (warmup, window) = (Duration::from_secs(1), Duration::from_secs(secs));
     let release = plugins::release(&["phonehook", "phonehook-plugin-twilio", "phonehook-e2e"]);
     let mock = MockVendor::start(mock_twilio()).await;
@@ -139,14 +160,29 @@ async fn main() {
     let idle_rss = rss_mib(phonehook.child.id());
 
     let vendor_url = format!("{}/2010-04-01/Accounts/{SID}/Messages.json", mock.url());
-    println!("{:<34} {:>10} {:>9} {:>9} {:>7}", "run", "req/s", "p50 ms", "p99 ms", "errors");
+    println!(
+        "{:<34} {:>10} {:>9} {:>9} {:>7}",
+        "run", "req/s", "p50 ms", "p99 ms", "errors"
+    );
     let mut peak_rss: f64 = 0.0;
     let mut half_rate = 0.0;
     for concurrency in [32, 64] {
-        let a = closed_loop(vendor_request(vendor_url.clone()), concurrency, warmup, window).await;
+        let a = closed_loop(
+            vendor_request(vendor_url.clone()),
+            concurrency,
+            warmup,
+            window,
+        )
+        .await;
         row(&format!("(a) mock vendor, c={concurrency}"), &a);
         let cpu0 = cpu_time(gateway.child.id());
-        let b = closed_loop(hook_request(format!("{}/api/v1/messages", gateway.url)), concurrency, warmup, window).await;
+        let b = closed_loop(
+            hook_request(format!("{}/api/v1/messages", gateway.url)),
+            concurrency,
+            warmup,
+            window,
+        )
+        .await;
         let b_cpu = cpu_us_per_request(cpu_time(gateway.child.id()) - cpu0, &b, warmup);
         row(&format!("(b) minimal gateway, c={concurrency}"), &b);
         let pid = phonehook.child.id();
@@ -159,21 +195,45 @@ async fn main() {
             peak
         });
         let cpu0 = cpu_time(pid);
-        let c = closed_loop(hook_request(format!("{}/api/v1/messages", phonehook.url)), concurrency, warmup, window).await;
+        let c = closed_loop(
+            hook_request(format!("{}/api/v1/messages", phonehook.url)),
+            concurrency,
+            warmup,
+            window,
+        )
+        .await;
         let c_cpu = cpu_us_per_request(cpu_time(pid) - cpu0, &c, warmup);
         peak_rss = peak_rss.max(sampler.await.unwrap_or(f64::NAN));
         row(&format!("(c) phonehook + twilio, c={concurrency}"), &c);
-        println!("    ratio (c)/(b) at c={concurrency}: {:.3}", c.throughput() / b.throughput());
+        println!(
+            "    ratio (c)/(b) at c={concurrency}: {:.3}",
+            c.throughput() / b.throughput()
+        );
         println!("    server CPU per request: (b) {b_cpu:.1} us, (c) {c_cpu:.1} us");
         if concurrency == 32 {
             half_rate = b.throughput() / 2.0;
         }
     }
     println!("\npaced at half of (b)'s saturation rate (c=32): {half_rate:.0} req/s");
-    let b = paced(hook_request(format!("{}/api/v1/messages", gateway.url)), half_rate, 32, window).await;
+    let b = paced(
+        hook_request(format!("{}/api/v1/messages", gateway.url)),
+        half_rate,
+        32,
+        window,
+    )
+    .await;
     row("(b) minimal gateway, paced", &b);
-    let c = paced(hook_request(format!("{}/api/v1/messages", phonehook.url)), half_rate, 32, window).await;
+    let c = paced(
+        hook_request(format!("{}/api/v1/messages", phonehook.url)),
+        half_rate,
+        32,
+        window,
+    )
+    .await;
     row("(c) phonehook + twilio, paced", &c);
-    println!("    p99 (c) - (b): {:+.3} ms", c.quantile_ms(0.99) - b.quantile_ms(0.99));
+    println!(
+        "    p99 (c) - (b): {:+.3} ms",
+        c.quantile_ms(0.99) - b.quantile_ms(0.99)
+    );
     println!("\nphonehook RSS: idle {idle_rss:.1} MiB, peak under load {peak_rss:.1} MiB");
 }

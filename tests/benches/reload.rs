@@ -33,8 +33,16 @@ fn start(release: &Path, dir: &Path, watch: &str) -> Server {
     let plugin_dir = dir.join("plugins");
     let staging = dir.join("staging");
     std::fs::create_dir_all(&plugin_dir).expect("dir");
-    std::fs::copy(release.join("libfixture_echo_v1.so"), plugin_dir.join("libecho.so")).expect("copy");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("probe").local_addr().expect("addr").port();
+    std::fs::copy(
+        release.join("libfixture_echo_v1.so"),
+        plugin_dir.join("libecho.so"),
+    )
+    .expect("copy");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("probe")
+        .local_addr()
+        .expect("addr")
+        .port();
     let config = format!(
         "listen = \"127.0.0.1:{port}\"\nplugin_dir = \"{}\"\nstaging_dir = \"{}\"\nactive_plugin = \"echo\"\n{watch}\n",
         plugin_dir.display(),
@@ -50,7 +58,11 @@ fn start(release: &Path, dir: &Path, watch: &str) -> Server {
             .stderr(Stdio::null()),
         port,
     );
-    Server { child, url: format!("http://127.0.0.1:{port}"), staging }
+    Server {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+        staging,
+    }
 }
 
 fn version(client: &reqwest::blocking::Client, url: &str) -> Option<String> {
@@ -62,16 +74,28 @@ fn version(client: &reqwest::blocking::Client, url: &str) -> Option<String> {
         .ok()?
         .json()
         .ok()?;
-    body["MessageID"].as_str().and_then(|id| id.split(':').next()).map(str::to_owned)
+    body["MessageID"]
+        .as_str()
+        .and_then(|id| id.split(':').next())
+        .map(str::to_owned)
 }
 
 /// Replaces the plugin with `src` and returns the time until `want` answers.
-fn reload(server: &Server, client: &reqwest::blocking::Client, src: &Path, want: &str, dir: &Path) -> Duration {
+fn reload(
+    server: &Server,
+    client: &reqwest::blocking::Client,
+    src: &Path,
+    want: &str,
+    dir: &Path,
+) -> Duration {
     let dst = dir.join("plugins").join("libecho.so");
     Arrival::RenameIntoPlace.deliver(src, &dst, dir);
     let t0 = Instant::now();
     while version(client, &server.url).as_deref() != Some(want) {
-        assert!(t0.elapsed() < Duration::from_secs(10), "reload to {want} never served");
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "reload to {want} never served"
+        );
         std::thread::sleep(Duration::from_micros(500));
     }
     t0.elapsed()
@@ -80,7 +104,11 @@ fn reload(server: &Server, client: &reqwest::blocking::Client, src: &Path, want:
 fn mapped_copies(pid: u32, staging: &Path) -> usize {
     let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap_or_default();
     let staging = staging.to_string_lossy();
-    let mut paths: Vec<&str> = maps.lines().filter_map(|l| l.split_whitespace().nth(5)).filter(|p| p.starts_with(&*staging)).collect();
+    let mut paths: Vec<&str> = maps
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(5))
+        .filter(|p| p.starts_with(&*staging))
+        .collect();
     paths.sort();
     paths.dedup();
     paths.len()
@@ -92,7 +120,10 @@ fn pct(sorted: &[Duration], q: f64) -> f64 {
 
 fn main() {
     let release = plugins::release(&["phonehook", "fixture-echo-v1", "fixture-echo-v2"]);
-    let (v1, v2) = (release.join("libfixture_echo_v1.so"), release.join("libfixture_echo_v2.so"));
+    let (v1, v2) = (
+        release.join("libfixture_echo_v1.so"),
+        release.join("libfixture_echo_v2.so"),
+    );
     let client = reqwest::blocking::Client::new();
     let pick = |i: usize| if i % 2 == 0 { (&v2, "v2") } else { (&v1, "v1") };
 
@@ -105,15 +136,30 @@ fn main() {
         })
         .collect();
     latencies.sort();
-    println!("reload latency over 100 reloads (default watch settings: debounce 100 ms, settle 100 ms)");
-    println!("  p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms", pct(&latencies, 0.5), pct(&latencies, 0.99), pct(&latencies, 1.0));
+    println!(
+        "reload latency over 100 reloads (default watch settings: debounce 100 ms, settle 100 ms)"
+    );
+    println!(
+        "  p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        pct(&latencies, 0.5),
+        pct(&latencies, 0.99),
+        pct(&latencies, 1.0)
+    );
     drop(server);
 
     let dir = tempfile::tempdir().expect("dir");
-    let server = start(&release, dir.path(), "[watch]\ndebounce_ms = 20\nsettle_ms = 20");
+    let server = start(
+        &release,
+        dir.path(),
+        "[watch]\ndebounce_ms = 20\nsettle_ms = 20",
+    );
     let pid = server.child.id();
     println!("memory across reloads (watch: debounce 20 ms, settle 20 ms)");
-    println!("  start: RSS {:.1} MiB, mapped plugin copies {}", rss_mib(pid), mapped_copies(pid, &server.staging));
+    println!(
+        "  start: RSS {:.1} MiB, mapped plugin copies {}",
+        rss_mib(pid),
+        mapped_copies(pid, &server.staging)
+    );
     for i in 0..500 {
         let (src, want) = pick(i);
         reload(&server, &client, src, want, dir.path());

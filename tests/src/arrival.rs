@@ -35,7 +35,11 @@ impl Arrival {
     pub fn deliver(self, src: &Path, dst: &Path, scratch: &Path) {
         let run = |cmd: &mut Command| {
             let out = cmd.output().expect("tool runs");
-            assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "{cmd:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         };
         match self {
             Arrival::CopyOver => run(Command::new("cp").arg(src).arg(dst)),
@@ -44,7 +48,10 @@ impl Arrival {
                 std::fs::copy(src, &tmp).expect("write tmp");
                 run(Command::new("mv").arg(&tmp).arg(dst));
             }
-            Arrival::Install => run(Command::new("install").args(["-m", "0755"]).arg(src).arg(dst)),
+            Arrival::Install => run(Command::new("install")
+                .args(["-m", "0755"])
+                .arg(src)
+                .arg(dst)),
             Arrival::RemoveThenHardLink => {
                 let staged = scratch.join(format!("hardlink-{}.so", rand_suffix()));
                 std::fs::copy(src, &staged).expect("stage for link");
@@ -78,5 +85,8 @@ pub fn write_slowly(src: &Path, dst: &Path, chunks: usize, pause: Duration) {
 /// Lower-case hex SHA-256 of a file.
 pub fn sha256_file(path: &Path) -> String {
     let bytes = std::fs::read(path).expect("read");
-    Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }

@@ -97,23 +97,38 @@ impl HostBuilder {
         );
         if !self.config.contains_key("staging_dir") {
             let staging = self.dir.path().join("staging");
-            self.config
-                .insert("staging_dir".into(), staging.to_string_lossy().into_owned().into());
+            self.config.insert(
+                "staging_dir".into(),
+                staging.to_string_lossy().into_owned().into(),
+            );
         }
         // Each host its own delivery log, not a shared file in the working directory.
         let has_log_path = self.config.get("log").and_then(|l| l.get("path")).is_some();
         if !has_log_path {
             let path = self.dir.path().join("log.db");
-            set_path(&mut self.config, "log.path", path.to_string_lossy().into_owned().into());
+            set_path(
+                &mut self.config,
+                "log.path",
+                path.to_string_lossy().into_owned().into(),
+            );
         }
         let config_path = self.dir.path().join("phonehook.toml");
-        std::fs::write(&config_path, toml::to_string(&self.config).expect("toml")).expect("write config");
+        std::fs::write(&config_path, toml::to_string(&self.config).expect("toml"))
+            .expect("write config");
         let config = phonehook::config::Config::load(Some(&config_path)).expect("config loads");
         let server = phonehook::server::Server::start(config)
             .await
             .expect("server starts");
-        let send_token = self.config.get("send_token").and_then(|v| v.as_str()).map(str::to_owned);
-        let admin_token = self.config.get("admin_token").and_then(|v| v.as_str()).map(str::to_owned);
+        let send_token = self
+            .config
+            .get("send_token")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned);
+        let admin_token = self
+            .config
+            .get("admin_token")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned);
         Host {
             url: format!("http://{}", server.local_addr()),
             server: Some(server),
@@ -180,7 +195,8 @@ impl Host {
     /// An admin-API request (with the admin token, when one is configured).
     pub async fn admin(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
         let token = self.admin_token.clone();
-        self.request_with(method, path, body, token.as_deref()).await
+        self.request_with(method, path, body, token.as_deref())
+            .await
     }
 
     /// A request with an explicit bearer token (or none).
@@ -197,12 +213,17 @@ impl Host {
             req = req.bearer_auth(token);
         }
         if let Some(body) = body {
-            req = req.header("content-type", "application/json").body(body.to_string());
+            req = req
+                .header("content-type", "application/json")
+                .body(body.to_string());
         }
         let resp = req.send().await.expect("host answers");
         let status = resp.status().as_u16();
         let text = resp.text().await.unwrap_or_default();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     /// Sends raw bytes with a content type; returns status and JSON.
@@ -218,7 +239,10 @@ impl Host {
         let resp = req.send().await.expect("host answers");
         let status = resp.status().as_u16();
         let text = resp.text().await.unwrap_or_default();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     /// `GET /api/v1/plugins`.
@@ -238,25 +262,38 @@ impl Host {
     }
 
     /// Polls `GET /api/v1/plugins` until `done` holds; panics after `timeout`.
-    pub async fn wait_until(&self, what: &str, timeout: std::time::Duration, done: impl Fn(&Value) -> bool) -> Value {
+    pub async fn wait_until(
+        &self,
+        what: &str,
+        timeout: std::time::Duration,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
         let deadline = std::time::Instant::now() + timeout;
         loop {
             let body = self.plugins().await;
             if done(&body) {
                 return body;
             }
-            assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}: {body}");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "timed out waiting for {what}: {body}"
+            );
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
     }
 
     /// Waits until plugin `name` serves the file content with this SHA-256.
     pub async fn wait_for_sha(&self, name: &str, sha256: &str) -> Value {
-        self.wait_until(&format!("{name} at {sha256}"), std::time::Duration::from_secs(20), |b| {
-            b["plugins"]
-                .as_array()
-                .is_some_and(|ps| ps.iter().any(|p| p["name"] == name && p["sha256"] == sha256))
-        })
+        self.wait_until(
+            &format!("{name} at {sha256}"),
+            std::time::Duration::from_secs(20),
+            |b| {
+                b["plugins"].as_array().is_some_and(|ps| {
+                    ps.iter()
+                        .any(|p| p["name"] == name && p["sha256"] == sha256)
+                })
+            },
+        )
         .await
     }
 

@@ -55,7 +55,12 @@ async fn one(client: &reqwest::Client, make: &MakeRequest, n: u64) -> Option<Dur
 }
 
 /// `concurrency` workers sending back to back: `warmup`, then `measure`.
-pub async fn closed_loop(make: MakeRequest, concurrency: usize, warmup: Duration, measure: Duration) -> Stats {
+pub async fn closed_loop(
+    make: MakeRequest,
+    concurrency: usize,
+    warmup: Duration,
+    measure: Duration,
+) -> Stats {
     let client = client();
     let results = Arc::new(Mutex::new((0usize, 0usize, Vec::new())));
     let start = Instant::now();
@@ -94,7 +99,12 @@ pub async fn closed_loop(make: MakeRequest, concurrency: usize, warmup: Duration
     }
     let (ok, errors, mut latencies) = std::mem::take(&mut *results.lock().await);
     latencies.sort();
-    Stats { ok, errors, elapsed: measure, latencies }
+    Stats {
+        ok,
+        errors,
+        elapsed: measure,
+        latencies,
+    }
 }
 
 /// `workers` senders sharing a steady total `rate` per second for `measure`.
@@ -137,7 +147,12 @@ pub async fn paced(make: MakeRequest, rate: f64, workers: usize, measure: Durati
         }
     }
     latencies.sort();
-    Stats { ok, errors, elapsed: measure, latencies }
+    Stats {
+        ok,
+        errors,
+        elapsed: measure,
+        latencies,
+    }
 }
 
 /// CPU time (user + system) a process has used so far.
@@ -146,7 +161,12 @@ pub fn cpu_time(pid: u32) -> Duration {
     // Fields after the command name (which may contain spaces) start after ')'.
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
     // utime and stime are fields 14 and 15 of the stat line, 11 and 12 here.
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;

@@ -43,7 +43,10 @@ impl Recorded {
 
     /// One form field.
     pub fn form_field(&self, name: &str) -> Option<String> {
-        self.form().into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+        self.form()
+            .into_iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
     }
 
     /// The body as JSON (`Value::Null` when it is not JSON).
@@ -64,7 +67,11 @@ pub struct MockVendor {
     task: JoinHandle<()>,
 }
 
-async fn record(State(log): State<Arc<Mutex<Vec<Recorded>>>>, req: Request, next: Next) -> Response {
+async fn record(
+    State(log): State<Arc<Mutex<Vec<Recorded>>>>,
+    req: Request,
+    next: Next,
+) -> Response {
     let (parts, body) = req.into_parts();
     let bytes = axum::body::to_bytes(body, 16 * 1024 * 1024)
         .await
@@ -76,12 +83,18 @@ async fn record(State(log): State<Arc<Mutex<Vec<Recorded>>>>, req: Request, next
         headers: parts
             .headers
             .iter()
-            .map(|(n, v)| (n.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .map(|(n, v)| {
+                (
+                    n.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
             .collect(),
         body: bytes.clone(),
     };
     log.lock().unwrap_or_else(|p| p.into_inner()).push(recorded);
-    next.run(Request::from_parts(parts, Body::from(bytes))).await
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
 }
 
 impl MockVendor {
@@ -89,12 +102,18 @@ impl MockVendor {
     pub async fn start(router: Router) -> MockVendor {
         let requests = Arc::new(Mutex::new(Vec::new()));
         let app = router.layer(middleware::from_fn_with_state(requests.clone(), record));
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
         let addr = listener.local_addr().expect("local addr");
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        MockVendor { addr, requests, task }
+        MockVendor {
+            addr,
+            requests,
+            task,
+        }
     }
 
     /// `http://127.0.0.1:PORT`, to use as the plugin's `base_url`.
@@ -109,7 +128,10 @@ impl MockVendor {
 
     /// Every request received so far.
     pub fn requests(&self) -> Vec<Recorded> {
-        self.requests.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// The last request received; panics when there was none.

@@ -45,12 +45,17 @@ pub fn host_binary() -> PathBuf {
 pub fn release(packages: &[&str]) -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let mut cmd = Command::new(cargo);
-    cmd.args(["build", "--release", "--quiet"]).current_dir(workspace_root());
+    cmd.args(["build", "--release", "--quiet"])
+        .current_dir(workspace_root());
     for p in packages {
         cmd.args(["-p", p]);
     }
     let out = cmd.output().expect("cargo runs");
-    assert!(out.status.success(), "release build failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "release build failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     target_dir().join("release")
 }
 

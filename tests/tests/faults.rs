@@ -82,13 +82,21 @@ async fn serve(mut stream: TcpStream, fault: Fault) {
     };
     let json = "application/json; charset=utf-8";
     let reply: Vec<u8> = match fault {
-        Fault::Healthy => [head("201 Created", json, HEALTHY_BODY.len()).as_bytes(), HEALTHY_BODY.as_bytes()].concat(),
+        Fault::Healthy => [
+            head("201 Created", json, HEALTHY_BODY.len()).as_bytes(),
+            HEALTHY_BODY.as_bytes(),
+        ]
+        .concat(),
         Fault::Silent => {
             tokio::time::sleep(Duration::from_secs(30)).await;
             return;
         }
         Fault::Dribble => {
-            let all = [head("201 Created", json, HEALTHY_BODY.len()).as_bytes(), HEALTHY_BODY.as_bytes()].concat();
+            let all = [
+                head("201 Created", json, HEALTHY_BODY.len()).as_bytes(),
+                HEALTHY_BODY.as_bytes(),
+            ]
+            .concat();
             for byte in all {
                 if stream.write_all(&[byte]).await.is_err() {
                     return;
@@ -97,7 +105,11 @@ async fn serve(mut stream: TcpStream, fault: Fault) {
             }
             return;
         }
-        Fault::CloseMidReply => [head("200 OK", json, 200).as_bytes(), &HEALTHY_BODY.as_bytes()[..20]].concat(),
+        Fault::CloseMidReply => [
+            head("200 OK", json, 200).as_bytes(),
+            &HEALTHY_BODY.as_bytes()[..20],
+        ]
+        .concat(),
         Fault::EmptyOk => head("200 OK", json, 0).into_bytes(),
         Fault::TruncatedJson => {
             let cut = &HEALTHY_BODY.as_bytes()[..25];
@@ -109,7 +121,11 @@ async fn serve(mut stream: TcpStream, fault: Fault) {
         }
         Fault::WrongContentType => {
             let body = "<html><body><h1>Gateway OK</h1></body></html>";
-            [head("200 OK", "text/html", body.len()).as_bytes(), body.as_bytes()].concat()
+            [
+                head("200 OK", "text/html", body.len()).as_bytes(),
+                body.as_bytes(),
+            ]
+            .concat()
         }
         Fault::Huge => {
             let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n";
@@ -195,9 +211,16 @@ async fn every_vendor_fault_is_a_clear_error_in_time_and_the_next_message_goes_t
         let started = Instant::now();
         let (status, body) = host.send(sms()).await;
         let took = started.elapsed();
-        assert_eq!((status, body["error"]["code"].as_str()), (status_want, Some(code)), "{fault:?}: {body}");
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (status_want, Some(code)),
+            "{fault:?}: {body}"
+        );
         let message = body["error"]["message"].as_str().unwrap_or_default();
-        assert!(message.len() > 10, "{fault:?}: the message says what happened: {body}");
+        assert!(
+            message.len() > 10,
+            "{fault:?}: the message says what happened: {body}"
+        );
         assert!(
             took < Duration::from_millis(TIMEOUT_MS + 1_500),
             "{fault:?}: answered after {took:?}, the deadline is {TIMEOUT_MS} ms"
@@ -205,12 +228,18 @@ async fn every_vendor_fault_is_a_clear_error_in_time_and_the_next_message_goes_t
 
         vendor.set(Fault::Healthy);
         let (status, body) = host.send(sms()).await;
-        assert_eq!(status, 200, "after {fault:?} a healthy vendor serves again: {body}");
+        assert_eq!(
+            status, 200,
+            "after {fault:?} a healthy vendor serves again: {body}"
+        );
         assert_eq!(body["MessageID"], "SM0123456789abcdef0123456789abcdef");
     }
     // 64 MiB were offered; the host read at most its cap of them.
     let grown = rss_mib(std::process::id()) - rss_before;
-    assert!(grown < 32.0, "memory grew by {grown:.1} MiB across the faults");
+    assert!(
+        grown < 32.0,
+        "memory grew by {grown:.1} MiB across the faults"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -223,7 +252,10 @@ async fn a_thousand_silent_connections_do_not_stop_a_real_caller() {
         let mut stream = TcpStream::connect(&addr).await.expect("connect");
         // Half say nothing; half start a request and stall in the head.
         if i % 2 == 1 {
-            stream.write_all(b"POST /api/v1/messages HTTP/1.1\r\nHost: x\r\n").await.expect("write");
+            stream
+                .write_all(b"POST /api/v1/messages HTTP/1.1\r\nHost: x\r\n")
+                .await
+                .expect("write");
         }
         idle.push(stream);
     }
@@ -231,7 +263,11 @@ async fn a_thousand_silent_connections_do_not_stop_a_real_caller() {
     let answer = tokio::time::timeout(Duration::from_secs(10), host.send(sms())).await;
     let (status, body) = answer.expect("a real caller is served while 1,000 connections stall");
     assert_eq!(status, 200, "{body}");
-    assert!(started.elapsed() < Duration::from_secs(5), "served in {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "served in {:?}",
+        started.elapsed()
+    );
     let (status, _) = host.admin("GET", "/healthz", None).await;
     assert_eq!(status, 200);
     drop(idle);
@@ -239,7 +275,10 @@ async fn a_thousand_silent_connections_do_not_stop_a_real_caller() {
 
 /// Raises this process's open-file limit to at least `want` (up to the hard limit).
 fn raise_fd_limit(want: u64) {
-    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: getrlimit/setrlimit write and read the struct passed by pointer.
     unsafe {
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < want {
@@ -268,7 +307,11 @@ async fn raw_exchange(addr: &str, request: &[u8]) -> String {
         }
     };
     let _ = tokio::time::timeout(Duration::from_secs(5), read).await;
-    String::from_utf8_lossy(&answer).lines().next().unwrap_or_default().to_owned()
+    String::from_utf8_lossy(&answer)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -281,12 +324,22 @@ async fn an_oversized_body_is_refused_before_it_is_sent() {
     let started = Instant::now();
     let status = raw_exchange(&addr, &request).await;
     assert!(status.starts_with("HTTP/1.1 413"), "got {status:?}");
-    assert!(started.elapsed() < Duration::from_secs(3), "refused after {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "refused after {:?}",
+        started.elapsed()
+    );
 
     // Without a length, the cap is enforced as the chunks arrive.
     let big = vec![b'x'; 128 * 1024];
-    let (status, body) = host.send_raw("/api/v1/messages", "application/json", big).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (413, Some("body_too_large")), "{body}");
+    let (status, body) = host
+        .send_raw("/api/v1/messages", "application/json", big)
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (413, Some("body_too_large")),
+        "{body}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -315,7 +368,11 @@ async fn header_and_path_abuse_gets_4xx_and_the_host_keeps_serving() {
     ];
     for (what, request) in cases {
         let status = raw_exchange(&addr, &request).await;
-        let code: u16 = status.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+        let code: u16 = status
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
         assert!((400..500).contains(&code), "{what}: got {status:?}");
     }
     let (status, body) = host.send(sms()).await;

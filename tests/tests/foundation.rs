@@ -44,7 +44,12 @@ async fn actions_event_is_delivered_like_the_hook() {
         "tenant": {"id": "t"}
     });
     let (status, body) = host
-        .request_with("POST", "/api/v1/actions/send-phone-message", Some(event), None)
+        .request_with(
+            "POST",
+            "/api/v1/actions/send-phone-message",
+            Some(event),
+            None,
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     let inbox = host.inbox().await;
@@ -63,20 +68,54 @@ async fn bad_inputs_get_their_status_and_a_clear_message() {
     let cases: Vec<(Vec<u8>, u16, &str)> = vec![
         (b"{not json".to_vec(), 400, "invalid_json"),
         (b"[1,2]".to_vec(), 400, "invalid_json"),
-        (json!({"text": "x"}).to_string().into_bytes(), 422, "missing_recipient"),
-        (json!({"recipient": "+14155550100"}).to_string().into_bytes(), 422, "missing_text"),
-        (hook("not a number", "x").to_string().into_bytes(), 422, "invalid_recipient"),
-        (hook("+1 555", "x").to_string().into_bytes(), 422, "invalid_recipient"),
         (
-            json!({"recipient": "+14155550100", "text": "x", "context": {"message_type": "fax"}}).to_string().into_bytes(),
+            json!({"text": "x"}).to_string().into_bytes(),
+            422,
+            "missing_recipient",
+        ),
+        (
+            json!({"recipient": "+14155550100"})
+                .to_string()
+                .into_bytes(),
+            422,
+            "missing_text",
+        ),
+        (
+            hook("not a number", "x").to_string().into_bytes(),
+            422,
+            "invalid_recipient",
+        ),
+        (
+            hook("+1 555", "x").to_string().into_bytes(),
+            422,
+            "invalid_recipient",
+        ),
+        (
+            json!({"recipient": "+14155550100", "text": "x", "context": {"message_type": "fax"}})
+                .to_string()
+                .into_bytes(),
             422,
             "invalid_message_type",
         ),
-        (hook("+14155550100", &"x".repeat(51)).to_string().into_bytes(), 422, "text_too_long"),
-        (hook("+14155550100", &"x".repeat(5000)).to_string().into_bytes(), 413, "body_too_large"),
+        (
+            hook("+14155550100", &"x".repeat(51))
+                .to_string()
+                .into_bytes(),
+            422,
+            "text_too_long",
+        ),
+        (
+            hook("+14155550100", &"x".repeat(5000))
+                .to_string()
+                .into_bytes(),
+            413,
+            "body_too_large",
+        ),
     ];
     for (body, want_status, want_code) in cases {
-        let (status, resp) = host.send_raw("/api/v1/messages", "application/json", body.clone()).await;
+        let (status, resp) = host
+            .send_raw("/api/v1/messages", "application/json", body.clone())
+            .await;
         assert_eq!(
             (status, resp["error"]["code"].as_str()),
             (want_status, Some(want_code)),
@@ -103,7 +142,11 @@ async fn sandbox_failures_map_to_gateway_errors() {
     assert_eq!(body["error"]["plugin"], "sandbox");
 
     let (status, body) = host.send(hook("+15005550002", "x")).await;
-    assert_eq!((status, body["error"]["retryable"].as_bool()), (502, Some(true)), "{body}");
+    assert_eq!(
+        (status, body["error"]["retryable"].as_bool()),
+        (502, Some(true)),
+        "{body}"
+    );
     assert_eq!(body["error"]["retry_after_secs"], 1);
 }
 
@@ -111,18 +154,34 @@ async fn sandbox_failures_map_to_gateway_errors() {
 async fn no_active_plugin_is_503() {
     let host = Host::builder().active("nonexistent").start().await;
     let (status, body) = host.send(hook("+14155550100", "x")).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (503, Some("no_active_plugin")), "{body}");
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (503, Some("no_active_plugin")),
+        "{body}"
+    );
     let (status, health) = host.admin("GET", "/healthz", None).await;
-    assert_eq!((status, health["status"].as_str()), (200, Some("no_active_plugin")));
+    assert_eq!(
+        (status, health["status"].as_str()),
+        (200, Some("no_active_plugin"))
+    );
 }
 
 #[tokio::test]
 async fn unknown_routes_and_methods_get_json_errors() {
     let host = Host::builder().start().await;
     let (status, body) = host.admin("GET", "/nope", None).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("not_found")));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("not_found"))
+    );
     let (status, body) = host.admin("GET", "/api/v1/messages", None).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (405, Some("method_not_allowed")));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (405, Some("method_not_allowed"))
+    );
     let (status, body) = host.admin("GET", "/healthz", None).await;
-    assert_eq!((status, body["active_plugin"].as_str()), (200, Some("sandbox")));
+    assert_eq!(
+        (status, body["active_plugin"].as_str()),
+        (200, Some("sandbox"))
+    );
 }

@@ -11,7 +11,9 @@ use std::path::PathBuf;
 
 /// Runs `check` on every input kept for `target`; names each that fails.
 fn replay(target: &str, check: fn(&[u8])) {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/regressions").join(target);
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz/regressions")
+        .join(target);
     let mut inputs: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -26,7 +28,10 @@ fn replay(target: &str, check: fn(&[u8])) {
         })
         .map(|path| path.display().to_string())
         .collect();
-    assert!(failed.is_empty(), "{target}: kept inputs that fail again: {failed:?}");
+    assert!(
+        failed.is_empty(),
+        "{target}: kept inputs that fail again: {failed:?}"
+    );
 }
 
 #[test]

@@ -26,7 +26,10 @@ fn hook(n: usize) -> Value {
 
 /// A host with `echo` v1 (as `libecho.so`) and the sandbox, `active` active.
 async fn host_with_echo(active: &str) -> Host {
-    let builder = Host::builder().active(active).config("watch.debounce_ms", 50).config("watch.settle_ms", 50);
+    let builder = Host::builder()
+        .active(active)
+        .config("watch.debounce_ms", 50)
+        .config("watch.settle_ms", 50);
     std::fs::create_dir_all(builder.plugin_dir()).expect("dir");
     std::fs::copy(v1(), builder.plugin_dir().join(ECHO_FILE)).expect("copy v1");
     builder.start().await
@@ -42,11 +45,18 @@ struct Tally {
 /// Sends continuously from `workers` tasks until `stop`, at most `max` messages.
 /// Each result is recorded with whether `swapped` was already set when the
 /// message was sent.
-async fn load(host: Arc<Host>, workers: usize, max: usize, stop: Arc<AtomicBool>, swapped: Arc<AtomicBool>) -> Arc<Tally> {
+async fn load(
+    host: Arc<Host>,
+    workers: usize,
+    max: usize,
+    stop: Arc<AtomicBool>,
+    swapped: Arc<AtomicBool>,
+) -> Arc<Tally> {
     let tally = Arc::new(Tally::default());
     let mut tasks = Vec::new();
     for _ in 0..workers {
-        let (host, stop, swapped, tally) = (host.clone(), stop.clone(), swapped.clone(), tally.clone());
+        let (host, stop, swapped, tally) =
+            (host.clone(), stop.clone(), swapped.clone(), tally.clone());
         tasks.push(tokio::spawn(async move {
             while !stop.load(Ordering::SeqCst) {
                 let n = tally.sent.fetch_add(1, Ordering::SeqCst);
@@ -56,8 +66,14 @@ async fn load(host: Arc<Host>, workers: usize, max: usize, stop: Arc<AtomicBool>
                 let after_swap = swapped.load(Ordering::SeqCst);
                 let (status, body) = host.send(hook(n)).await;
                 match body["MessageID"].as_str() {
-                    Some(id) if status == 200 => tally.ids.lock().unwrap().push((after_swap, id.to_owned())),
-                    _ => tally.failed.lock().unwrap().push(format!("{status} {body}")),
+                    Some(id) if status == 200 => {
+                        tally.ids.lock().unwrap().push((after_swap, id.to_owned()))
+                    }
+                    _ => tally
+                        .failed
+                        .lock()
+                        .unwrap()
+                        .push(format!("{status} {body}")),
                 }
             }
         }));
@@ -75,9 +91,13 @@ fn version_of(id: &str) -> &str {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn reloads_under_load_lose_nothing() {
     let host = Arc::new(host_with_echo("echo").await);
-    let scratch = tempfile::tempdir_in(host.plugin_dir().parent().expect("parent")).expect("scratch");
+    let scratch =
+        tempfile::tempdir_in(host.plugin_dir().parent().expect("parent")).expect("scratch");
     let dst = host.plugin_dir().join(ECHO_FILE);
-    let (stop, never) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+    let (stop, never) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+    );
     let load = tokio::spawn(load(host.clone(), 16, 50_000, stop.clone(), never));
 
     let mut last = v1();
@@ -85,7 +105,9 @@ async fn reloads_under_load_lose_nothing() {
         let next = if i % 2 == 0 { v2() } else { v1() };
         let way = Arrival::ALL[i % 4];
         let (src, dst, scratch) = (next.clone(), dst.clone(), scratch.path().to_path_buf());
-        tokio::task::spawn_blocking(move || way.deliver(&src, &dst, &scratch)).await.expect("deliver");
+        tokio::task::spawn_blocking(move || way.deliver(&src, &dst, &scratch))
+            .await
+            .expect("deliver");
         host.wait_for_sha("echo", &sha256_file(&next)).await;
         last = next;
     }
@@ -93,10 +115,23 @@ async fn reloads_under_load_lose_nothing() {
     let tally = load.await.expect("load");
 
     let failed = std::mem::take(&mut *tally.failed.lock().unwrap());
-    assert!(failed.is_empty(), "{} failed, e.g. {:?}", failed.len(), failed.first());
+    assert!(
+        failed.is_empty(),
+        "{} failed, e.g. {:?}",
+        failed.len(),
+        failed.first()
+    );
     let ids = std::mem::take(&mut *tally.ids.lock().unwrap());
-    assert!(ids.len() >= 100, "the load ran while reloading: {} messages", ids.len());
-    assert!(ids.iter().all(|(_, id)| matches!(version_of(id), "v1" | "v2")), "answered by v1 or v2");
+    assert!(
+        ids.len() >= 100,
+        "the load ran while reloading: {} messages",
+        ids.len()
+    );
+    assert!(
+        ids.iter()
+            .all(|(_, id)| matches!(version_of(id), "v1" | "v2")),
+        "answered by v1 or v2"
+    );
     let saw_v2 = ids.iter().any(|(_, id)| version_of(id) == "v2");
     assert!(saw_v2, "v2 served some of the load");
 
@@ -109,16 +144,26 @@ async fn reloads_under_load_lose_nothing() {
     for n in 0..20 {
         let (status, body) = host.send(hook(n)).await;
         assert_eq!(status, 200, "{body}");
-        assert_eq!(version_of(body["MessageID"].as_str().unwrap_or_default()), want, "{body}");
+        assert_eq!(
+            version_of(body["MessageID"].as_str().unwrap_or_default()),
+            want,
+            "{body}"
+        );
     }
     let maps = std::fs::read_to_string("/proc/self/maps").expect("maps");
-    assert!(!maps.contains(&*host.plugin_dir().to_string_lossy()), "a watched file is mapped");
+    assert!(
+        !maps.contains(&*host.plugin_dir().to_string_lossy()),
+        "a watched file is mapped"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_broken_build_dropped_in_mid_load_is_refused_and_v1_keeps_serving() {
     let host = Arc::new(host_with_echo("echo").await);
-    let (stop, never) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+    let (stop, never) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+    );
     let load = tokio::spawn(load(host.clone(), 8, 50_000, stop.clone(), never));
     tokio::time::sleep(Duration::from_millis(100)).await;
 
@@ -129,24 +174,51 @@ async fn a_broken_build_dropped_in_mid_load_is_refused_and_v1_keeps_serving() {
     let body = host
         .wait_until("echo's last_error", Duration::from_secs(20), |b| {
             b["plugins"].as_array().is_some_and(|ps| {
-                ps.iter().any(|p| p["name"] == "echo" && p["last_error"].as_str().is_some_and(|e| e.contains("truncated")))
+                ps.iter().any(|p| {
+                    p["name"] == "echo"
+                        && p["last_error"]
+                            .as_str()
+                            .is_some_and(|e| e.contains("truncated"))
+                })
             })
         })
         .await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     stop.store(true, Ordering::SeqCst);
     let tally = load.await.expect("load");
-    assert!(tally.failed.lock().unwrap().is_empty(), "{:?}", tally.failed.lock().unwrap().first());
-    assert!(tally.ids.lock().unwrap().iter().all(|(_, id)| version_of(id) == "v1"));
-    let echo = body["plugins"].as_array().and_then(|ps| ps.iter().find(|p| p["name"] == "echo")).cloned().unwrap_or_default();
+    assert!(
+        tally.failed.lock().unwrap().is_empty(),
+        "{:?}",
+        tally.failed.lock().unwrap().first()
+    );
+    assert!(tally
+        .ids
+        .lock()
+        .unwrap()
+        .iter()
+        .all(|(_, id)| version_of(id) == "v1"));
+    let echo = body["plugins"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["name"] == "echo"))
+        .cloned()
+        .unwrap_or_default();
     assert_eq!(echo["status"], "loaded_with_errors", "{echo}");
     assert_eq!(echo["version"], "1", "{echo}");
 }
 
 async fn swap_under_load(via_config: bool) {
     let host = Arc::new(host_with_echo("sandbox").await);
-    let (stop, swapped) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
-    let load = tokio::spawn(load(host.clone(), 16, 50_000, stop.clone(), swapped.clone()));
+    let (stop, swapped) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let load = tokio::spawn(load(
+        host.clone(),
+        16,
+        50_000,
+        stop.clone(),
+        swapped.clone(),
+    ));
     tokio::time::sleep(Duration::from_millis(200)).await;
 
     if via_config {
@@ -155,23 +227,50 @@ async fn swap_under_load(via_config: bool) {
         let tmp = host.config_path().with_extension("tmp");
         std::fs::write(&tmp, text).expect("write");
         std::fs::rename(&tmp, host.config_path()).expect("rename");
-        host.wait_until("echo active", Duration::from_secs(20), |b| b["active"] == "echo").await;
+        host.wait_until("echo active", Duration::from_secs(20), |b| {
+            b["active"] == "echo"
+        })
+        .await;
     } else {
-        let (status, body) = host.admin("PUT", "/api/v1/active-plugin", Some(json!({"name": "echo"}))).await;
+        let (status, body) = host
+            .admin(
+                "PUT",
+                "/api/v1/active-plugin",
+                Some(json!({"name": "echo"})),
+            )
+            .await;
         assert_eq!(status, 200, "{body}");
-        assert_eq!((body["active"].as_str(), body["previous"].as_str()), (Some("echo"), Some("sandbox")));
+        assert_eq!(
+            (body["active"].as_str(), body["previous"].as_str()),
+            (Some("echo"), Some("sandbox"))
+        );
     }
     swapped.store(true, Ordering::SeqCst);
     tokio::time::sleep(Duration::from_millis(300)).await;
     stop.store(true, Ordering::SeqCst);
     let tally = load.await.expect("load");
 
-    assert!(tally.failed.lock().unwrap().is_empty(), "{:?}", tally.failed.lock().unwrap().first());
+    assert!(
+        tally.failed.lock().unwrap().is_empty(),
+        "{:?}",
+        tally.failed.lock().unwrap().first()
+    );
     let ids = std::mem::take(&mut *tally.ids.lock().unwrap());
-    let after: Vec<&String> = ids.iter().filter(|(after, _)| *after).map(|(_, id)| id).collect();
+    let after: Vec<&String> = ids
+        .iter()
+        .filter(|(after, _)| *after)
+        .map(|(_, id)| id)
+        .collect();
     assert!(!after.is_empty(), "messages were sent after the swap");
-    assert!(after.iter().all(|id| id.starts_with("v1:")), "after the swap only echo answers: {:?}", after.iter().find(|id| !id.starts_with("v1:")));
-    assert!(ids.iter().any(|(_, id)| id.starts_with("sbx_")), "the sandbox served before the swap");
+    assert!(
+        after.iter().all(|id| id.starts_with("v1:")),
+        "after the swap only echo answers: {:?}",
+        after.iter().find(|id| !id.starts_with("v1:"))
+    );
+    assert!(
+        ids.iter().any(|(_, id)| id.starts_with("sbx_")),
+        "the sandbox served before the swap"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -189,17 +288,30 @@ async fn swapping_through_the_config_file_under_load_loses_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn reloads_racing_with_activations_lose_nothing() {
     let host = Arc::new(host_with_echo("echo").await);
-    let scratch = tempfile::tempdir_in(host.plugin_dir().parent().expect("parent")).expect("scratch");
-    let (stop, never) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+    let scratch =
+        tempfile::tempdir_in(host.plugin_dir().parent().expect("parent")).expect("scratch");
+    let (stop, never) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+    );
     let load = tokio::spawn(load(host.clone(), 12, 50_000, stop.clone(), never));
 
     let reloads = {
-        let (dst, scratch) = (host.plugin_dir().join(ECHO_FILE), scratch.path().to_path_buf());
+        let (dst, scratch) = (
+            host.plugin_dir().join(ECHO_FILE),
+            scratch.path().to_path_buf(),
+        );
         tokio::spawn(async move {
             for i in 0..12 {
-                let (src, dst, scratch) = (if i % 2 == 0 { v2() } else { v1() }, dst.clone(), scratch.clone());
+                let (src, dst, scratch) = (
+                    if i % 2 == 0 { v2() } else { v1() },
+                    dst.clone(),
+                    scratch.clone(),
+                );
                 let way = Arrival::ALL[i % 4];
-                tokio::task::spawn_blocking(move || way.deliver(&src, &dst, &scratch)).await.expect("deliver");
+                tokio::task::spawn_blocking(move || way.deliver(&src, &dst, &scratch))
+                    .await
+                    .expect("deliver");
                 // Around the debounce window, so some reloads land mid-activation.
                 tokio::time::sleep(Duration::from_millis(40 + 17 * (i as u64 % 5))).await;
             }
@@ -208,7 +320,9 @@ async fn reloads_racing_with_activations_lose_nothing() {
     let mut activations = 0;
     for i in 0..30 {
         let name = if i % 2 == 0 { "sandbox" } else { "echo" };
-        let (status, body) = host.admin("PUT", "/api/v1/active-plugin", Some(json!({"name": name}))).await;
+        let (status, body) = host
+            .admin("PUT", "/api/v1/active-plugin", Some(json!({"name": name})))
+            .await;
         assert_eq!(status, 200, "activating {name}: {body}");
         activations += 1;
         tokio::time::sleep(Duration::from_millis(25)).await;
@@ -221,11 +335,26 @@ async fn reloads_racing_with_activations_lose_nothing() {
     let tally = load.await.expect("load");
 
     let failed = std::mem::take(&mut *tally.failed.lock().unwrap());
-    assert!(failed.is_empty(), "{} failed, e.g. {:?}", failed.len(), failed.first());
+    assert!(
+        failed.is_empty(),
+        "{} failed, e.g. {:?}",
+        failed.len(),
+        failed.first()
+    );
     let ids = std::mem::take(&mut *tally.ids.lock().unwrap());
-    assert!(ids.len() >= 100, "the load ran throughout: {} messages", ids.len());
-    assert!(ids.iter().any(|(_, id)| id.starts_with("sbx_")), "the sandbox served some");
-    assert!(ids.iter().any(|(_, id)| version_of(id) == "v2"), "echo v2 served some");
+    assert!(
+        ids.len() >= 100,
+        "the load ran throughout: {} messages",
+        ids.len()
+    );
+    assert!(
+        ids.iter().any(|(_, id)| id.starts_with("sbx_")),
+        "the sandbox served some"
+    );
+    assert!(
+        ids.iter().any(|(_, id)| version_of(id) == "v2"),
+        "echo v2 served some"
+    );
     assert_eq!(activations, 30);
     let echo = host.plugin("echo").await.expect("echo listed");
     assert_eq!(echo["last_error"], Value::Null, "{echo}");
@@ -241,7 +370,10 @@ fn holding_vendor(release: Arc<tokio::sync::Notify>, held: Arc<AtomicBool>) -> a
                 if !held.swap(true, Ordering::SeqCst) {
                     release.notified().await;
                 }
-                (axum::http::StatusCode::CREATED, axum::Json(json!({"id": "held"})))
+                (
+                    axum::http::StatusCode::CREATED,
+                    axum::Json(json!({"id": "held"})),
+                )
             }
         }),
     )
@@ -260,7 +392,15 @@ async fn a_message_in_flight_finishes_on_the_old_version_which_is_then_unloaded(
     std::fs::create_dir_all(builder.plugin_dir()).expect("dir");
     std::fs::copy(v1(), builder.plugin_dir().join(ECHO_FILE)).expect("copy");
     let host = Arc::new(builder.start().await);
-    let old_copy = host.server().state().registry.active().expect("active").generation.staged_path().to_path_buf();
+    let old_copy = host
+        .server()
+        .state()
+        .registry
+        .active()
+        .expect("active")
+        .generation
+        .staged_path()
+        .to_path_buf();
 
     let first = {
         let host = host.clone();
@@ -273,12 +413,23 @@ async fn a_message_in_flight_finishes_on_the_old_version_which_is_then_unloaded(
     host.wait_for_sha("echo", &sha256_file(&v2())).await;
 
     let (status, body) = host.send(hook(2)).await;
-    assert_eq!((status, body["MessageID"].as_str()), (200, Some("v2:held")), "new messages go to v2");
-    assert!(is_mapped(&old_copy), "v1 stays loaded while its message is in flight");
+    assert_eq!(
+        (status, body["MessageID"].as_str()),
+        (200, Some("v2:held")),
+        "new messages go to v2"
+    );
+    assert!(
+        is_mapped(&old_copy),
+        "v1 stays loaded while its message is in flight"
+    );
 
     release.notify_one();
     let (status, body) = first.await.expect("first");
-    assert_eq!((status, body["MessageID"].as_str()), (200, Some("v1:held")), "the held message finished on v1");
+    assert_eq!(
+        (status, body["MessageID"].as_str()),
+        (200, Some("v1:held")),
+        "the held message finished on v1"
+    );
     // The last reference went with that message: v1 is really unloaded.
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while is_mapped(&old_copy) && std::time::Instant::now() < deadline {
@@ -306,7 +457,11 @@ async fn a_slowly_written_file_is_loaded_exactly_once() {
     tokio::time::sleep(Duration::from_millis(400)).await;
     let echo = host.plugin("echo").await.expect("echo");
     assert_eq!(echo["loads"], 2, "one load at start, one reload: {echo}");
-    assert_eq!(echo["last_error"], Value::Null, "never a load of a partial file: {echo}");
+    assert_eq!(
+        echo["last_error"],
+        Value::Null,
+        "never a load of a partial file: {echo}"
+    );
 }
 
 #[tokio::test]
@@ -319,15 +474,30 @@ async fn unchanged_content_is_no_reload_and_a_deleted_file_keeps_serving() {
 
     std::fs::remove_file(&dst).expect("rm");
     host.wait_until("echo file gone", Duration::from_secs(20), |b| {
-        b["plugins"].as_array().is_some_and(|ps| ps.iter().any(|p| p["name"] == "echo" && p["file_present"] == false))
+        b["plugins"].as_array().is_some_and(|ps| {
+            ps.iter()
+                .any(|p| p["name"] == "echo" && p["file_present"] == false)
+        })
     })
     .await;
     let (status, body) = host.send(hook(1)).await;
     assert_eq!(status, 200, "the loaded copy still serves: {body}");
-    assert!(body["MessageID"].as_str().unwrap_or_default().starts_with("v1:"));
+    assert!(body["MessageID"]
+        .as_str()
+        .unwrap_or_default()
+        .starts_with("v1:"));
 
     // Activating another plugin lets the orphan go.
-    let (status, _) = host.admin("PUT", "/api/v1/active-plugin", Some(json!({"name": "sandbox"}))).await;
+    let (status, _) = host
+        .admin(
+            "PUT",
+            "/api/v1/active-plugin",
+            Some(json!({"name": "sandbox"})),
+        )
+        .await;
     assert_eq!(status, 200);
-    assert!(host.plugin("echo").await.is_none(), "echo is gone once nothing uses it");
+    assert!(
+        host.plugin("echo").await.is_none(),
+        "echo is gone once nothing uses it"
+    );
 }

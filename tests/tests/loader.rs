@@ -36,14 +36,26 @@ fn check_refuses_broken_files_with_one_line() {
     let dir = tempfile::tempdir().expect("tempdir");
     let bin = plugins::host_binary();
     for (file, reason) in broken_files(dir.path()) {
-        let out = Command::new(&bin).arg("check").arg(&file).output().expect("runs");
+        let out = Command::new(&bin)
+            .arg("check")
+            .arg(&file)
+            .output()
+            .expect("runs");
         let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(!out.status.success(), "{} should be refused: {stdout}", file.display());
+        assert!(
+            !out.status.success(),
+            "{} should be refused: {stdout}",
+            file.display()
+        );
         assert!(stdout.contains(reason), "{}: {stdout}", file.display());
         assert_eq!(stdout.trim().lines().count(), 1, "one line: {stdout}");
     }
     let good = plugins::library("phonehook-plugin-sandbox");
-    let out = Command::new(&bin).arg("check").arg(&good).output().expect("runs");
+    let out = Command::new(&bin)
+        .arg("check")
+        .arg(&good)
+        .output()
+        .expect("runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
     assert!(stdout.starts_with("ok: sandbox"), "{stdout}");
@@ -74,7 +86,10 @@ async fn broken_files_in_the_plugin_dir_do_not_stop_the_active_plugin() {
 
 #[tokio::test]
 async fn a_panic_in_prepare_or_interpret_is_contained() {
-    for (mode, entry) in [("panic_prepare", "prepare"), ("panic_interpret", "interpret")] {
+    for (mode, entry) in [
+        ("panic_prepare", "prepare"),
+        ("panic_interpret", "interpret"),
+    ] {
         let host = Host::builder()
             .plugin("fixture-misbehaving")
             .active("misbehaving")
@@ -86,10 +101,16 @@ async fn a_panic_in_prepare_or_interpret_is_contained() {
             assert_eq!(status, 500, "{body}");
             assert_eq!(body["error"]["code"], "plugin_panic");
             let message = body["error"]["message"].as_str().unwrap_or_default();
-            assert!(message.contains(&format!("panicked in {entry}")), "{message}");
+            assert!(
+                message.contains(&format!("panicked in {entry}")),
+                "{message}"
+            );
         }
         let (status, health) = host.admin("GET", "/healthz", None).await;
-        assert_eq!((status, health["active_plugin"].as_str()), (200, Some("misbehaving")));
+        assert_eq!(
+            (status, health["active_plugin"].as_str()),
+            (200, Some("misbehaving"))
+        );
     }
 }
 
@@ -107,7 +128,11 @@ async fn contract_breaches_are_refused() {
             .start()
             .await;
         let (status, body) = host.send(hook()).await;
-        assert_eq!((status, body["error"]["code"].as_str()), (status_want, Some(code)), "{mode}: {body}");
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (status_want, Some(code)),
+            "{mode}: {body}"
+        );
     }
 }
 
@@ -142,7 +167,11 @@ async fn the_watched_directory_is_never_mapped() {
 #[test]
 fn plugins_command_lists_names_versions_and_abi_status() {
     let dir = tempfile::tempdir().expect("tempdir");
-    for pkg in ["phonehook-plugin-sandbox", "fixture-misbehaving", "fixture-abi-drift"] {
+    for pkg in [
+        "phonehook-plugin-sandbox",
+        "fixture-misbehaving",
+        "fixture-abi-drift",
+    ] {
         let lib = plugins::library(pkg);
         std::fs::copy(&lib, dir.path().join(lib.file_name().expect("name"))).expect("copy");
     }
@@ -153,7 +182,18 @@ fn plugins_command_lists_names_versions_and_abi_status() {
         .expect("runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
-    assert!(stdout.lines().any(|l| l.starts_with("sandbox") && l.contains("sms,voice") && l.contains(" ok ")), "{stdout}");
-    assert!(stdout.lines().any(|l| l.starts_with("misbehaving")), "{stdout}");
-    assert!(stdout.contains("refused") && stdout.contains("incompatible plugin API"), "{stdout}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("sandbox") && l.contains("sms,voice") && l.contains(" ok ")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.lines().any(|l| l.starts_with("misbehaving")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("refused") && stdout.contains("incompatible plugin API"),
+        "{stdout}"
+    );
 }

@@ -20,7 +20,10 @@ fn holding_vendor(release: Arc<tokio::sync::Notify>, arrived: Arc<AtomicBool>) -
             async move {
                 arrived.store(true, Ordering::SeqCst);
                 release.notified().await;
-                (axum::http::StatusCode::CREATED, axum::Json(json!({"id": "late"})))
+                (
+                    axum::http::StatusCode::CREATED,
+                    axum::Json(json!({"id": "late"})),
+                )
             }
         }),
     )
@@ -29,7 +32,11 @@ fn holding_vendor(release: Arc<tokio::sync::Notify>, arrived: Arc<AtomicBool>) -
 fn write_config(dir: &Path, port: u16, vendor: &str) -> std::path::PathBuf {
     let plugin_dir = dir.join("plugins");
     std::fs::create_dir_all(&plugin_dir).expect("dir");
-    std::fs::copy(plugins::library("fixture-echo-v1"), plugin_dir.join("libecho.so")).expect("copy");
+    std::fs::copy(
+        plugins::library("fixture-echo-v1"),
+        plugin_dir.join("libecho.so"),
+    )
+    .expect("copy");
     let config = format!(
         "listen = \"127.0.0.1:{port}\"\nplugin_dir = \"{}\"\nactive_plugin = \"echo\"\n[log]\npath = \"{}\"\n[plugins.echo.settings]\nbase_url = \"{vendor}\"\n",
         plugin_dir.display(),
@@ -46,7 +53,11 @@ async fn sigterm_lets_the_message_in_flight_finish() {
     let arrived = Arc::new(AtomicBool::new(false));
     let mock = MockVendor::start(holding_vendor(release.clone(), arrived.clone())).await;
     let dir = tempfile::tempdir().expect("dir");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("probe").local_addr().expect("addr").port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("probe")
+        .local_addr()
+        .expect("addr")
+        .port();
     let config = write_config(dir.path(), port, &mock.url());
     let mut child = Command::new(plugins::host_binary())
         .args(["serve", "--config"])
@@ -58,7 +69,10 @@ async fn sigterm_lets_the_message_in_flight_finish() {
     let mut line = String::new();
     while !line.contains("phonehook listening") {
         line.clear();
-        assert!(stderr.read_line(&mut line).expect("log line") > 0, "exited before listening");
+        assert!(
+            stderr.read_line(&mut line).expect("log line") > 0,
+            "exited before listening"
+        );
     }
 
     let url = format!("http://127.0.0.1:{port}/api/v1/messages");
@@ -70,7 +84,10 @@ async fn sigterm_lets_the_message_in_flight_finish() {
             .send()
             .await
             .expect("answered");
-        (resp.status().as_u16(), resp.text().await.unwrap_or_default())
+        (
+            resp.status().as_u16(),
+            resp.text().await.unwrap_or_default(),
+        )
     });
     while !arrived.load(Ordering::SeqCst) {
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -78,15 +95,27 @@ async fn sigterm_lets_the_message_in_flight_finish() {
     // SAFETY: sending a signal to our own child process.
     assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(child.try_wait().expect("wait").is_none(), "the process waits for the message in flight");
+    assert!(
+        child.try_wait().expect("wait").is_none(),
+        "the process waits for the message in flight"
+    );
     // A new connection is no longer accepted while draining.
-    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "stopped accepting");
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "stopped accepting"
+    );
 
     release.notify_waiters();
-    let (status, body) = tokio::time::timeout(Duration::from_secs(10), in_flight).await.expect("in time").expect("task");
+    let (status, body) = tokio::time::timeout(Duration::from_secs(10), in_flight)
+        .await
+        .expect("in time")
+        .expect("task");
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("v1:late"), "{body}");
-    let exit = tokio::task::spawn_blocking(move || child.wait()).await.expect("join").expect("exit");
+    let exit = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .expect("join")
+        .expect("exit");
     assert!(exit.success(), "clean exit: {exit:?}");
 }
 
@@ -94,29 +123,57 @@ async fn sigterm_lets_the_message_in_flight_finish() {
 async fn send_runs_one_message_through_one_plugin() {
     let mock = MockVendor::start(axum::Router::new().route(
         "/sandbox/messages",
-        axum::routing::post(|| async { (axum::http::StatusCode::CREATED, axum::Json(json!({"id": "cli-1"}))) }),
+        axum::routing::post(|| async {
+            (
+                axum::http::StatusCode::CREATED,
+                axum::Json(json!({"id": "cli-1"})),
+            )
+        }),
     ))
     .await;
     let dir = tempfile::tempdir().expect("dir");
     let config = write_config(dir.path(), 1, &mock.url());
     let bin = plugins::host_binary();
     let run = move |args: Vec<&'static str>| {
-        let out = Command::new(&bin).arg("send").arg("--config").arg(&config).args(args).output().expect("runs");
-        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+        let out = Command::new(&bin)
+            .arg("send")
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .output()
+            .expect("runs");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
     };
     let (ok, stdout) = tokio::task::spawn_blocking({
         let run = run.clone();
-        move || run(vec!["--plugin", "echo", "--to", "+1 415 555 2671", "--text", "Your code is 123456"])
+        move || {
+            run(vec![
+                "--plugin",
+                "echo",
+                "--to",
+                "+1 415 555 2671",
+                "--text",
+                "Your code is 123456",
+            ])
+        }
     })
     .await
     .expect("join");
     assert!(ok, "{stdout}");
-    assert!(stdout.starts_with("delivered: MessageID=v1:cli-1"), "{stdout}");
+    assert!(
+        stdout.starts_with("delivered: MessageID=v1:cli-1"),
+        "{stdout}"
+    );
     let received = mock.last();
     assert_eq!(received.json()["to"], "+14155552671");
 
-    let (ok, stdout) = tokio::task::spawn_blocking(move || run(vec!["--plugin", "echo", "--to", "nope", "--text", "x"]))
-        .await
-        .expect("join");
+    let (ok, stdout) = tokio::task::spawn_blocking(move || {
+        run(vec!["--plugin", "echo", "--to", "nope", "--text", "x"])
+    })
+    .await
+    .expect("join");
     assert!(!ok, "a bad number fails: {stdout}");
 }

@@ -49,14 +49,22 @@ pub async fn activate(
         .ok()
         .and_then(|v| v.get("name").and_then(Value::as_str).map(str::to_owned))
         .filter(|n| !n.is_empty())
-        .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", "expected {\"name\": \"<plugin>\"}"))?;
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_json",
+                "expected {\"name\": \"<plugin>\"}",
+            )
+        })?;
     let previous = state.registry.active_name();
     let registry = state.registry.clone();
     let result = tokio::task::spawn_blocking(move || registry.activate(&name, true))
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
     match result {
-        Ok(a) => Ok(Json(json!({"active": a.name, "generation": a.generation, "previous": previous}))),
+        Ok(a) => Ok(Json(
+            json!({"active": a.name, "generation": a.generation, "previous": previous}),
+        )),
         Err(e) => Err(activate_error(e)),
     }
 }
@@ -64,10 +72,15 @@ pub async fn activate(
 fn activate_error(e: ActivateError) -> ApiError {
     let message = e.to_string();
     match e {
-        ActivateError::Unknown { .. } => ApiError::new(StatusCode::NOT_FOUND, "unknown_plugin", message),
-        ActivateError::Failed { .. } => ApiError::new(StatusCode::CONFLICT, "plugin_failed", message),
+        ActivateError::Unknown { .. } => {
+            ApiError::new(StatusCode::NOT_FOUND, "unknown_plugin", message)
+        }
+        ActivateError::Failed { .. } => {
+            ApiError::new(StatusCode::CONFLICT, "plugin_failed", message)
+        }
         ActivateError::Misconfigured { problems, .. } => {
-            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "plugin_config", message).detail("problems", problems)
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "plugin_config", message)
+                .detail("problems", problems)
         }
     }
 }
@@ -82,12 +95,22 @@ pub async fn test(
     let body = read_body(body)?;
     let message = inbound::parse_hook(&body)?.validate(&state.rules)?;
     let Some(bound) = state.registry.bind(&name) else {
-        let known: Vec<String> = state.registry.status().into_iter().filter_map(|s| s.info.map(|i| i.name)).collect();
-        return Err(activate_error(ActivateError::Unknown { name, known: known.join(", ") }));
+        let known: Vec<String> = state
+            .registry
+            .status()
+            .into_iter()
+            .filter_map(|s| s.info.map(|i| i.name))
+            .collect();
+        return Err(activate_error(ActivateError::Unknown {
+            name,
+            known: known.join(", "),
+        }));
     };
     let generation = bound.generation.id;
     let mut attempt = attempt::run(&state, &message, Some(&bound), "runner").await;
-    attempt.result = attempt.result.map_err(|e| e.detail("generation", generation));
+    attempt.result = attempt
+        .result
+        .map_err(|e| e.detail("generation", generation));
     Ok(attempt.respond(|d| {
         Json(json!({
             "plugin": name,

@@ -15,7 +15,11 @@ use super::error::ApiError;
 use crate::state::AppState;
 
 /// Middleware: 413 at once when `Content-Length` exceeds `limits.max_body_bytes`.
-pub async fn refuse_declared_oversize(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+pub async fn refuse_declared_oversize(
+    State(state): State<Arc<AppState>>,
+    req: Request,
+    next: Next,
+) -> Response {
     let max = state.config.limits.max_body_bytes;
     let declared = req
         .headers()
@@ -24,7 +28,8 @@ pub async fn refuse_declared_oversize(State(state): State<Arc<AppState>>, req: R
         .and_then(|v| v.trim().parse::<u64>().ok());
     if declared.is_some_and(|len| len > max as u64) {
         let message = format!("the request body is over the size limit of {max} bytes");
-        return ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", message).into_response();
+        return ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", message)
+            .into_response();
     }
     next.run(req).await
 }

@@ -49,22 +49,34 @@ impl ApiError {
         use StatusCode as S;
         let message = err.to_string();
         let api = match err {
-            DeliveryError::NoActivePlugin => ApiError::new(S::SERVICE_UNAVAILABLE, "no_active_plugin", message),
-            DeliveryError::Misconfigured { problems, .. } => {
-                ApiError::new(S::SERVICE_UNAVAILABLE, "plugin_config", message).detail("problems", problems)
+            DeliveryError::NoActivePlugin => {
+                ApiError::new(S::SERVICE_UNAVAILABLE, "no_active_plugin", message)
             }
-            DeliveryError::Unsupported { .. } => ApiError::new(S::UNPROCESSABLE_ENTITY, "unsupported", message),
-            DeliveryError::Contract(_) => ApiError::new(S::INTERNAL_SERVER_ERROR, "plugin_contract", message),
+            DeliveryError::Misconfigured { problems, .. } => {
+                ApiError::new(S::SERVICE_UNAVAILABLE, "plugin_config", message)
+                    .detail("problems", problems)
+            }
+            DeliveryError::Unsupported { .. } => {
+                ApiError::new(S::UNPROCESSABLE_ENTITY, "unsupported", message)
+            }
+            DeliveryError::Contract(_) => {
+                ApiError::new(S::INTERNAL_SERVER_ERROR, "plugin_contract", message)
+            }
             DeliveryError::Egress(e) => {
                 let status = match e {
                     EgressError::Timeout(_) => S::GATEWAY_TIMEOUT,
                     EgressError::Unreachable(_) | EgressError::TooLarge(_) => S::BAD_GATEWAY,
-                    EgressError::InvalidUrl(_) | EgressError::HostNotAllowed(_) => S::INTERNAL_SERVER_ERROR,
+                    EgressError::InvalidUrl(_) | EgressError::HostNotAllowed(_) => {
+                        S::INTERNAL_SERVER_ERROR
+                    }
                 };
                 let retryable = matches!(e, EgressError::Timeout(_) | EgressError::Unreachable(_));
                 ApiError::new(status, e.code(), message).detail("retryable", retryable)
             }
-            DeliveryError::Plugin { error, vendor_status } => {
+            DeliveryError::Plugin {
+                error,
+                vendor_status,
+            } => {
                 let (status, code) = match error.kind {
                     ErrorKind::Vendor => (S::BAD_GATEWAY, "vendor_error"),
                     ErrorKind::Protocol => (S::BAD_GATEWAY, "vendor_protocol"),
@@ -74,7 +86,8 @@ impl ApiError {
                     ErrorKind::Panic => (S::INTERNAL_SERVER_ERROR, "plugin_panic"),
                     ErrorKind::Internal => (S::INTERNAL_SERVER_ERROR, "plugin_internal"),
                 };
-                let mut api = ApiError::new(status, code, error.message).detail("retryable", error.retryable);
+                let mut api =
+                    ApiError::new(status, code, error.message).detail("retryable", error.retryable);
                 if !error.code.is_empty() {
                     api = api.detail("vendor_code", error.code);
                 }
@@ -110,7 +123,8 @@ impl IntoResponse for ApiError {
         error.extend(self.details);
         let mut resp = (self.status, Json(json!({ "error": error }))).into_response();
         if let Some(secs) = self.retry_after {
-            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         resp
     }
@@ -123,5 +137,9 @@ pub async fn not_found() -> ApiError {
 
 /// Known route, wrong method.
 pub async fn method_not_allowed() -> ApiError {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not accept that method")
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not accept that method",
+    )
 }

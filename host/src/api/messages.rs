@@ -38,14 +38,26 @@ pub async fn send_action(
 pub(super) fn read_body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
     body.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "the request body is over the size limit")
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                "the request body is over the size limit",
+            )
         } else {
-            ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", rejection.body_text())
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_body",
+                rejection.body_text(),
+            )
         }
     })
 }
 
-async fn send(state: &AppState, inbound: Result<Inbound, InputError>, route: &str) -> Result<Response, ApiError> {
+async fn send(
+    state: &AppState,
+    inbound: Result<Inbound, InputError>,
+    route: &str,
+) -> Result<Response, ApiError> {
     let message = inbound?.validate(&state.rules)?;
     let active = state.registry.active();
     let attempt = attempt::run(state, &message, active.as_deref(), route).await;

@@ -31,19 +31,34 @@ pub use error::ApiError;
 pub fn router(state: Arc<AppState>) -> Router {
     let send = Router::new()
         .route("/api/v1/messages", post(messages::send_hook))
-        .route("/api/v1/actions/send-phone-message", post(messages::send_action))
-        .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_send));
+        .route(
+            "/api/v1/actions/send-phone-message",
+            post(messages::send_action),
+        )
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_send,
+        ));
 
     let mut admin = Router::new()
         .route("/api/v1/plugins", get(admin::list))
-        .route("/api/v1/active-plugin", get(admin::active).put(admin::activate))
+        .route(
+            "/api/v1/active-plugin",
+            get(admin::active).put(admin::activate),
+        )
         .route("/api/v1/plugins/{name}/test", post(admin::test))
         .route("/api/v1/logs", get(logs::list))
         .route("/metrics", get(logs::metrics));
     if state.config.sandbox.enabled {
-        admin = admin.route("/sandbox/messages", get(sandbox::list).delete(sandbox::clear));
+        admin = admin.route(
+            "/sandbox/messages",
+            get(sandbox::list).delete(sandbox::clear),
+        );
     }
-    let admin = admin.route_layer(middleware::from_fn_with_state(state.clone(), auth::require_admin));
+    let admin = admin.route_layer(middleware::from_fn_with_state(
+        state.clone(),
+        auth::require_admin,
+    ));
 
     let mut open = Router::new().route("/healthz", get(health::healthz));
     if state.config.sandbox.enabled {
@@ -55,6 +70,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.limits.max_body_bytes))
-        .layer(middleware::from_fn_with_state(state.clone(), body_limit::refuse_declared_oversize))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            body_limit::refuse_declared_oversize,
+        ))
         .with_state(state)
 }

@@ -30,7 +30,12 @@ pub async fn receive(
     body: Result<Json<Incoming>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
     let Ok(Json(msg)) = body else {
-        return ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", "expected {\"to\", \"text\"}").into_response();
+        return ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            "expected {\"to\", \"text\"}",
+        )
+        .into_response();
     };
     if let Some(sim) = simulated_failure(&msg.to) {
         let mut resp = (
@@ -43,7 +48,9 @@ pub async fn receive(
         }
         return resp;
     }
-    let id = state.inbox.push(msg.to, msg.text, msg.channel, msg.language);
+    let id = state
+        .inbox
+        .push(msg.to, msg.text, msg.channel, msg.language);
     (StatusCode::CREATED, Json(json!({ "id": id }))).into_response()
 }
 

@@ -42,5 +42,8 @@ pub fn parse_actions_event(body: &[u8]) -> Result<Inbound, InputError> {
     keep_rest(&mut extra, "client", client);
     keep_rest(&mut extra, "user", user);
     metadata.insert("extra".into(), Value::Object(extra));
-    Ok(Inbound { metadata, ..inbound })
+    Ok(Inbound {
+        metadata,
+        ..inbound
+    })
 }

@@ -18,7 +18,10 @@ pub fn parse_hook(body: &[u8]) -> Result<Inbound, InputError> {
         None => take_str(&mut request, "ip", "context.request.ip")?,
     };
     let mut metadata = Map::new();
-    metadata.insert("client_metadata".into(), take_any(&mut client, "client_metadata"));
+    metadata.insert(
+        "client_metadata".into(),
+        take_any(&mut client, "client_metadata"),
+    );
     metadata.insert("user_metadata".into(), take_any(&mut user, "user_metadata"));
     metadata.insert("app_metadata".into(), take_any(&mut user, "app_metadata"));
 
@@ -45,5 +48,8 @@ pub fn parse_hook(body: &[u8]) -> Result<Inbound, InputError> {
     keep_rest(&mut ctx, "request", request);
     keep_rest(&mut extra, "context", ctx);
     metadata.insert("extra".into(), Value::Object(extra));
-    Ok(Inbound { metadata, ..inbound })
+    Ok(Inbound {
+        metadata,
+        ..inbound
+    })
 }

@@ -142,8 +142,8 @@ impl Inbound {
         ) {
             return Err(InputError::InvalidAction(action));
         }
-        let recipient =
-            e164::normalize(&raw, rules.default_region, rules.strictness).map_err(InputError::InvalidRecipient)?;
+        let recipient = e164::normalize(&raw, rules.default_region, rules.strictness)
+            .map_err(InputError::InvalidRecipient)?;
         let s = |v: Option<String>| v.unwrap_or_default().into();
         Ok(Message {
             recipient: recipient.into(),
@@ -197,7 +197,10 @@ mod tests {
         assert_eq!(m.recipient.as_str(), "+18085555555");
         assert_eq!(m.recipient_raw.as_str(), "1-808-555-5555");
         assert_eq!(m.channel, Channel::Voice);
-        assert_eq!((m.ip.as_str(), m.client_id.as_str(), m.user_id.as_str()), ("2001:db8::1", "c1", "u1"));
+        assert_eq!(
+            (m.ip.as_str(), m.client_id.as_str(), m.user_id.as_str()),
+            ("2001:db8::1", "c1", "u1")
+        );
         let meta: Value = serde_json::from_str(&m.metadata_json).expect("json");
         assert_eq!(meta["client_metadata"]["k"], 1);
         assert_eq!(meta["user_metadata"]["tz"], "x");
@@ -210,19 +213,44 @@ mod tests {
         let cases = [
             (json!({"text": "x"}), "missing_recipient"),
             (json!({"recipient": "+14155550100"}), "missing_text"),
-            (json!({"recipient": "+14155550100", "text": "  "}), "missing_text"),
-            (json!({"recipient": "nope", "text": "x"}), "invalid_recipient"),
-            (json!({"recipient": "+14155550100", "text": "x", "context": {"message_type": "fax"}}), "invalid_message_type"),
-            (json!({"recipient": "+14155550100", "text": "x", "context": {"action": "login"}}), "invalid_action"),
-            (json!({"recipient": "+14155550100", "text": "x".repeat(21)}), "text_too_long"),
+            (
+                json!({"recipient": "+14155550100", "text": "  "}),
+                "missing_text",
+            ),
+            (
+                json!({"recipient": "nope", "text": "x"}),
+                "invalid_recipient",
+            ),
+            (
+                json!({"recipient": "+14155550100", "text": "x", "context": {"message_type": "fax"}}),
+                "invalid_message_type",
+            ),
+            (
+                json!({"recipient": "+14155550100", "text": "x", "context": {"action": "login"}}),
+                "invalid_action",
+            ),
+            (
+                json!({"recipient": "+14155550100", "text": "x".repeat(21)}),
+                "text_too_long",
+            ),
             (json!({"recipient": ["+1"], "text": "x"}), "invalid_field"),
-            (json!({"recipient": "+14155550100", "text": "x", "context": "sms"}), "invalid_field"),
+            (
+                json!({"recipient": "+14155550100", "text": "x", "context": "sms"}),
+                "invalid_field",
+            ),
             (json!([1, 2]), "invalid_json"),
         ];
         for (body, code) in cases {
-            assert_eq!(hook(body.clone()).map(|_| ()).map_err(|e| e.code()), Err(code), "{body}");
+            assert_eq!(
+                hook(body.clone()).map(|_| ()).map_err(|e| e.code()),
+                Err(code),
+                "{body}"
+            );
         }
-        assert_eq!(parse_hook(b"{not json").map(|_| ()).map_err(|e| e.code()), Err("invalid_json"));
+        assert_eq!(
+            parse_hook(b"{not json").map(|_| ()).map_err(|e| e.code()),
+            Err("invalid_json")
+        );
     }
 
     #[test]
@@ -235,13 +263,21 @@ mod tests {
             "user": {"user_id": "u1", "email": "u@x"},
             "tenant": {"id": "t1"}
         });
-        let m = parse_actions_event(event.to_string().as_bytes()).expect("parses").validate(&rules()).expect("valid");
-        assert_eq!((m.language.as_str(), m.ip.as_str(), m.code.as_str()), ("de", "1.2.3.4", "1"));
+        let m = parse_actions_event(event.to_string().as_bytes())
+            .expect("parses")
+            .validate(&rules())
+            .expect("valid");
+        assert_eq!(
+            (m.language.as_str(), m.ip.as_str(), m.code.as_str()),
+            ("de", "1.2.3.4", "1")
+        );
         assert_eq!((m.client_id.as_str(), m.user_email.as_str()), ("c1", "u@x"));
         let meta: Value = serde_json::from_str(&m.metadata_json).expect("json");
         assert_eq!(meta["client_metadata"]["a"], "b");
         assert_eq!(meta["extra"]["tenant"]["id"], "t1");
-        let missing = parse_actions_event(br#"{"request":{}}"#).expect("parses").validate(&rules());
+        let missing = parse_actions_event(br#"{"request":{}}"#)
+            .expect("parses")
+            .validate(&rules());
         assert_eq!(missing.map_err(|e| e.code()), Err("missing_recipient"));
     }
 }

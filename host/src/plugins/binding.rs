@@ -106,7 +106,10 @@ impl Binding {
         }
         for pair in &settings {
             if is_url_setting(&pair.name) {
-                if let Some(host) = url::Url::parse(&pair.value).ok().and_then(|u| u.host_str().map(str::to_owned)) {
+                if let Some(host) = url::Url::parse(&pair.value)
+                    .ok()
+                    .and_then(|u| u.host_str().map(str::to_owned))
+                {
                     allow.add(&host);
                 }
             }
@@ -115,10 +118,17 @@ impl Binding {
         let mut problems: Vec<String> = secret_states
             .iter()
             .filter(|s| s.required && !s.set)
-            .map(|s| format!("secret `{}` is not set (configure it or set the environment variable {})", s.name, s.name))
+            .map(|s| {
+                format!(
+                    "secret `{}` is not set (configure it or set the environment variable {})",
+                    s.name, s.name
+                )
+            })
             .collect();
         for field in info.settings.iter().filter(|f| f.required) {
-            let set = settings.iter().any(|p| p.name.as_str() == field.name && !p.value.is_empty());
+            let set = settings
+                .iter()
+                .any(|p| p.name.as_str() == field.name && !p.value.is_empty());
             if !set {
                 problems.push(format!("setting `{}` is not set", field.name));
             }
@@ -159,10 +169,20 @@ mod tests {
         a.add("api.twilio.com");
         a.add("*.api.infobip.com");
         a.add("::1");
-        for ok in ["api.twilio.com", "API.Twilio.com", "xyz.api.infobip.com", "[::1]"] {
+        for ok in [
+            "api.twilio.com",
+            "API.Twilio.com",
+            "xyz.api.infobip.com",
+            "[::1]",
+        ] {
             assert!(a.allows(ok), "{ok}");
         }
-        for no in ["twilio.com", "api.twilio.com.evil", "api.infobip.com.evil", "evilapi.infobip.com"] {
+        for no in [
+            "twilio.com",
+            "api.twilio.com.evil",
+            "api.infobip.com.evil",
+            "evilapi.infobip.com",
+        ] {
             assert!(!a.allows(no), "{no}");
         }
     }

@@ -43,7 +43,9 @@ fn u64_at(b: &[u8], at: usize) -> Option<u64> {
 }
 
 fn within(len: usize, offset: u64, size: u64) -> bool {
-    offset.checked_add(size).is_some_and(|end| end <= len as u64)
+    offset
+        .checked_add(size)
+        .is_some_and(|end| end <= len as u64)
 }
 
 /// Checks that `bytes` is a whole 64-bit little-endian shared object for this
@@ -54,7 +56,8 @@ pub fn check(bytes: &[u8]) -> Result<(), ElfError> {
         return Err(ElfError::NotElf);
     }
     let truncated = |what| ElfError::Truncated(what, len);
-    let header = |at, f: fn(&[u8], usize) -> Option<u64>| f(bytes, at).ok_or(truncated("the ELF header"));
+    let header =
+        |at, f: fn(&[u8], usize) -> Option<u64>| f(bytes, at).ok_or(truncated("the ELF header"));
     if bytes.get(4) != Some(&2) {
         return Err(ElfError::WrongPlatform("not 64-bit"));
     }
@@ -70,7 +73,11 @@ pub fn check(bytes: &[u8]) -> Result<(), ElfError> {
     }
     let phoff = header(32, u64_at)?;
     let shoff = header(40, u64_at)?;
-    let read16 = |at| u16_at(bytes, at).map(u64::from).ok_or(truncated("the ELF header"));
+    let read16 = |at| {
+        u16_at(bytes, at)
+            .map(u64::from)
+            .ok_or(truncated("the ELF header"))
+    };
     let (phentsize, phnum) = (read16(54)?, read16(56)?);
     let (shentsize, shnum) = (read16(58)?, read16(60)?);
 
@@ -81,7 +88,8 @@ pub fn check(bytes: &[u8]) -> Result<(), ElfError> {
         return Err(truncated("the section header table"));
     }
     for i in 0..phnum {
-        let at = usize::try_from(phoff + i * phentsize).map_err(|_| truncated("a program header"))?;
+        let at =
+            usize::try_from(phoff + i * phentsize).map_err(|_| truncated("a program header"))?;
         let p_type = u32_at(bytes, at).ok_or(truncated("a program header"))?;
         if p_type != PT_LOAD && p_type != PT_DYNAMIC {
             continue;
@@ -112,7 +120,16 @@ mod tests {
             return; // a non-PIE toolchain: nothing to check against
         }
         assert_eq!(check(&whole), Ok(()));
-        for cut in [0, 3, 63, 64, 4096, whole.len() / 3, whole.len() / 2, whole.len() - 1] {
+        for cut in [
+            0,
+            3,
+            63,
+            64,
+            4096,
+            whole.len() / 3,
+            whole.len() / 2,
+            whole.len() - 1,
+        ] {
             assert!(check(&whole[..cut]).is_err(), "cut at {cut} passed");
         }
         assert_eq!(check(b"hello world"), Err(ElfError::NotElf));

@@ -61,8 +61,8 @@ impl Generation {
             .stage(stem, &file.bytes)
             .map_err(|e| LoadError::File(format!("cannot stage a private copy: {e}")))?;
         let result = loader::open(&staged).and_then(|lib| {
-            let manifest = invoke::describe(lib.module)
-                .map_err(|e| LoadError::Describe(e.to_string()))?;
+            let manifest =
+                invoke::describe(lib.module).map_err(|e| LoadError::Describe(e.to_string()))?;
             let info = PluginInfo::from_manifest(&manifest).map_err(LoadError::Manifest)?;
             drop(manifest);
             Ok((lib, info))

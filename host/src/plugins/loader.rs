@@ -151,7 +151,9 @@ fn check_version(plugin: &str) -> Result<(), LoadError> {
 /// name, which the caller adds, so drop the private path.
 fn dl_message(err: &str, staged: &Path) -> String {
     let staged = staged.display().to_string();
-    let cleaned = err.replace(&format!("{staged}: "), "").replace(&staged, "(plugin)");
+    let cleaned = err
+        .replace(&format!("{staged}: "), "")
+        .replace(&staged, "(plugin)");
     first_line(&cleaned)
 }
 
@@ -194,8 +196,17 @@ mod tests {
     fn version_rules() {
         assert!(check_version(ABI_VERSION).is_ok());
         assert!(check_version("1.0.7").is_ok());
-        assert!(matches!(check_version("2.0.0"), Err(LoadError::AbiVersion { .. })));
-        assert!(matches!(check_version("1.9.0"), Err(LoadError::AbiVersion { .. })));
-        assert!(matches!(check_version("garbage"), Err(LoadError::AbiVersion { .. })));
+        assert!(matches!(
+            check_version("2.0.0"),
+            Err(LoadError::AbiVersion { .. })
+        ));
+        assert!(matches!(
+            check_version("1.9.0"),
+            Err(LoadError::AbiVersion { .. })
+        ));
+        assert!(matches!(
+            check_version("garbage"),
+            Err(LoadError::AbiVersion { .. })
+        ));
     }
 }

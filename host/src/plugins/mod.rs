@@ -19,5 +19,7 @@ pub use info::PluginInfo;
 pub use invoke::{OwnedError, OwnedRequest, OwnedStep};
 pub use loader::LoadError;
 pub use permissions::{check_trusted, PermissionError};
-pub use registry::{rfc3339, ActivateError, Activation, Active, LoadOutcome, PluginStatus, Registry};
+pub use registry::{
+    rfc3339, ActivateError, Activation, Active, LoadOutcome, PluginStatus, Registry,
+};
 pub use staging::Staging;

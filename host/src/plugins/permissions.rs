@@ -66,12 +66,19 @@ mod tests {
     #[test]
     fn group_or_world_writable_is_refused() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let set = |mode| std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(mode)).expect("chmod");
+        let set = |mode| {
+            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(mode))
+                .expect("chmod")
+        };
         set(0o700);
         assert_eq!(check_trusted(dir.path()), Ok(()));
         set(0o777);
         let err = check_trusted(dir.path()).expect_err("refused");
-        assert!(err.to_string().contains("writable by other users (mode 0777)"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("writable by other users (mode 0777)"),
+            "{err}"
+        );
         set(0o720);
         assert!(check_trusted(dir.path()).is_err());
         set(0o700);

@@ -182,10 +182,7 @@ impl Registry {
         release_freed_memory();
         if let Err(err) = &result {
             let mut state = self.lock();
-            let owner = state
-                .slots
-                .values_mut()
-                .find(|s| s.current.source == path);
+            let owner = state.slots.values_mut().find(|s| s.current.source == path);
             match owner {
                 Some(slot) => slot.last_error = Some(err.to_string()),
                 None => {
@@ -238,11 +235,20 @@ impl Registry {
             },
         );
         if state.active_name.as_deref() == Some(name.as_str()) {
-            let binding = Binding::new(&generation, &state.configs.get(&name).cloned().unwrap_or_default());
-            self.active.store(Some(Arc::new(Active { generation, binding })));
+            let binding = Binding::new(
+                &generation,
+                &state.configs.get(&name).cloned().unwrap_or_default(),
+            );
+            self.active.store(Some(Arc::new(Active {
+                generation,
+                binding,
+            })));
         }
         tracing::info!(plugin = %name, generation = id, file = %path.display(), "plugin loaded");
-        Ok(LoadOutcome::Loaded { name, generation: id })
+        Ok(LoadOutcome::Loaded {
+            name,
+            generation: id,
+        })
     }
 
     /// The file is gone: the loaded copy keeps serving until another plugin is
@@ -250,7 +256,11 @@ impl Registry {
     pub fn file_removed(&self, path: &Path) {
         let mut state = self.lock();
         state.failed.remove(path);
-        for slot in state.slots.values_mut().filter(|s| s.current.source == path) {
+        for slot in state
+            .slots
+            .values_mut()
+            .filter(|s| s.current.source == path)
+        {
             slot.file_present = false;
             tracing::warn!(plugin = %slot.current.info.name, file = %path.display(),
                 "plugin file removed; the loaded copy stays until another plugin is activated");
@@ -266,19 +276,33 @@ impl Registry {
             if let Some(error) = state
                 .failed
                 .iter()
-                .find(|(p, _)| p.file_stem().and_then(|s| s.to_str()).is_some_and(|s| s.contains(name)))
+                .find(|(p, _)| {
+                    p.file_stem()
+                        .and_then(|s| s.to_str())
+                        .is_some_and(|s| s.contains(name))
+                })
                 .map(|(_, e)| e.clone())
             {
-                return Err(ActivateError::Failed { name: name.to_owned(), error });
+                return Err(ActivateError::Failed {
+                    name: name.to_owned(),
+                    error,
+                });
             }
             let known: Vec<&str> = state.slots.keys().map(String::as_str).collect();
             return Err(ActivateError::Unknown {
                 name: name.to_owned(),
-                known: if known.is_empty() { "none".to_owned() } else { known.join(", ") },
+                known: if known.is_empty() {
+                    "none".to_owned()
+                } else {
+                    known.join(", ")
+                },
             });
         };
         let generation = slot.current.clone();
-        let binding = Binding::new(&generation, &state.configs.get(name).cloned().unwrap_or_default());
+        let binding = Binding::new(
+            &generation,
+            &state.configs.get(name).cloned().unwrap_or_default(),
+        );
         if strict && !binding.problems.is_empty() {
             return Err(ActivateError::Misconfigured {
                 name: name.to_owned(),
@@ -291,7 +315,10 @@ impl Registry {
             problems: binding.problems.clone(),
         };
         state.active_name = Some(name.to_owned());
-        self.active.store(Some(Arc::new(Active { generation, binding })));
+        self.active.store(Some(Arc::new(Active {
+            generation,
+            binding,
+        })));
         // Plugins whose files are gone and that no longer serve can go now.
         state
             .slots
@@ -305,8 +332,14 @@ impl Registry {
         let state = self.lock();
         let slot = state.slots.get(name)?;
         let generation = slot.current.clone();
-        let binding = Binding::new(&generation, &state.configs.get(name).cloned().unwrap_or_default());
-        Some(Active { generation, binding })
+        let binding = Binding::new(
+            &generation,
+            &state.configs.get(name).cloned().unwrap_or_default(),
+        );
+        Some(Active {
+            generation,
+            binding,
+        })
     }
 
     /// Replaces the plugin configurations (a changed configuration file) and
@@ -317,8 +350,14 @@ impl Registry {
         if let Some(name) = state.active_name.clone() {
             if let Some(slot) = state.slots.get(&name) {
                 let generation = slot.current.clone();
-                let binding = Binding::new(&generation, &state.configs.get(&name).cloned().unwrap_or_default());
-                self.active.store(Some(Arc::new(Active { generation, binding })));
+                let binding = Binding::new(
+                    &generation,
+                    &state.configs.get(&name).cloned().unwrap_or_default(),
+                );
+                self.active.store(Some(Arc::new(Active {
+                    generation,
+                    binding,
+                })));
             }
         }
     }
@@ -337,8 +376,11 @@ impl Registry {
             .iter()
             .map(|(name, slot)| {
                 let g = &slot.current;
-                let binding = Binding::new(g, &state.configs.get(name).cloned().unwrap_or_default());
-                let is_active = active.as_ref().is_some_and(|a| Arc::ptr_eq(&a.generation, g));
+                let binding =
+                    Binding::new(g, &state.configs.get(name).cloned().unwrap_or_default());
+                let is_active = active
+                    .as_ref()
+                    .is_some_and(|a| Arc::ptr_eq(&a.generation, g));
                 PluginStatus {
                     name: name.clone(),
                     info: Some(g.info.clone()),
@@ -348,7 +390,11 @@ impl Registry {
                     generation: Some(g.id),
                     loads: slot.loads,
                     loaded_at: Some(rfc3339(g.loaded_at)),
-                    status: if slot.last_error.is_some() { "loaded_with_errors" } else { "loaded" },
+                    status: if slot.last_error.is_some() {
+                        "loaded_with_errors"
+                    } else {
+                        "loaded"
+                    },
                     last_error: slot.last_error.clone(),
                     active: is_active,
                     secrets: binding.secret_states,
@@ -356,23 +402,25 @@ impl Registry {
                 }
             })
             .collect();
-        out.extend(state.failed.iter().map(|(path, error)| PluginStatus {
-            name: path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-            info: None,
-            file: path.display().to_string(),
-            file_present: path.exists(),
-            sha256: None,
-            generation: None,
-            loads: 0,
-            loaded_at: None,
-            status: "failed",
-            last_error: Some(error.clone()),
-            active: false,
-            secrets: Vec::new(),
-            problems: Vec::new(),
+        out.extend(state.failed.iter().map(|(path, error)| {
+            PluginStatus {
+                name: path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                info: None,
+                file: path.display().to_string(),
+                file_present: path.exists(),
+                sha256: None,
+                generation: None,
+                loads: 0,
+                loaded_at: None,
+                status: "failed",
+                last_error: Some(error.clone()),
+                active: false,
+                secrets: Vec::new(),
+                problems: Vec::new(),
+            }
         }));
         out
     }

@@ -49,7 +49,13 @@ impl Staging {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         let safe: String = stem
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
         let path = self.dir.join(format!("{safe}-{n}.so"));
         let mut file = OpenOptions::new()

@@ -75,7 +75,11 @@ impl<'a> FuzzReply<'a> {
 
     /// The message the reply answers: a code by SMS, or by voice.
     pub fn message(&self) -> Message {
-        let channel = if self.voice { Channel::Voice } else { Channel::Sms };
+        let channel = if self.voice {
+            Channel::Voice
+        } else {
+            Channel::Sms
+        };
         Message::new("+14155550100", "Your code is 123456")
             .with_code("123456")
             .with_language("en-US")
@@ -95,12 +99,23 @@ pub fn check_reply<P: Plugin>(harness: &Harness<P>, input: &FuzzReply<'_>) -> Op
     match &step {
         Step::Failed(err) => assert_ne!(err.kind, ErrorKind::Panic, "interpret panicked: {err}"),
         Step::Delivered(d) => {
-            assert!((200..300).contains(&input.status), "delivered on HTTP {}", input.status);
-            assert!(!d.message_id.as_str().trim().is_empty(), "delivered with an empty message id");
+            assert!(
+                (200..300).contains(&input.status),
+                "delivered on HTTP {}",
+                input.status
+            );
+            assert!(
+                !d.message_id.as_str().trim().is_empty(),
+                "delivered with an empty message id"
+            );
         }
         Step::Send(next) => {
             let host = |url: &str| url.split('/').nth(2).map(str::to_owned);
-            assert_eq!(host(next.url.as_str()), host(request.url.as_str()), "a follow-up went elsewhere");
+            assert_eq!(
+                host(next.url.as_str()),
+                host(request.url.as_str()),
+                "a follow-up went elsewhere"
+            );
         }
     }
     Some(step)
@@ -122,11 +137,15 @@ pub fn replay<P: Plugin>(dir: impl AsRef<Path>, harness: impl Fn(bool) -> Harnes
     let failed: Vec<String> = inputs
         .iter()
         .filter(|path| {
-            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             let data = std::fs::read(path).unwrap_or_default();
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 let input = FuzzReply::parse(&data).expect("at least three bytes");
-                let step = check_reply(&harness(input.alternative), &input).expect("the message reaches the vendor");
+                let step = check_reply(&harness(input.alternative), &input)
+                    .expect("the message reaches the vendor");
                 if name.starts_with("ok-") {
                     assert!(matches!(step, Step::Delivered(_)), "{name}: {step:?}");
                 }

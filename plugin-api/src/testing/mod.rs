@@ -77,7 +77,8 @@ impl Reply {
 
     /// Adds a header.
     pub fn header(mut self, name: &str, value: &str) -> Self {
-        self.headers.push(Pair::new(name.to_ascii_lowercase(), value));
+        self.headers
+            .push(Pair::new(name.to_ascii_lowercase(), value));
         self
     }
 }
@@ -184,7 +185,13 @@ impl<P: Plugin> Harness<P> {
         self.interpret_step(message, request, reply, 0)
     }
 
-    fn interpret_step(&self, message: &Message, request: &HttpRequest, reply: &Reply, step: u32) -> Step {
+    fn interpret_step(
+        &self,
+        message: &Message,
+        request: &HttpRequest,
+        reply: &Reply,
+        step: u32,
+    ) -> Step {
         let mut http = HttpReply::new(reply.status, &reply.headers, &reply.body);
         http.state = request.state.as_rstr();
         http.step = step;
@@ -207,7 +214,9 @@ impl<P: Plugin> Harness<P> {
                 Step::Failed(e) => return Err(e),
             }
         }
-        Err(PluginError::protocol("the plugin asked for more than 8 requests"))
+        Err(PluginError::protocol(
+            "the plugin asked for more than 8 requests",
+        ))
     }
 }
 
@@ -240,6 +249,13 @@ mod tests {
         assert!(err.message.contains("voice"), "{err}");
         assert!(harness.run(&voice, |_| Reply::text(200, "")).is_err());
         let sms = Message::new("+14155550100", "123456");
-        assert_eq!(harness.run(&sms, |_| Reply::text(200, "")).unwrap().message_id.as_str(), "m1");
+        assert_eq!(
+            harness
+                .run(&sms, |_| Reply::text(200, ""))
+                .unwrap()
+                .message_id
+                .as_str(),
+            "m1"
+        );
     }
 }

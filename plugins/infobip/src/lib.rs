@@ -249,6 +249,18 @@ mod tests {
     /// the fuzzer once broke a plugin with) is still read without a panic.
     #[test]
     fn kept_fuzz_replies_still_pass() {
-        phonehook_plugin_api::testing::fuzz::replay(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fuzz/regressions/reply_infobip"), |v3| if v3 { harness().setting(SMS_API, "v3") } else { harness() });
+        phonehook_plugin_api::testing::fuzz::replay(
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../fuzz/regressions/reply_infobip"
+            ),
+            |v3| {
+                if v3 {
+                    harness().setting(SMS_API, "v3")
+                } else {
+                    harness()
+                }
+            },
+        );
     }
 }

@@ -18,10 +18,16 @@ impl Plugin for Sandbox {
     fn manifest(&self) -> Manifest {
         Manifest::new("sandbox", env!("CARGO_PKG_VERSION"))
             .vendor("phonehook sandbox")
-            .description("Delivers to the host's own inbox at /sandbox/messages; no vendor account needed")
+            .description(
+                "Delivers to the host's own inbox at /sandbox/messages; no vendor account needed",
+            )
             .channel(Channel::Sms)
             .channel(Channel::Voice)
-            .setting("base_url", false, "Inbox base URL; defaults to the host itself")
+            .setting(
+                "base_url",
+                false,
+                "Inbox base URL; defaults to the host itself",
+            )
             .host("127.0.0.1")
             .host("localhost")
             .host("::1")
@@ -44,9 +50,15 @@ impl Plugin for Sandbox {
     fn interpret(&self, _call: &Call<'_>, reply: &HttpReply<'_>) -> Result<Step, PluginError> {
         let body = reply.json()?;
         if reply.is_success() {
-            let id = body["id"].as_str().filter(|id| !id.is_empty()).ok_or_else(|| {
-                PluginError::protocol(format!("inbox reply has no `id`: {}", wire::snippet(&body.to_string())))
-            })?;
+            let id = body["id"]
+                .as_str()
+                .filter(|id| !id.is_empty())
+                .ok_or_else(|| {
+                    PluginError::protocol(format!(
+                        "inbox reply has no `id`: {}",
+                        wire::snippet(&body.to_string())
+                    ))
+                })?;
             return Ok(Step::Delivered(Delivery::new(id, "delivered")));
         }
         let code = body["error"]["code"].as_str().unwrap_or_default();
@@ -85,26 +97,44 @@ mod tests {
     #[test]
     fn base_url_setting_overrides_the_host() {
         let h = Harness::<Sandbox>::new().setting("base_url", "http://127.0.0.1:9/");
-        assert_eq!(h.prepare(&msg()).unwrap().url.as_str(), "http://127.0.0.1:9/sandbox/messages");
+        assert_eq!(
+            h.prepare(&msg()).unwrap().url.as_str(),
+            "http://127.0.0.1:9/sandbox/messages"
+        );
     }
 
     #[test]
     fn replies_map_to_outcomes() {
         let h = Harness::<Sandbox>::new();
-        let ok = h.run(&msg(), |_| Reply::json(201, json!({"id": "sbx_1"}))).unwrap();
+        let ok = h
+            .run(&msg(), |_| Reply::json(201, json!({"id": "sbx_1"})))
+            .unwrap();
         assert_eq!(ok.message_id.as_str(), "sbx_1");
 
         let err = h
             .run(&msg(), |_| {
-                Reply::json(429, json!({"error": {"code": "throttled", "message": "slow down"}}))
-                    .header("Retry-After", "3")
+                Reply::json(
+                    429,
+                    json!({"error": {"code": "throttled", "message": "slow down"}}),
+                )
+                .header("Retry-After", "3")
             })
             .unwrap_err();
-        assert_eq!((err.kind, err.code.as_str(), err.retryable, err.retry_after_secs), (ErrorKind::Vendor, "throttled", true, 3));
+        assert_eq!(
+            (
+                err.kind,
+                err.code.as_str(),
+                err.retryable,
+                err.retry_after_secs
+            ),
+            (ErrorKind::Vendor, "throttled", true, 3)
+        );
 
         let err = h.run(&msg(), |_| Reply::text(200, "<html>")).unwrap_err();
         assert_eq!(err.kind, ErrorKind::Protocol);
-        let err = h.run(&msg(), |_| Reply::json(200, json!({"id": ""}))).unwrap_err();
+        let err = h
+            .run(&msg(), |_| Reply::json(200, json!({"id": ""})))
+            .unwrap_err();
         assert_eq!(err.kind, ErrorKind::Protocol);
     }
 
@@ -112,6 +142,12 @@ mod tests {
     /// the fuzzer once broke a plugin with) is still read without a panic.
     #[test]
     fn kept_fuzz_replies_still_pass() {
-        phonehook_plugin_api::testing::fuzz::replay(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fuzz/regressions/reply_sandbox"), |_| Harness::<Sandbox>::new());
+        phonehook_plugin_api::testing::fuzz::replay(
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../fuzz/regressions/reply_sandbox"
+            ),
+            |_| Harness::<Sandbox>::new(),
+        );
     }
 }

@@ -442,5 +442,11 @@ fn error_statuses_without_sns_xml_are_vendor_errors_by_status() {
 /// the fuzzer once broke a plugin with) is still read without a panic.
 #[test]
 fn kept_fuzz_replies_still_pass() {
-    phonehook_plugin_api::testing::fuzz::replay(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fuzz/regressions/reply_sns"), |_| harness());
+    phonehook_plugin_api::testing::fuzz::replay(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../fuzz/regressions/reply_sns"
+        ),
+        |_| harness(),
+    );
 }

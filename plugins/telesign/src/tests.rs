@@ -305,5 +305,17 @@ fn unreadable_replies_are_protocol_errors() {
 /// the fuzzer once broke a plugin with) is still read without a panic.
 #[test]
 fn kept_fuzz_replies_still_pass() {
-    phonehook_plugin_api::testing::fuzz::replay(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fuzz/regressions/reply_telesign"), |basic| if basic { harness().setting("auth", "basic") } else { harness() });
+    phonehook_plugin_api::testing::fuzz::replay(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../fuzz/regressions/reply_telesign"
+        ),
+        |basic| {
+            if basic {
+                harness().setting("auth", "basic")
+            } else {
+                harness()
+            }
+        },
+    );
 }

@@ -206,6 +206,16 @@ mod tests {
     /// the fuzzer once broke a plugin with) is still read without a panic.
     #[test]
     fn kept_fuzz_replies_still_pass() {
-        phonehook_plugin_api::testing::fuzz::replay(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fuzz/regressions/reply_template"), |_| Harness::<Template>::new().secret(API_TOKEN, "t0ken").setting("from", "Acme"));
+        phonehook_plugin_api::testing::fuzz::replay(
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../fuzz/regressions/reply_template"
+            ),
+            |_| {
+                Harness::<Template>::new()
+                    .secret(API_TOKEN, "t0ken")
+                    .setting("from", "Acme")
+            },
+        );
     }
 }

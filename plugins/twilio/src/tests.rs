@@ -459,5 +459,11 @@ fn interpret_answers_in_one_step() {
 /// the fuzzer once broke a plugin with) is still read without a panic.
 #[test]
 fn kept_fuzz_replies_still_pass() {
-    phonehook_plugin_api::testing::fuzz::replay(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fuzz/regressions/reply_twilio"), |verify| if verify { verify_harness() } else { harness() });
+    phonehook_plugin_api::testing::fuzz::replay(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../fuzz/regressions/reply_twilio"
+        ),
+        |verify| if verify { verify_harness() } else { harness() },
+    );
 }

@@ -217,13 +217,22 @@ mod tests {
     /// the fuzzer once broke a plugin with) is still read without a panic.
     #[test]
     fn kept_fuzz_replies_still_pass() {
-        phonehook_plugin_api::testing::fuzz::replay(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fuzz/regressions/reply_vonage"), |_| {
-            Harness::<Vonage>::new()
-                .secret("VONAGE_API_KEY", "abcd1234")
-                .secret("VONAGE_API_SECRET", "s3cr3tValue")
-                .secret("VONAGE_APPLICATION_ID", "aaaaaaaa-bbbb-cccc-dddd-0123456789ab")
-                .secret("VONAGE_PRIVATE_KEY", TEST_KEY)
-                .setting("from", "+14155550199")
-        });
+        phonehook_plugin_api::testing::fuzz::replay(
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../fuzz/regressions/reply_vonage"
+            ),
+            |_| {
+                Harness::<Vonage>::new()
+                    .secret("VONAGE_API_KEY", "abcd1234")
+                    .secret("VONAGE_API_SECRET", "s3cr3tValue")
+                    .secret(
+                        "VONAGE_APPLICATION_ID",
+                        "aaaaaaaa-bbbb-cccc-dddd-0123456789ab",
+                    )
+                    .secret("VONAGE_PRIVATE_KEY", TEST_KEY)
+                    .setting("from", "+14155550199")
+            },
+        );
     }
 }

@@ -251,5 +251,11 @@ fn an_empty_configuration_names_what_is_missing() {
 /// the fuzzer once broke a plugin with) is still read without a panic.
 #[test]
 fn kept_fuzz_replies_still_pass() {
-    phonehook_plugin_api::testing::fuzz::replay(concat!(env!("CARGO_MANIFEST_DIR"), "/../../fuzz/regressions/reply_webhook"), |form| if form { form_api() } else { json_api() });
+    phonehook_plugin_api::testing::fuzz::replay(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../fuzz/regressions/reply_webhook"
+        ),
+        |form| if form { form_api() } else { json_api() },
+    );
 }

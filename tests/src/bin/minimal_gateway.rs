@@ -23,7 +23,13 @@ async fn send(State(gw): State<Gateway>, Json(msg): Json<Value>) -> (StatusCode,
         ("From", "+15005550006"),
         ("Body", msg["text"].as_str().unwrap_or_default()),
     ];
-    let reply = gw.client.post(&gw.url).basic_auth(SID, Some("token")).form(&form).send().await;
+    let reply = gw
+        .client
+        .post(&gw.url)
+        .basic_auth(SID, Some("token"))
+        .form(&form)
+        .send()
+        .await;
     let Ok(reply) = reply else {
         return (StatusCode::BAD_GATEWAY, Json(json!({"error": "vendor"})));
     };
@@ -40,10 +46,16 @@ async fn main() {
     let listen = args.next().unwrap_or_else(|| "127.0.0.1:0".into());
     let vendor = args.next().unwrap_or_else(|| "http://127.0.0.1:9".into());
     let gw = Gateway {
-        client: reqwest::Client::builder().pool_max_idle_per_host(256).tcp_nodelay(true).build().expect("client"),
+        client: reqwest::Client::builder()
+            .pool_max_idle_per_host(256)
+            .tcp_nodelay(true)
+            .build()
+            .expect("client"),
         url: format!("{vendor}/2010-04-01/Accounts/{SID}/Messages.json"),
     };
-    let app = Router::new().route("/api/v1/messages", post(send)).with_state(gw);
+    let app = Router::new()
+        .route("/api/v1/messages", post(send))
+        .with_state(gw);
     let listener = tokio::net::TcpListener::bind(&listen).await.expect("bind");
     println!("{}", listener.local_addr().expect("addr"));
     axum::serve(listener, app).await.expect("serve");
