@@ -83,6 +83,10 @@ pub struct Limits {
     /// Refuse numbers outside ranges libphonenumber knows to be assigned
     /// (default: only impossible numbers are refused; see `e164`).
     pub strict_numbers: bool,
+    /// Time a caller has to send a request's head (line and headers) before
+    /// its connection is closed; keeps stalled clients from holding
+    /// connections forever.
+    pub header_timeout_ms: u64,
 }
 
 /// How the host talks to vendors.
@@ -172,6 +176,7 @@ impl Default for Limits {
             max_body_bytes: 64 * 1024,
             max_text_chars: 1600,
             strict_numbers: false,
+            header_timeout_ms: 10_000,
         }
     }
 }
@@ -224,9 +229,12 @@ impl Config {
                 self.default_region
             )));
         }
-        if self.vendor.timeout_ms == 0 || self.limits.max_body_bytes == 0 {
+        if self.vendor.timeout_ms == 0
+            || self.limits.max_body_bytes == 0
+            || self.limits.header_timeout_ms == 0
+        {
             return Err(ConfigError::Invalid(
-                "vendor.timeout_ms and limits.max_body_bytes must be positive".to_owned(),
+                "vendor.timeout_ms, limits.max_body_bytes and limits.header_timeout_ms must be positive".to_owned(),
             ));
         }
         Ok(())

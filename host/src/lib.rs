@@ -7,6 +7,7 @@
 //! caller. See ARCHITECTURE.md for the map.
 #![deny(missing_docs)]
 
+pub mod accept;
 pub mod api;
 pub mod auth;
 pub mod cli;

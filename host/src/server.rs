@@ -5,6 +5,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -66,7 +67,7 @@ pub struct Server {
     state: Arc<AppState>,
     _watcher: Option<Watcher>,
     stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<std::io::Result<()>>,
+    task: JoinHandle<()>,
 }
 
 /// Loads every plugin file in `dir` into `registry`; failures are logged and
@@ -197,13 +198,10 @@ impl Server {
         };
         let app = crate::api::router(state.clone());
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await
-        });
+        let header_timeout = Duration::from_millis(state.config.limits.header_timeout_ms);
+        let task = tokio::spawn(crate::accept::serve(listener, app, header_timeout, async {
+            let _ = stopped.await;
+        }));
         tracing::info!(%addr, "phonehook listening");
         Ok(Server {
             addr,
@@ -231,8 +229,7 @@ impl Server {
             let _ = stop.send(());
         }
         match (&mut self.task).await {
-            Ok(Ok(())) => tracing::info!("phonehook stopped"),
-            Ok(Err(e)) => tracing::error!(error = %e, "server error during shutdown"),
+            Ok(()) => tracing::info!("phonehook stopped"),
             Err(e) => tracing::error!(error = %e, "server task failed"),
         }
         self.state.log.close().await;

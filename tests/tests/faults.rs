@@ -243,9 +243,12 @@ async fn every_vendor_fault_is_a_clear_error_in_time_and_the_next_message_goes_t
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_thousand_silent_connections_do_not_stop_a_real_caller() {
+async fn a_thousand_stalled_connections_do_not_stop_a_real_caller_and_are_closed() {
     raise_fd_limit(4_096);
-    let host = Host::builder().start().await;
+    let host = Host::builder()
+        .config("limits.header_timeout_ms", 1_500)
+        .start()
+        .await;
     let addr = host.url().trim_start_matches("http://").to_owned();
     let mut idle = Vec::new();
     for i in 0..1_000 {
@@ -270,7 +273,29 @@ async fn a_thousand_silent_connections_do_not_stop_a_real_caller() {
     );
     let (status, _) = host.admin("GET", "/healthz", None).await;
     assert_eq!(status, 200);
-    drop(idle);
+
+    // Past the header timeout the host has closed every stalled connection.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let mut still_open = 0;
+    for stream in idle.iter_mut() {
+        let mut buf = [0u8; 512];
+        // EOF (or a reset) means closed; a read that blocks means still held.
+        let read = tokio::time::timeout(Duration::from_millis(2_000), async {
+            loop {
+                match stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => continue,
+                }
+            }
+        });
+        if read.await.is_err() {
+            still_open += 1;
+        }
+    }
+    assert_eq!(
+        still_open, 0,
+        "stalled connections the host still holds after its header timeout"
+    );
 }
 
 /// Raises this process's open-file limit to at least `want` (up to the hard limit).
