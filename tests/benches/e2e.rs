@@ -17,7 +17,7 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
 use phonehook_e2e::load::{
-    closed_loop, cpu_time, paced, rss_mib, spawn_listening, MakeRequest, Stats,
+    closed_loop, cpu_time, paced, rss_mib, serve_phonehook, MakeRequest, ServeProcess, Stats,
 };
 use phonehook_e2e::{plugins, MockVendor};
 use serde_json::json;
@@ -64,7 +64,7 @@ fn spawn_gateway(release: &std::path::Path, vendor: &str) -> Proc {
     }
 }
 
-fn spawn_phonehook(release: &std::path::Path, vendor: &str, dir: &std::path::Path) -> Proc {
+fn spawn_phonehook(release: &std::path::Path, vendor: &str, dir: &std::path::Path) -> ServeProcess {
     let plugin_dir = dir.join("plugins");
     std::fs::create_dir_all(&plugin_dir).expect("dir");
     std::fs::copy(
@@ -72,14 +72,8 @@ fn spawn_phonehook(release: &std::path::Path, vendor: &str, dir: &std::path::Pat
         plugin_dir.join("libtwilio.so"),
     )
     .expect("copy");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("probe")
-        .local_addr()
-        .expect("addr")
-        .port();
     let config = format!(
-        r#"listen = "127.0.0.1:{port}"
-plugin_dir = "{plugins}"
+        r#"plugin_dir = "{plugins}"
 active_plugin = "twilio"
 [log]
 path = "{db}"
@@ -93,20 +87,7 @@ TWILIO_PHONE_NUMBER = "+15005550006"
         plugins = plugin_dir.display(),
         db = dir.join("log.db").display(),
     );
-    let path = dir.join("phonehook.toml");
-    std::fs::write(&path, config).expect("config");
-    let child = spawn_listening(
-        Command::new(release.join("phonehook"))
-            .args(["serve", "--config"])
-            .arg(&path)
-            .env("RUST_LOG", "warn")
-            .stderr(Stdio::null()),
-        port,
-    );
-    Proc {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-    }
+    serve_phonehook(release, dir, &config)
 }
 
 fn hook_request(url: String) -> MakeRequest {

@@ -8,25 +8,16 @@
 //! Run: `cargo bench -p phonehook-e2e --bench reload`.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use phonehook_e2e::arrival::Arrival;
-use phonehook_e2e::load::{rss_mib, spawn_listening};
+use phonehook_e2e::load::{rss_mib, serve_phonehook, ServeProcess};
 use phonehook_e2e::plugins;
 use serde_json::{json, Value};
 
 struct Server {
-    child: Child,
-    url: String,
+    process: ServeProcess,
     staging: PathBuf,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn start(release: &Path, dir: &Path, watch: &str) -> Server {
@@ -38,29 +29,13 @@ fn start(release: &Path, dir: &Path, watch: &str) -> Server {
         plugin_dir.join("libecho.so"),
     )
     .expect("copy");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("probe")
-        .local_addr()
-        .expect("addr")
-        .port();
     let config = format!(
-        "listen = \"127.0.0.1:{port}\"\nplugin_dir = \"{}\"\nstaging_dir = \"{}\"\nactive_plugin = \"echo\"\n{watch}\n",
+        "plugin_dir = \"{}\"\nstaging_dir = \"{}\"\nactive_plugin = \"echo\"\n{watch}\n",
         plugin_dir.display(),
         staging.display()
     );
-    let path = dir.join("phonehook.toml");
-    std::fs::write(&path, config).expect("config");
-    let child = spawn_listening(
-        Command::new(release.join("phonehook"))
-            .args(["serve", "--config"])
-            .arg(&path)
-            .env("RUST_LOG", "warn")
-            .stderr(Stdio::null()),
-        port,
-    );
     Server {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
+        process: serve_phonehook(release, dir, &config),
         staging,
     }
 }
@@ -91,7 +66,7 @@ fn reload(
     let dst = dir.join("plugins").join("libecho.so");
     Arrival::RenameIntoPlace.deliver(src, &dst, dir);
     let t0 = Instant::now();
-    while version(client, &server.url).as_deref() != Some(want) {
+    while version(client, &server.process.url).as_deref() != Some(want) {
         assert!(
             t0.elapsed() < Duration::from_secs(10),
             "reload to {want} never served"
@@ -153,7 +128,7 @@ fn main() {
         dir.path(),
         "[watch]\ndebounce_ms = 20\nsettle_ms = 20",
     );
-    let pid = server.child.id();
+    let pid = server.process.child.id();
     println!("memory across reloads (watch: debounce 20 ms, settle 20 ms)");
     println!(
         "  start: RSS {:.1} MiB, mapped plugin copies {}",

@@ -184,17 +184,53 @@ pub fn rss_mib(pid: u32) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
-/// Starts a server process and waits until it accepts connections on
-/// `127.0.0.1:port`; kills it and panics when it does not within 5 s.
-pub fn spawn_listening(cmd: &mut std::process::Command, port: u16) -> std::process::Child {
-    let mut child = cmd.spawn().expect("the server starts");
+/// A `phonehook serve` process for a benchmark, killed when dropped.
+pub struct ServeProcess {
+    /// The process.
+    pub child: std::process::Child,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `release/phonehook serve` on a free loopback port with `config`
+/// (TOML, without `listen`) written to `dir/phonehook.toml`, and waits until
+/// it accepts connections; kills it and panics when it does not within 5 s.
+pub fn serve_phonehook(
+    release: &std::path::Path,
+    dir: &std::path::Path,
+    config: &str,
+) -> ServeProcess {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+        .port();
+    let path = dir.join("phonehook.toml");
+    std::fs::write(&path, format!("listen = \"127.0.0.1:{port}\"\n{config}"))
+        .expect("write the config");
+    let mut child = std::process::Command::new(release.join("phonehook"))
+        .args(["serve", "--config"])
+        .arg(&path)
+        .env("RUST_LOG", "warn")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("phonehook starts");
     for _ in 0..200 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return child;
+            return ServeProcess {
+                child,
+                url: format!("http://127.0.0.1:{port}"),
+            };
         }
         std::thread::sleep(Duration::from_millis(25));
     }
     let _ = child.kill();
     let _ = child.wait();
-    panic!("{cmd:?} did not start listening on port {port}");
+    panic!("phonehook did not start listening on port {port}");
 }

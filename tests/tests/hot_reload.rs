@@ -42,6 +42,21 @@ struct Tally {
     ids: Mutex<Vec<(bool, String)>>,
 }
 
+impl Tally {
+    /// The answers (whether sent after the swap, message id), after
+    /// asserting that no message failed.
+    fn answers(&self) -> Vec<(bool, String)> {
+        let failed = std::mem::take(&mut *self.failed.lock().unwrap());
+        assert!(
+            failed.is_empty(),
+            "{} failed, e.g. {:?}",
+            failed.len(),
+            failed.first()
+        );
+        std::mem::take(&mut *self.ids.lock().unwrap())
+    }
+}
+
 /// Sends continuously from `workers` tasks until `stop`, at most `max` messages.
 /// Each result is recorded with whether `swapped` was already set when the
 /// message was sent.
@@ -114,14 +129,7 @@ async fn reloads_under_load_lose_nothing() {
     stop.store(true, Ordering::SeqCst);
     let tally = load.await.expect("load");
 
-    let failed = std::mem::take(&mut *tally.failed.lock().unwrap());
-    assert!(
-        failed.is_empty(),
-        "{} failed, e.g. {:?}",
-        failed.len(),
-        failed.first()
-    );
-    let ids = std::mem::take(&mut *tally.ids.lock().unwrap());
+    let ids = tally.answers();
     assert!(
         ids.len() >= 100,
         "the load ran while reloading: {} messages",
@@ -186,17 +194,7 @@ async fn a_broken_build_dropped_in_mid_load_is_refused_and_v1_keeps_serving() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     stop.store(true, Ordering::SeqCst);
     let tally = load.await.expect("load");
-    assert!(
-        tally.failed.lock().unwrap().is_empty(),
-        "{:?}",
-        tally.failed.lock().unwrap().first()
-    );
-    assert!(tally
-        .ids
-        .lock()
-        .unwrap()
-        .iter()
-        .all(|(_, id)| version_of(id) == "v1"));
+    assert!(tally.answers().iter().all(|(_, id)| version_of(id) == "v1"));
     let echo = body["plugins"]
         .as_array()
         .and_then(|ps| ps.iter().find(|p| p["name"] == "echo"))
@@ -250,12 +248,7 @@ async fn swap_under_load(via_config: bool) {
     stop.store(true, Ordering::SeqCst);
     let tally = load.await.expect("load");
 
-    assert!(
-        tally.failed.lock().unwrap().is_empty(),
-        "{:?}",
-        tally.failed.lock().unwrap().first()
-    );
-    let ids = std::mem::take(&mut *tally.ids.lock().unwrap());
+    let ids = tally.answers();
     let after: Vec<&String> = ids
         .iter()
         .filter(|(after, _)| *after)
@@ -334,14 +327,7 @@ async fn reloads_racing_with_activations_lose_nothing() {
     stop.store(true, Ordering::SeqCst);
     let tally = load.await.expect("load");
 
-    let failed = std::mem::take(&mut *tally.failed.lock().unwrap());
-    assert!(
-        failed.is_empty(),
-        "{} failed, e.g. {:?}",
-        failed.len(),
-        failed.first()
-    );
-    let ids = std::mem::take(&mut *tally.ids.lock().unwrap());
+    let ids = tally.answers();
     assert!(
         ids.len() >= 100,
         "the load ran throughout: {} messages",
