@@ -139,6 +139,16 @@ struct State {
     active_name: Option<String>,
 }
 
+impl State {
+    /// `generation` bound to plugin `name`'s configuration (an empty one if none).
+    fn binding(&self, name: &str, generation: &Generation) -> Binding {
+        Binding::new(
+            generation,
+            &self.configs.get(name).cloned().unwrap_or_default(),
+        )
+    }
+}
+
 /// The registry.
 pub struct Registry {
     staging: Staging,
@@ -235,10 +245,7 @@ impl Registry {
             },
         );
         if state.active_name.as_deref() == Some(name.as_str()) {
-            let binding = Binding::new(
-                &generation,
-                &state.configs.get(&name).cloned().unwrap_or_default(),
-            );
+            let binding = state.binding(&name, &generation);
             self.active.store(Some(Arc::new(Active {
                 generation,
                 binding,
@@ -299,10 +306,7 @@ impl Registry {
             });
         };
         let generation = slot.current.clone();
-        let binding = Binding::new(
-            &generation,
-            &state.configs.get(name).cloned().unwrap_or_default(),
-        );
+        let binding = state.binding(name, &generation);
         if strict && !binding.problems.is_empty() {
             return Err(ActivateError::Misconfigured {
                 name: name.to_owned(),
@@ -332,10 +336,7 @@ impl Registry {
         let state = self.lock();
         let slot = state.slots.get(name)?;
         let generation = slot.current.clone();
-        let binding = Binding::new(
-            &generation,
-            &state.configs.get(name).cloned().unwrap_or_default(),
-        );
+        let binding = state.binding(name, &generation);
         Some(Active {
             generation,
             binding,
@@ -350,10 +351,7 @@ impl Registry {
         if let Some(name) = state.active_name.clone() {
             if let Some(slot) = state.slots.get(&name) {
                 let generation = slot.current.clone();
-                let binding = Binding::new(
-                    &generation,
-                    &state.configs.get(&name).cloned().unwrap_or_default(),
-                );
+                let binding = state.binding(&name, &generation);
                 self.active.store(Some(Arc::new(Active {
                     generation,
                     binding,
@@ -376,8 +374,7 @@ impl Registry {
             .iter()
             .map(|(name, slot)| {
                 let g = &slot.current;
-                let binding =
-                    Binding::new(g, &state.configs.get(name).cloned().unwrap_or_default());
+                let binding = state.binding(name, g);
                 let is_active = active
                     .as_ref()
                     .is_some_and(|a| Arc::ptr_eq(&a.generation, g));
