@@ -25,7 +25,7 @@ fn accepted(reply: &HttpReply<'_>) -> Result<Delivery, PluginError> {
     };
     match id
         .map(|id| id.trim().to_owned())
-        .filter(|id| !id.is_empty())
+        .filter(|id| !id.trim().is_empty())
     {
         Some(id) => Ok(Delivery::new(id, "")),
         None => Err(PluginError::protocol(format!(

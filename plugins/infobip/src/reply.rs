@@ -40,7 +40,7 @@ fn accepted(body: &Value) -> Result<Delivery, PluginError> {
     let id = first["messageId"]
         .as_str()
         .map(str::trim)
-        .filter(|id| !id.is_empty())
+        .filter(|id| !id.trim().is_empty())
         .ok_or_else(|| {
             PluginError::protocol(format!(
                 "Infobip reply has no `messages[0].messageId`: {}",

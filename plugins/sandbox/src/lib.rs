@@ -52,7 +52,7 @@ impl Plugin for Sandbox {
         if reply.is_success() {
             let id = body["id"]
                 .as_str()
-                .filter(|id| !id.is_empty())
+                .filter(|id| !id.trim().is_empty())
                 .ok_or_else(|| {
                     PluginError::protocol(format!(
                         "inbox reply has no `id`: {}",

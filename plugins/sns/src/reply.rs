@@ -51,7 +51,7 @@ fn delivered(reply: &HttpReply<'_>) -> Result<Delivery, PluginError> {
         )));
     }
     wire::xml_text(text, MESSAGE_ID)
-        .filter(|id| !id.is_empty())
+        .filter(|id| !id.trim().is_empty())
         .map(|id| Delivery::new(id, ""))
         .ok_or_else(|| {
             PluginError::protocol(format!(

@@ -25,7 +25,7 @@ fn created(reply: &HttpReply<'_>) -> Result<Delivery, PluginError> {
         .get("sid")
         .and_then(Value::as_str)
         .map(str::trim)
-        .filter(|sid| !sid.is_empty())
+        .filter(|sid| !sid.trim().is_empty())
         .ok_or_else(|| {
             PluginError::protocol(format!(
                 "Twilio answered HTTP {} without a `sid`: {}",

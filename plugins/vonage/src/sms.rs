@@ -49,7 +49,7 @@ pub fn interpret(reply: &HttpReply<'_>) -> Result<Step, PluginError> {
     let id = parts
         .first()
         .and_then(|p| p.message_id.as_deref())
-        .filter(|id| !id.is_empty())
+        .filter(|id| !id.trim().is_empty())
         .ok_or_else(|| no_id(&body))?;
     Ok(Step::Delivered(Delivery::new(id, "0")))
 }

@@ -53,7 +53,7 @@ pub fn interpret(reply: &HttpReply<'_>) -> Result<Step, PluginError> {
         .get("uuid")
         .and_then(Value::as_str)
         .map(str::trim)
-        .filter(|id| !id.is_empty())
+        .filter(|id| !id.trim().is_empty())
         .ok_or_else(|| {
             PluginError::protocol(format!(
                 "Vonage Voice reply has no `uuid`: {}",
