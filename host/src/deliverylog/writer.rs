@@ -526,7 +526,6 @@ impl Throttle {
     }
 }
 
-
 /// Batch inserts are background work: on a two-core machine a batch written
 /// at full priority showed up in the send path's p99. A nice value of 5 for
 /// this thread alone (Linux schedules threads by their own nice value) lets
