@@ -6,7 +6,8 @@
 //! Also phonehook's RSS at idle and under load.
 //!
 //! Run: `cargo bench -p phonehook-e2e --bench e2e` (release builds are made
-//! first). `E2E_SECONDS` sets the measured window per run (default 5).
+//! first). `E2E_SECONDS` sets the measured window per run (default 5);
+//! `E2E_LOG=off` turns phonehook's delivery log off, to see what it costs.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -76,6 +77,7 @@ fn spawn_phonehook(release: &std::path::Path, vendor: &str, dir: &std::path::Pat
         r#"plugin_dir = "{plugins}"
 active_plugin = "twilio"
 [log]
+enabled = {log_enabled}
 path = "{db}"
 [plugins.twilio.settings]
 base_url = "{vendor}"
@@ -86,6 +88,7 @@ TWILIO_PHONE_NUMBER = "+15005550006"
 "#,
         plugins = plugin_dir.display(),
         db = dir.join("log.db").display(),
+        log_enabled = std::env::var("E2E_LOG").map_or(true, |v| v != "off"),
     );
     serve_phonehook(release, dir, &config)
 }
