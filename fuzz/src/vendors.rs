@@ -137,8 +137,11 @@ pub fn template(r: &FuzzReply<'_>) -> Option<Step> {
     reply(&h, r)
 }
 
+/// One plugin's check: what it made of the reply, `None` if it refused the message.
+pub type Check = fn(&FuzzReply<'_>) -> Option<Step>;
+
 /// Every vendor check by fuzz target name.
-pub const ALL: &[(&str, fn(&FuzzReply<'_>) -> Option<Step>)] = &[
+pub const ALL: &[(&str, Check)] = &[
     ("reply_twilio", twilio),
     ("reply_vonage", vonage),
     ("reply_infobip", infobip),
