@@ -324,9 +324,11 @@ impl Registry {
             binding,
         })));
         // Plugins whose files are gone and that no longer serve can go now.
+        // Look at the file itself too: one being replaced (removed, then
+        // linked or written anew) is back before the watcher says so.
         state
             .slots
-            .retain(|n, s| s.file_present || n.as_str() == name);
+            .retain(|n, s| s.file_present || n.as_str() == name || s.current.source.exists());
         tracing::info!(plugin = %name, generation = activation.generation, "plugin activated");
         Ok(activation)
     }
