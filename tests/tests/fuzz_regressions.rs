@@ -7,39 +7,24 @@
 #[path = "../../fuzz/src/host_checks.rs"]
 mod host_checks;
 
-use std::path::PathBuf;
+use phonehook_plugin_api::testing::fuzz::replay_files;
 
-/// Runs `check` on every input kept for `target`; names each that fails.
-fn replay(target: &str, check: fn(&[u8])) {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../fuzz/regressions")
-        .join(target);
-    let mut inputs: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
-    inputs.sort();
-    assert!(!inputs.is_empty(), "no inputs kept for {target}");
-    let failed: Vec<String> = inputs
-        .iter()
-        .filter(|path| {
-            let data = std::fs::read(path).unwrap_or_default();
-            std::panic::catch_unwind(|| check(&data)).is_err()
-        })
-        .map(|path| path.display().to_string())
-        .collect();
-    assert!(
-        failed.is_empty(),
-        "{target}: kept inputs that fail again: {failed:?}"
-    );
+/// The directory of inputs kept for `target`.
+fn kept(target: &str) -> String {
+    format!(
+        "{}/../fuzz/regressions/{target}",
+        env!("CARGO_MANIFEST_DIR")
+    )
 }
 
 #[test]
 fn kept_hook_payloads_still_pass() {
-    replay("hook_payload", host_checks::hook_payload);
+    replay_files(kept("hook_payload"), |_, data| {
+        host_checks::hook_payload(data)
+    });
 }
 
 #[test]
 fn kept_numbers_still_pass() {
-    replay("e164", host_checks::e164);
+    replay_files(kept("e164"), |_, data| host_checks::e164(data));
 }

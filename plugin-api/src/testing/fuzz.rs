@@ -127,6 +127,23 @@ pub fn check_reply<P: Plugin>(harness: &Harness<P>, input: &FuzzReply<'_>) -> Op
 /// proves the harness's configuration reaches the reply code. Panics naming
 /// every input that fails, or when `dir` holds none.
 pub fn replay<P: Plugin>(dir: impl AsRef<Path>, harness: impl Fn(bool) -> Harness<P>) {
+    replay_files(dir, |name, data| {
+        let input = FuzzReply::parse(data).expect("at least three bytes");
+        let step = check_reply(&harness(input.alternative), &input)
+            .expect("the message reaches the vendor");
+        if name.starts_with("ok-") {
+            assert!(matches!(step, Step::Delivered(_)), "{name}: {step:?}");
+        }
+        if name.starts_with("err-") {
+            assert!(matches!(step, Step::Failed(_)), "{name}: {step:?}");
+        }
+    });
+}
+
+/// Runs `check(file name, bytes)` on every file in `dir`, in name order; a
+/// check fails by panicking. Panics naming every file that failed, or when
+/// `dir` holds none (an empty replay would prove nothing).
+pub fn replay_files(dir: impl AsRef<Path>, check: impl Fn(&str, &[u8])) {
     let dir = dir.as_ref();
     let mut inputs: Vec<_> = std::fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
@@ -142,18 +159,7 @@ pub fn replay<P: Plugin>(dir: impl AsRef<Path>, harness: impl Fn(bool) -> Harnes
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
             let data = std::fs::read(path).unwrap_or_default();
-            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                let input = FuzzReply::parse(&data).expect("at least three bytes");
-                let step = check_reply(&harness(input.alternative), &input)
-                    .expect("the message reaches the vendor");
-                if name.starts_with("ok-") {
-                    assert!(matches!(step, Step::Delivered(_)), "{name}: {step:?}");
-                }
-                if name.starts_with("err-") {
-                    assert!(matches!(step, Step::Failed(_)), "{name}: {step:?}");
-                }
-            }));
-            outcome.is_err()
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(&name, &data))).is_err()
         })
         .map(|path| path.display().to_string())
         .collect();
