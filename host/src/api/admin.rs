@@ -44,7 +44,7 @@ pub async fn activate(
     State(state): State<Arc<AppState>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let body = read_body(body)?;
+    let body = read_body(&state, body)?;
     let name = serde_json::from_slice::<Value>(&body)
         .ok()
         .and_then(|v| v.get("name").and_then(Value::as_str).map(str::to_owned))
@@ -92,7 +92,7 @@ pub async fn test(
     Path(name): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body = read_body(body)?;
+    let body = read_body(&state, body)?;
     let message = inbound::parse_hook(&body)?.validate(&state.rules)?;
     let Some(bound) = state.registry.bind(&name) else {
         let known: Vec<String> = state

@@ -38,6 +38,12 @@ impl ApiError {
         }
     }
 
+    /// 413: the request body is over `limits.max_body_bytes`.
+    pub fn body_too_large(max: usize) -> Self {
+        let message = format!("the request body is over the size limit of {max} bytes");
+        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", message)
+    }
+
     /// Adds a detail field.
     pub fn detail(mut self, key: &str, value: impl Into<Value>) -> Self {
         self.details.insert(key.to_owned(), value.into());

@@ -22,7 +22,7 @@ pub async fn send_hook(
     State(state): State<Arc<AppState>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body = read_body(body)?;
+    let body = read_body(&state, body)?;
     send(&state, inbound::parse_hook(&body), "hook").await
 }
 
@@ -31,18 +31,17 @@ pub async fn send_action(
     State(state): State<Arc<AppState>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body = read_body(body)?;
+    let body = read_body(&state, body)?;
     send(&state, inbound::parse_actions_event(&body), "actions").await
 }
 
-pub(super) fn read_body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+pub(super) fn read_body(
+    state: &AppState,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Bytes, ApiError> {
     body.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                "the request body is over the size limit",
-            )
+            ApiError::body_too_large(state.config.limits.max_body_bytes)
         } else {
             ApiError::new(
                 StatusCode::BAD_REQUEST,
