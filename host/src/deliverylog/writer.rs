@@ -263,7 +263,6 @@ struct Worker {
 
 impl Worker {
     fn run(mut self) {
-        lower_thread_priority();
         loop {
             if self.schedule.due() {
                 self.apply_retention();
@@ -523,22 +522,6 @@ impl Throttle {
             return Some(self.pending.swap(0, Ordering::Relaxed));
         }
         None
-    }
-}
-
-/// Batch inserts are background work: on a two-core machine a batch written
-/// at full priority showed up in the send path's p99. A nice value of 5 for
-/// this thread alone (Linux schedules threads by their own nice value) lets
-/// requests in flight go first, while its share of a saturated machine (about
-/// a third of a busy thread's) is still several times what the inserts need.
-fn lower_thread_priority() {
-    #[cfg(target_os = "linux")]
-    // SAFETY: gettid and setpriority take and return plain integers.
-    unsafe {
-        let tid = libc::gettid();
-        if libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 5) != 0 {
-            tracing::debug!("could not lower the log writer's priority");
-        }
     }
 }
 
