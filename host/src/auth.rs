@@ -51,8 +51,8 @@ fn unauthorized() -> Response {
 
 async fn check(state: &AppState, role: Role, req: Request, next: Next) -> Response {
     let expected = match role {
-        Role::Send => state.config.send_token.as_deref(),
-        Role::Admin => state.config.admin_token.as_deref(),
+        Role::Send => state.config.send_token(),
+        Role::Admin => state.config.admin_token(),
     };
     match expected {
         // No token configured: the server refuses to listen beyond loopback.

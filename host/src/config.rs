@@ -255,10 +255,27 @@ impl Config {
         })
     }
 
+    /// The send token, trimmed; an empty or blank value is no token (an
+    /// unset variable in `PHONEHOOK_SEND_TOKEN=$UNSET` must not pass for one).
+    pub fn send_token(&self) -> Option<&str> {
+        usable_token(self.send_token.as_deref())
+    }
+
+    /// The admin token, trimmed; an empty or blank value is no token.
+    pub fn admin_token(&self) -> Option<&str> {
+        usable_token(self.admin_token.as_deref())
+    }
+
     /// The configuration of one plugin (empty when not configured).
     pub fn plugin(&self, name: &str) -> PluginConfig {
         self.plugins.get(name).cloned().unwrap_or_default()
     }
+}
+
+/// Callers send tokens in a header, where surrounding blanks cannot survive;
+/// a configured token is read the same way.
+fn usable_token(token: Option<&str>) -> Option<&str> {
+    token.map(str::trim).filter(|t| !t.is_empty())
 }
 
 impl PluginConfig {

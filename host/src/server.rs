@@ -47,9 +47,14 @@ pub enum StartError {
     /// Invalid configuration.
     #[error("{0}")]
     Config(String),
-    /// A non-loopback address without both tokens.
-    #[error("refusing to listen on {0} without both send_token and admin_token configured: anyone who can reach it could send codes and swap providers. Set both (PHONEHOOK_SEND_TOKEN, PHONEHOOK_ADMIN_TOKEN) or listen on 127.0.0.1")]
-    Insecure(SocketAddr),
+    /// A non-loopback address without two usable tokens.
+    #[error("refusing to listen on {addr}: {problem}. Anyone who can reach it could send codes and swap providers; set both tokens to long random values (PHONEHOOK_SEND_TOKEN, PHONEHOOK_ADMIN_TOKEN) or listen on 127.0.0.1")]
+    Insecure {
+        /// The address.
+        addr: SocketAddr,
+        /// Which token is missing or too short.
+        problem: String,
+    },
     /// The plugin directory can be written by other users.
     #[error("refusing to load plugins: {0}")]
     Untrusted(String),
@@ -110,26 +115,41 @@ pub fn build_registry(config: &Config) -> Result<Arc<Registry>, StartError> {
     Ok(registry)
 }
 
+/// Shortest token accepted on a non-loopback address, in characters.
+pub const MIN_TOKEN_CHARS: usize = 16;
+
 /// Without tokens anyone who reaches the port can send and administer, so
-/// only this machine may reach it.
+/// only this machine may reach it. A blank token counts as none (see
+/// [`Config::send_token`]), and beyond loopback a short one counts as none
+/// too: it can be guessed.
 fn check_exposure(config: &Config) -> Result<(), StartError> {
-    let tokens = config.send_token.is_some() && config.admin_token.is_some();
-    if !tokens && !config.listen.ip().is_loopback() {
-        return Err(StartError::Insecure(config.listen));
-    }
-    if !tokens {
-        tracing::warn!(listen = %config.listen,
-            "no send_token/admin_token configured: listening on loopback only, and anyone on this machine can send and administer");
-    }
-    for (name, token) in [
-        ("send_token", &config.send_token),
-        ("admin_token", &config.admin_token),
-    ] {
-        if token.as_deref().is_some_and(|t| t.len() < 16) {
-            tracing::warn!(
+    let loopback = config.listen.ip().is_loopback();
+    let tokens = [
+        ("send_token", config.send_token()),
+        ("admin_token", config.admin_token()),
+    ];
+    for (name, token) in tokens {
+        let problem = match token {
+            None => format!("{name} is not set (an empty or blank value is no token)"),
+            Some(t) if t.chars().count() < MIN_TOKEN_CHARS => {
+                format!("{name} is shorter than {MIN_TOKEN_CHARS} characters")
+            }
+            Some(_) => continue,
+        };
+        if !loopback {
+            return Err(StartError::Insecure {
+                addr: config.listen,
+                problem,
+            });
+        }
+        match token {
+            None => tracing::warn!(listen = %config.listen, token = name,
+                "token not configured: listening on loopback only, and anyone on this machine can use its routes"),
+            Some(_) => tracing::warn!(
                 token = name,
-                "token is shorter than 16 characters; use a long random value"
-            );
+                min_chars = MIN_TOKEN_CHARS,
+                "token is short; use a long random value"
+            ),
         }
     }
     Ok(())
@@ -258,5 +278,74 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {},
         _ = term => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LONG: &str = "0123456789abcdef";
+
+    fn config(listen: &str, send: Option<&str>, admin: Option<&str>) -> Config {
+        Config {
+            listen: listen.parse().unwrap_or_else(|_| Config::default().listen),
+            send_token: send.map(str::to_owned),
+            admin_token: admin.map(str::to_owned),
+            ..Config::default()
+        }
+    }
+
+    #[test]
+    fn beyond_loopback_both_tokens_must_be_long_and_not_blank() {
+        let cases = [
+            // (listen, send_token, admin_token, starts)
+            ("0.0.0.0:8080", Some(LONG), Some(LONG), true),
+            ("0.0.0.0:8080", None, None, false),
+            ("0.0.0.0:8080", Some(""), Some(""), false),
+            ("0.0.0.0:8080", Some(" "), Some(LONG), false),
+            ("0.0.0.0:8080", Some(LONG), Some("\t \n"), false),
+            ("0.0.0.0:8080", Some(LONG), Some("short-token"), false),
+            // Blanks around a token do not count towards its length.
+            (
+                "0.0.0.0:8080",
+                Some(LONG),
+                Some("   0123456789abcde   "),
+                false,
+            ),
+            ("[::]:8080", Some(""), Some(LONG), false),
+            // Loopback: missing, blank or short tokens only warn.
+            ("127.0.0.1:8080", None, None, true),
+            ("127.0.0.1:8080", Some(""), Some(" "), true),
+            ("127.0.0.1:8080", Some("short"), Some(LONG), true),
+            ("[::1]:8080", None, Some(LONG), true),
+        ];
+        for (listen, send, admin, starts) in cases {
+            let result = check_exposure(&config(listen, send, admin));
+            assert_eq!(
+                result.is_ok(),
+                starts,
+                "{listen} send={send:?} admin={admin:?}: {result:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_refusal_names_the_token_and_why() {
+        let err = check_exposure(&config("0.0.0.0:8080", Some(LONG), Some(" ")))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.contains("admin_token is not set") && err.contains("0.0.0.0:8080"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_blank_token_is_no_token_and_blanks_around_one_are_ignored() {
+        let c = config("127.0.0.1:8080", Some("  "), Some(" secret-admin-token\n"));
+        assert_eq!(c.send_token(), None);
+        assert_eq!(c.admin_token(), Some("secret-admin-token"));
     }
 }
