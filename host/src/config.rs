@@ -87,6 +87,17 @@ pub struct Limits {
     /// its connection is closed; keeps stalled clients from holding
     /// connections forever.
     pub header_timeout_ms: u64,
+    /// Time a caller has to send a whole request body, from the end of its
+    /// head; a slower body is answered 408 and its connection closed.
+    pub body_timeout_ms: u64,
+    /// Connections served at once; further callers wait in the kernel's
+    /// listen backlog until one closes (the process never runs out of file
+    /// descriptors for them).
+    pub max_connections: usize,
+    /// Connections served at once from one IP address; further ones from it
+    /// are closed at once. 0: no limit (the default, because behind a proxy
+    /// or load balancer every caller has the proxy's address).
+    pub max_connections_per_peer: usize,
 }
 
 /// How the host talks to vendors.
@@ -177,6 +188,9 @@ impl Default for Limits {
             max_text_chars: 1600,
             strict_numbers: false,
             header_timeout_ms: 10_000,
+            body_timeout_ms: 5_000,
+            max_connections: 1024,
+            max_connections_per_peer: 0,
         }
     }
 }
@@ -232,9 +246,11 @@ impl Config {
         if self.vendor.timeout_ms == 0
             || self.limits.max_body_bytes == 0
             || self.limits.header_timeout_ms == 0
+            || self.limits.body_timeout_ms == 0
+            || self.limits.max_connections == 0
         {
             return Err(ConfigError::Invalid(
-                "vendor.timeout_ms, limits.max_body_bytes and limits.header_timeout_ms must be positive".to_owned(),
+                "vendor.timeout_ms, limits.max_body_bytes, limits.header_timeout_ms, limits.body_timeout_ms and limits.max_connections must be positive".to_owned(),
             ));
         }
         Ok(())

@@ -5,7 +5,6 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -218,8 +217,8 @@ impl Server {
         };
         let app = crate::api::router(state.clone());
         let (stop, stopped) = oneshot::channel::<()>();
-        let header_timeout = Duration::from_millis(state.config.limits.header_timeout_ms);
-        let task = tokio::spawn(crate::accept::serve(listener, app, header_timeout, async {
+        let limits = crate::accept::ConnectionLimits::from_config(&state.config.limits);
+        let task = tokio::spawn(crate::accept::serve(listener, app, limits, async {
             let _ = stopped.await;
         }));
         tracing::info!(%addr, "phonehook listening");

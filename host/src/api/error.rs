@@ -44,6 +44,12 @@ impl ApiError {
         ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", message)
     }
 
+    /// 408: the request body did not arrive within `limits.body_timeout_ms`.
+    pub fn body_timeout(timeout_ms: u64) -> Self {
+        let message = format!("the request body did not arrive within {timeout_ms} ms");
+        ApiError::new(StatusCode::REQUEST_TIMEOUT, "body_timeout", message)
+    }
+
     /// Adds a detail field.
     pub fn detail(mut self, key: &str, value: impl Into<Value>) -> Self {
         self.details.insert(key.to_owned(), value.into());

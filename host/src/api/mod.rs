@@ -29,12 +29,15 @@ pub use error::ApiError;
 
 /// The application.
 pub fn router(state: Arc<AppState>) -> Router {
+    // Inside each group's access check: see `body_limit`.
+    let whole_body = || middleware::from_fn_with_state(state.clone(), body_limit::read_whole_body);
     let send = Router::new()
         .route("/api/v1/messages", post(messages::send_hook))
         .route(
             "/api/v1/actions/send-phone-message",
             post(messages::send_action),
         )
+        .route_layer(whole_body())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_send,
@@ -55,20 +58,26 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(sandbox::list).delete(sandbox::clear),
         );
     }
-    let admin = admin.route_layer(middleware::from_fn_with_state(
-        state.clone(),
-        auth::require_admin,
-    ));
+    let admin = admin
+        .route_layer(whole_body())
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_admin,
+        ));
 
     let mut open = Router::new().route("/healthz", get(health::healthz));
     if state.config.sandbox.enabled {
         open = open.route("/sandbox/messages", post(sandbox::receive));
     }
 
+    let open = open.route_layer(whole_body());
+
     send.merge(admin)
         .merge(open)
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
+        // `read_whole_body` enforces the cap; the extractors' own limit must
+        // not be lower (axum's default is 2 MB).
         .layer(DefaultBodyLimit::max(state.config.limits.max_body_bytes))
         .layer(middleware::from_fn_with_state(
             state.clone(),
