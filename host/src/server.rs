@@ -9,6 +9,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
 use crate::deliverylog::DeliveryLog;
@@ -207,6 +208,7 @@ impl Server {
             egress,
             rules,
             log,
+            attempts: TaskTracker::new(),
         });
         let watcher = if state.config.watch.enabled {
             let w = crate::watcher::start(state.registry.clone(), &state.config)
@@ -241,8 +243,9 @@ impl Server {
         &self.state
     }
 
-    /// Stops accepting connections, waits for requests in flight, then writes
-    /// every delivery log event they recorded.
+    /// Stops accepting connections, waits for requests in flight and for
+    /// send attempts whose caller left, then writes every delivery log event
+    /// they recorded.
     pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
@@ -251,6 +254,10 @@ impl Server {
             Ok(()) => tracing::info!("phonehook stopped"),
             Err(e) => tracing::error!(error = %e, "server task failed"),
         }
+        // No connection is left to start an attempt; each one still running
+        // ends by its vendor deadline.
+        self.state.attempts.close();
+        self.state.attempts.wait().await;
         self.state.log.close().await;
     }
 

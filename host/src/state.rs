@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use tokio_util::task::TaskTracker;
+
 use crate::config::Config;
 use crate::deliverylog::DeliveryLog;
 use crate::egress::Egress;
@@ -25,4 +27,7 @@ pub struct AppState {
     pub host_url: String,
     /// The delivery log (one event per send attempt).
     pub log: DeliveryLog,
+    /// Send attempts in flight, detached from their callers' connections;
+    /// shutdown waits for them before closing the log.
+    pub attempts: TaskTracker,
 }

@@ -107,7 +107,7 @@ pub async fn test(
         }));
     };
     let generation = bound.generation.id;
-    let mut attempt = attempt::run(&state, &message, Some(&bound), "runner").await;
+    let mut attempt = attempt::run(&state, &message, Some(Arc::new(bound)), "runner").await;
     attempt.result = attempt
         .result
         .map_err(|e| e.detail("generation", generation));

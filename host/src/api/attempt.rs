@@ -7,14 +7,16 @@
 //! none active) records exactly one event; requests refused before that
 //! (bad JSON, an invalid number) record none and carry no event id.
 
-use axum::http::{HeaderName, HeaderValue};
+use std::sync::Arc;
+
+use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use phonehook_plugin_api::Message;
-use tracing::Instrument;
+use tracing::{Instrument, Span};
 
 use super::error::ApiError;
 use crate::delivery::{self, Delivered, DeliveryError};
-use crate::deliverylog::Event;
+use crate::deliverylog::{Event, Pending};
 use crate::mask::mask_number;
 use crate::plugins::Active;
 use crate::state::AppState;
@@ -48,14 +50,20 @@ impl Attempt {
 /// Sends `message` through `active` (none: the attempt fails as
 /// `no_active_plugin`), having come in by `route` (`hook`, `actions`,
 /// `runner`).
+///
+/// The delivery runs as its own task, detached from the caller's connection:
+/// a caller that hangs up mid-send (dropping this future) does not cancel a
+/// message a vendor may already have accepted and billed, and the attempt is
+/// still recorded. The task is tracked in [`AppState::attempts`] so a
+/// graceful shutdown waits for it before closing the log.
 pub async fn run(
-    state: &AppState,
+    state: &Arc<AppState>,
     message: &Message,
-    active: Option<&Active>,
+    active: Option<Arc<Active>>,
     route: &str,
 ) -> Attempt {
     let mut pending = state.log.pending(message, route);
-    let (plugin, version, generation) = match active {
+    let (plugin, version, generation) = match active.as_deref() {
         Some(a) => (
             a.generation.info.name.as_str(),
             a.generation.info.version.as_str(),
@@ -64,7 +72,7 @@ pub async fn run(
         None => ("", "", 0),
     };
     pending.plugin(plugin, version, generation);
-    if let Some(a) = active {
+    if let Some(a) = active.as_deref() {
         // Vendors echo credentials back; keep them out of the stored text.
         pending.scrub_also(a.binding.secret_values());
     }
@@ -76,9 +84,37 @@ pub async fn run(
         route,
         channel = message.channel.as_str(),
         to = %mask_number(&message.recipient));
-    let result = match active {
+    let task = state.attempts.spawn(deliver_and_record(
+        state.clone(),
+        message.clone(),
+        active,
+        pending,
+        span,
+    ));
+    let result = match task.await {
+        Ok(result) => result,
+        // Only a bug in the host panics here (plugin panics are caught inside
+        // the plugin); the caller still gets an answer and the event id.
+        Err(e) => Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("the attempt failed unexpectedly: {e}"),
+        )),
+    };
+    Attempt { event_id, result }
+}
+
+/// The detached part of [`run`]: the delivery, its event, the metrics.
+async fn deliver_and_record(
+    state: Arc<AppState>,
+    message: Message,
+    active: Option<Arc<Active>>,
+    pending: Pending,
+    span: Span,
+) -> Result<Delivered, ApiError> {
+    let result = match active.as_deref() {
         Some(a) => {
-            delivery::deliver(a, message, &state.egress, &state.host_url)
+            delivery::deliver(a, &message, &state.egress, &state.host_url)
                 .instrument(span.clone())
                 .await
         }
@@ -89,10 +125,14 @@ pub async fn run(
         Ok(delivered) => pending.delivered(delivered),
         Err(error) => pending.failed_delivery(error),
     };
+    let plugin = active
+        .as_deref()
+        .map(|a| a.generation.info.name.as_str())
+        .unwrap_or_default();
     let result = result.map_err(|e| ApiError::delivery(e, plugin));
     report(&event, &result, message.channel.as_str());
     state.log.record(event);
-    Attempt { event_id, result }
+    result
 }
 
 /// The log line and the metrics for a finished attempt. The log line uses the

@@ -53,12 +53,12 @@ pub(super) fn read_body(
 }
 
 async fn send(
-    state: &AppState,
+    state: &Arc<AppState>,
     inbound: Result<Inbound, InputError>,
     route: &str,
 ) -> Result<Response, ApiError> {
     let message = inbound?.validate(&state.rules)?;
     let active = state.registry.active();
-    let attempt = attempt::run(state, &message, active.as_deref(), route).await;
+    let attempt = attempt::run(state, &message, active, route).await;
     Ok(attempt.respond(|delivered| Json(json!({ "MessageID": delivered.message_id }))))
 }
