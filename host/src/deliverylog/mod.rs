@@ -6,6 +6,8 @@
 //!   `gd_send_voice`, `gd_send_voice_failure`) and the [`Pending`] builder the
 //!   send path fills in.
 //! - [`writer`]: the bounded queue and the thread that writes batches.
+//! - [`connection`]: the one connection the writer, queries and
+//!   [`DeliveryLog::with_connection`] share (why one: exclusive locking).
 //! - [`query`]: filters, newest-first pages, cursors, the CLI's table.
 //! - [`schema`], [`retention`]: tables and migrations; deleting old events.
 //!
@@ -44,9 +46,19 @@
 //! Recording never blocks or fails a send. When the database cannot be
 //! written (locked, read-only, disk full) the batch is dropped, counted in
 //! [`Stats`] and `phonehook_log_events_dropped_total`, logged at most once a
-//! minute, and the next batch tries again on a fresh connection.
-//! [`DeliveryLog::close`] writes everything accepted before it returns.
+//! minute, and the next batch tries again on a fresh connection. A file that
+//! becomes unwritable while the server runs (made immutable, a full or
+//! vanished filesystem) is the same case: there is no memory-mapped `-shm`
+//! file whose failure could take the process down (see [`connection`]).
+//! [`DeliveryLog::close`] writes everything accepted before it returns, then
+//! releases the file.
+//!
+//! While the server runs, the database is locked to it: other processes
+//! (`sqlite3`, a backup script, a second server on the same `log.path`)
+//! cannot open it. Read it through `GET /api/v1/logs` or `phonehook logs`,
+//! or stop the server first.
 
+pub mod connection;
 pub mod event;
 pub mod query;
 pub mod retention;
@@ -72,8 +84,8 @@ pub use writer::Stats;
 pub struct LogConfig {
     /// Whether send attempts are recorded.
     pub enabled: bool,
-    /// The SQLite database file (created if missing; `-wal` and `-shm` files
-    /// appear next to it).
+    /// The SQLite database file (created if missing; a `-wal` file appears
+    /// next to it while the server runs).
     pub path: PathBuf,
     /// Events older than this many days are deleted (0 keeps everything).
     pub retention_days: u32,
@@ -149,6 +161,10 @@ pub enum LogError {
     /// SQLite would not use WAL mode for the file.
     #[error("delivery log database {} refused WAL mode", .0.display())]
     NotWal(PathBuf),
+    /// SQLite would not lock the file exclusively (which keeps the WAL
+    /// index off a shared-memory file; see [`connection`]).
+    #[error("delivery log database {} refused exclusive locking", .0.display())]
+    NotExclusive(PathBuf),
     /// The file exists but has never been written by phonehook.
     #[error("delivery log database {} has no events table yet", .0.display())]
     NotInitialized(PathBuf),
@@ -206,6 +222,7 @@ pub struct DeliveryLog {
 struct Inner {
     path: PathBuf,
     writer: writer::Writer,
+    shared: Arc<connection::Shared>,
 }
 
 impl std::fmt::Debug for DeliveryLog {
@@ -227,6 +244,11 @@ impl DeliveryLog {
             return Ok(DeliveryLog::disabled());
         }
         let (conn, key, key_to_store) = first_connection(config);
+        let shared = Arc::new(connection::Shared::new(
+            config.path.clone(),
+            conn,
+            key_to_store,
+        ));
         let settings = writer::Settings {
             path: config.path.clone(),
             queue_capacity: config.queue_capacity,
@@ -234,14 +256,14 @@ impl DeliveryLog {
             flush_interval: Duration::from_millis(config.flush_interval_ms),
             retention_days: config.retention_days,
             retention_interval: retention::INTERVAL,
-            key_to_store,
         };
-        let writer = writer::Writer::start(settings, conn)?;
+        let writer = writer::Writer::start(settings, shared.clone())?;
         Ok(DeliveryLog {
             hasher: RecipientHasher::new(&key),
             inner: Some(Arc::new(Inner {
                 path: config.path.clone(),
                 writer,
+                shared,
             })),
         })
     }
@@ -280,11 +302,16 @@ impl DeliveryLog {
         }
     }
 
-    /// Writes everything recorded so far and stops the writer (graceful
-    /// shutdown). Events recorded afterwards are dropped and counted.
+    /// Writes everything recorded so far, stops the writer and releases the
+    /// database file (graceful shutdown). Events recorded afterwards are
+    /// dropped and counted; queries still work, each on a connection of its
+    /// own.
     pub async fn close(&self) {
         if let Some(inner) = &self.inner {
             inner.writer.close().await;
+            let shared = inner.shared.clone();
+            // Waits for a query that holds the connection.
+            let _ = tokio::task::spawn_blocking(move || shared.close()).await;
         }
     }
 
@@ -299,15 +326,31 @@ impl DeliveryLog {
     /// One page of events, newest first. Reads what has been written; call
     /// [`DeliveryLog::flush`] first to include events still queued.
     pub async fn query(&self, query: Query) -> Result<Page, LogError> {
-        let inner = self.inner.as_ref().ok_or(LogError::Disabled)?;
-        let path = inner.path.clone();
+        let inner = self.inner.as_ref().ok_or(LogError::Disabled)?.clone();
         let hasher = self.hasher.clone();
         tokio::task::spawn_blocking(move || {
-            let conn = schema::open_ro(&path)?;
-            query::run(&conn, &query, &hasher).map_err(|e| LogError::database(&path, e))
+            inner
+                .shared
+                .read(|conn| query::run(conn, &query, &hasher).map_err(LogError::from))
+                .map_err(|e| e.at(&inner.path))
         })
         .await
         .map_err(|e| LogError::Task(e.to_string()))?
+    }
+
+    /// Runs `f` on the log's database connection — the only one this process
+    /// may have (see [`connection`]) — opening it first if needed. For state
+    /// kept next to the events. Blocking, and it waits while the writer
+    /// writes a batch: call it from `spawn_blocking` in async code.
+    pub fn with_connection<R>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<R>,
+    ) -> Result<R, LogError> {
+        let inner = self.inner.as_ref().ok_or(LogError::Disabled)?;
+        inner
+            .shared
+            .with(|conn| f(conn).map_err(LogError::from))
+            .map_err(|e| e.at(&inner.path))
     }
 }
 

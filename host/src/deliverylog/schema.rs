@@ -62,21 +62,23 @@ pub fn current_version() -> i64 {
     i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX)
 }
 
-/// How long a statement waits for another connection's lock before giving
-/// up. Short: the writer drops the batch and counts it rather than letting the
-/// queue back up behind a stuck reader.
+/// How long a statement waits for another process's lock before giving up
+/// (another server on the same file). Short: the writer drops the batch and
+/// counts it rather than letting the queue back up.
 const BUSY_TIMEOUT: Duration = Duration::from_millis(1000);
 
 const HASH_KEY: &str = "recipient_hash_key";
 
-/// Opens the database for writing: WAL (readers never block the writer),
-/// `synchronous = NORMAL` (in WAL mode this loses at most the last
-/// transactions on power loss and never corrupts; right for a log), then
-/// migrates.
+/// Opens the database for writing: exclusive locking (no `-shm` file; see
+/// [`super::connection`]), WAL (a batch is one append, not a rewrite of the
+/// pages it touches), `synchronous = NORMAL` (in WAL mode this loses at most
+/// the last transactions on power loss and never corrupts; right for a log),
+/// then migrates.
 pub fn open_rw(path: &Path) -> Result<Connection, LogError> {
     let db = |source| LogError::database(path, source);
     let mut conn = Connection::open(path).map_err(db)?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(db)?;
+    exclusive(&conn, path)?;
     // SQLite quietly opens a file it may not write read-only; say so now
     // instead of failing on the first insert.
     if conn.is_readonly(rusqlite::MAIN_DB).map_err(db)? {
@@ -94,7 +96,11 @@ pub fn open_rw(path: &Path) -> Result<Connection, LogError> {
     Ok(conn)
 }
 
-/// Opens the database for reading only (queries).
+/// Opens the database for reading only, in the normal locking mode: SQLite
+/// cannot take the exclusive lock through a read-only file handle. Only for
+/// a file this process cannot open for writing (so it holds no connection of
+/// its own to it; see [`super::connection`]) and for tools and tests once the
+/// server is stopped.
 pub fn open_ro(path: &Path) -> Result<Connection, LogError> {
     let db = |source| LogError::database(path, source);
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
@@ -113,6 +119,20 @@ pub fn open_ro(path: &Path) -> Result<Connection, LogError> {
         });
     }
     Ok(conn)
+}
+
+/// Exclusive locking mode. It must be set before the connection first reads
+/// the file: SQLite only keeps the WAL index in heap memory (and never
+/// creates or maps `-shm`) when the first WAL access happens in this mode.
+fn exclusive(conn: &Connection, path: &Path) -> Result<(), LogError> {
+    let mode: String = conn
+        .pragma_update_and_check(None, "locking_mode", "EXCLUSIVE", |row| row.get(0))
+        .map_err(|e| LogError::database(path, e))?;
+    if mode.eq_ignore_ascii_case("exclusive") {
+        Ok(())
+    } else {
+        Err(LogError::NotExclusive(path.to_path_buf()))
+    }
 }
 
 /// Brings the schema to [`current_version`].

@@ -1,5 +1,7 @@
-//! The writer: a bounded queue in front of one thread that owns the write
-//! connection and inserts events in batches, one transaction per batch.
+//! The writer: a bounded queue in front of one thread that inserts events in
+//! batches, one transaction per batch, through the log's one connection
+//! ([`super::connection`]). A query holding that connection pauses the
+//! thread; the queue absorbs the pause (and drops and counts beyond it).
 //!
 //! **Architecture Invariant:** [`Writer::record`] never blocks and never
 //! fails the send path. A full queue or an unwritable database drops events;
@@ -25,11 +27,12 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use rusqlite::{params, Connection};
+use rusqlite::params;
 use tokio::sync::oneshot;
 
+use super::connection::Shared;
 use super::event::Event;
-use super::{retention, schema, time, LogError};
+use super::{retention, time, LogError};
 
 /// At most one warning about dropped events per this interval (per cause).
 pub const WARN_INTERVAL: Duration = Duration::from_secs(60);
@@ -49,9 +52,6 @@ pub struct Settings {
     pub retention_days: u32,
     /// How often retention runs.
     pub retention_interval: Duration,
-    /// The recipient hash key to store when the database has none (absent
-    /// when the key comes from the configuration and must not be stored).
-    pub key_to_store: Option<Vec<u8>>,
 }
 
 enum Command {
@@ -109,15 +109,15 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer thread. `conn` is the connection opened at start-up,
-    /// if that worked; otherwise the thread keeps trying.
-    pub fn start(settings: Settings, conn: Option<Connection>) -> Result<Writer, LogError> {
+    /// Starts the writer thread, writing through `shared` (which keeps
+    /// reopening the connection when it cannot be opened or fails).
+    pub fn start(settings: Settings, shared: Arc<Shared>) -> Result<Writer, LogError> {
         let (tx, rx) = mpsc::sync_channel(settings.queue_capacity.max(1));
         let counters = Arc::new(Counters::default());
         let batch_size = u64::try_from(settings.batch_size).unwrap_or(u64::MAX);
         let worker = Worker {
             rx,
-            conn,
+            shared,
             schedule: retention::Schedule::new(settings.retention_interval),
             counters: counters.clone(),
             failures: Throttle::new(WARN_INTERVAL),
@@ -252,7 +252,7 @@ enum Next {
 /// The writer thread's state.
 struct Worker {
     rx: Receiver<Command>,
-    conn: Option<Connection>,
+    shared: Arc<Shared>,
     settings: Settings,
     schedule: retention::Schedule,
     counters: Arc<Counters>,
@@ -370,10 +370,7 @@ impl Worker {
                 }
             }
             Err(error) => {
-                // Reopen next time: a database that was read-only, locked or
-                // full may be fine by then, and a fresh connection carries no
-                // state from the failure.
-                self.conn = None;
+                self.shared.reset();
                 self.failing = true;
                 Counters::add(&self.counters.dropped_write_failed, n);
                 crate::metrics::log_events_dropped("write_failed", n as u64);
@@ -386,32 +383,17 @@ impl Worker {
     }
 
     fn insert(&mut self, batch: &[Event]) -> Result<(), LogError> {
-        let conn = self.connection()?;
-        let tx = conn.transaction()?;
-        {
-            let mut stmt = tx.prepare_cached(INSERT)?;
-            for event in batch {
-                insert_one(&mut stmt, event)?;
-            }
-        }
-        tx.commit()?;
-        Ok(())
-    }
-
-    /// The write connection, opening it if needed.
-    fn connection(&mut self) -> Result<&mut Connection, LogError> {
-        if self.conn.is_none() {
-            let conn = schema::open_rw(&self.settings.path)?;
-            if let Some(key) = &self.settings.key_to_store {
-                let stored = schema::load_or_store_key(&conn, key)?;
-                if &stored != key {
-                    tracing::warn!("the delivery log database has another recipient-hash key than the one in use; \
-                        searching by full number misses events written since start-up");
+        self.shared.with(|conn| {
+            let tx = conn.transaction()?;
+            {
+                let mut stmt = tx.prepare_cached(INSERT)?;
+                for event in batch {
+                    insert_one(&mut stmt, event)?;
                 }
             }
-            self.conn = Some(conn);
-        }
-        self.conn.as_mut().ok_or(LogError::Closed)
+            tx.commit()?;
+            Ok(())
+        })
     }
 
     fn apply_retention(&mut self) {
@@ -421,8 +403,8 @@ impl Worker {
             return;
         }
         let result = self
-            .connection()
-            .and_then(|conn| retention::purge(conn, days, time::now_ms()));
+            .shared
+            .with(|conn| retention::purge(conn, days, time::now_ms()));
         match result {
             Ok(0) => {}
             Ok(deleted) => tracing::info!(
@@ -431,7 +413,7 @@ impl Worker {
                 "delivery log retention applied"
             ),
             Err(error) => {
-                self.conn = None;
+                self.shared.reset();
                 tracing::warn!(error = %error, "delivery log retention failed; retrying at the next interval");
             }
         }
