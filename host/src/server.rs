@@ -48,7 +48,7 @@ pub enum StartError {
     #[error("{0}")]
     Config(String),
     /// A non-loopback address without two usable tokens.
-    #[error("refusing to listen on {addr}: {problem}. Anyone who can reach it could send codes and swap providers; set both tokens to long random values (PHONEHOOK_SEND_TOKEN, PHONEHOOK_ADMIN_TOKEN) or listen on 127.0.0.1")]
+    #[error("refusing to listen on {addr} without both send_token and admin_token configured ({problem}): anyone who can reach it could send codes and swap providers. Set both to random values of at least 16 characters (PHONEHOOK_SEND_TOKEN, PHONEHOOK_ADMIN_TOKEN) or listen on 127.0.0.1")]
     Insecure {
         /// The address.
         addr: SocketAddr,
