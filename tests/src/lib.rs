@@ -3,10 +3,13 @@
 //!
 //! - [`plugins::library`] — the path of a freshly built plugin `.so`.
 //! - [`Host`] / [`HostBuilder`] — a real phonehook server on `127.0.0.1:0`.
+//! - [`contract`] — the table of vendor plugins every one of them is checked
+//!   against: the same egress faults, the same answers.
 //! - [`MockVendor`] — a loopback HTTP server around an axum `Router` that
 //!   records every request it receives.
 
 pub mod arrival;
+pub mod contract;
 pub mod host;
 pub mod load;
 pub mod mock;
