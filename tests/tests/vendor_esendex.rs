@@ -2,8 +2,6 @@
 //! loopback mock of Esendex's message dispatcher that checks every request as
 //! Esendex documents it.
 
-use std::time::{Duration, Instant};
-
 use phonehook_e2e::mocks::esendex::{self, Esendex, Scenario};
 use phonehook_e2e::{Host, HostBuilder, MockVendor};
 use phonehook_plugin_api::wire;
@@ -180,60 +178,6 @@ async fn no_credit_is_not_retryable() {
     let mock = mock(Scenario::NoCredit).await;
     let (status, body) = send(&mock, sms()).await;
     assert_vendor_error(status, &body, "insufficient_credits", 402, false);
-}
-
-#[tokio::test]
-async fn throttling_is_retryable_and_passes_retry_after_on() {
-    let mock = mock(Scenario::Throttled(9)).await;
-    let (status, body) = send(&mock, sms()).await;
-    assert_vendor_error(status, &body, "too_many_requests", 429, true);
-    assert_eq!(body["error"]["retry_after_secs"], 9, "{body}");
-}
-
-#[tokio::test]
-async fn outages_are_retryable() {
-    let mock = mock(Scenario::Unavailable).await;
-    let (status, body) = send(&mock, sms()).await;
-    assert_vendor_error(status, &body, "503", 503, true);
-}
-
-#[tokio::test]
-async fn a_reply_that_is_neither_json_nor_xml_is_a_protocol_error() {
-    let mock = mock(Scenario::NotJson).await;
-    let (status, body) = send(&mock, sms()).await;
-    assert_eq!(status, 502, "{body}");
-    assert_eq!(body["error"]["code"], "vendor_protocol", "{body}");
-}
-
-#[tokio::test]
-async fn an_empty_reply_is_a_protocol_error() {
-    let mock = mock(Scenario::Empty).await;
-    let (status, body) = send(&mock, sms()).await;
-    assert_eq!(status, 502, "{body}");
-    assert_eq!(body["error"]["code"], "vendor_protocol", "{body}");
-}
-
-#[tokio::test]
-async fn a_silent_vendor_times_out() {
-    let mock = mock(Scenario::Hang).await;
-    let host = builder(&mock).start().await;
-    let started = Instant::now();
-    let (status, body) = host.send(sms()).await;
-    assert_eq!(status, 504, "{body}");
-    assert_eq!(body["error"]["code"], "vendor_timeout", "{body}");
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "took {:?}",
-        started.elapsed()
-    );
-}
-
-#[tokio::test]
-async fn an_oversized_reply_is_refused() {
-    let mock = mock(Scenario::Huge(2 * 1024 * 1024)).await;
-    let (status, body) = send(&mock, sms()).await;
-    assert_eq!(status, 502, "{body}");
-    assert_eq!(body["error"]["code"], "vendor_reply_too_large", "{body}");
 }
 
 #[tokio::test]

@@ -3,8 +3,6 @@
 //! HMAC signature of every request and checks its fields as TeleSign
 //! documents them.
 
-use std::time::{Duration, Instant};
-
 use phonehook_e2e::mocks::telesign::{self, Scenario, Telesign};
 use phonehook_e2e::{Host, HostBuilder, MockVendor};
 use phonehook_plugin_api::wire;
@@ -223,60 +221,6 @@ async fn a_2xx_with_a_final_status_is_refused() {
     let mock = mock(Scenario::Blocked).await;
     let (status, body) = send(&mock, sms()).await;
     assert_vendor_error(status, &body, "230", 200, false);
-}
-
-#[tokio::test]
-async fn throttling_is_retryable_and_passes_retry_after_on() {
-    let mock = mock(Scenario::Throttled(4)).await;
-    let (status, body) = send(&mock, sms()).await;
-    assert_vendor_error(status, &body, "10019", 429, true);
-    assert_eq!(body["error"]["retry_after_secs"], 4, "{body}");
-}
-
-#[tokio::test]
-async fn outages_are_retryable_with_the_error_code() {
-    let mock = mock(Scenario::Unavailable).await;
-    let (status, body) = send(&mock, sms()).await;
-    assert_vendor_error(status, &body, "-90001", 503, true);
-}
-
-#[tokio::test]
-async fn a_reply_that_is_not_json_is_a_protocol_error() {
-    let mock = mock(Scenario::NotJson).await;
-    let (status, body) = send(&mock, sms()).await;
-    assert_eq!(status, 502, "{body}");
-    assert_eq!(body["error"]["code"], "vendor_protocol", "{body}");
-}
-
-#[tokio::test]
-async fn an_empty_reply_is_a_protocol_error() {
-    let mock = mock(Scenario::Empty).await;
-    let (status, body) = send(&mock, sms()).await;
-    assert_eq!(status, 502, "{body}");
-    assert_eq!(body["error"]["code"], "vendor_protocol", "{body}");
-}
-
-#[tokio::test]
-async fn a_silent_vendor_times_out() {
-    let mock = mock(Scenario::Hang).await;
-    let host = builder(&mock).start().await;
-    let started = Instant::now();
-    let (status, body) = host.send(sms()).await;
-    assert_eq!(status, 504, "{body}");
-    assert_eq!(body["error"]["code"], "vendor_timeout", "{body}");
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "took {:?}",
-        started.elapsed()
-    );
-}
-
-#[tokio::test]
-async fn an_oversized_reply_is_refused() {
-    let mock = mock(Scenario::Huge(2 * 1024 * 1024)).await;
-    let (status, body) = send(&mock, sms()).await;
-    assert_eq!(status, 502, "{body}");
-    assert_eq!(body["error"]["code"], "vendor_reply_too_large", "{body}");
 }
 
 #[tokio::test]

@@ -27,7 +27,7 @@ use axum::Router;
 use phonehook_plugin_api::{date, wire};
 use phonehook_plugin_sns::sigv4;
 
-use super::scenario::{hang, oversized_filler, proxy_unavailable, retry_after, Counter, Switch};
+use super::scenario::{hang, oversized_filler, retry_after, Counter, Switch};
 
 /// The access key id the mock accepts by default (AWS's documentation example).
 pub const ACCESS_KEY_ID: &str = "AKIAIOSFODNN7EXAMPLE";
@@ -57,8 +57,6 @@ pub enum Scenario {
     Throttled(u32),
     /// `500` `InternalError` (Receiver).
     InternalError,
-    /// `503` with an HTML page, as from a load balancer in front of SNS.
-    Unavailable,
     /// `200` with a body that is not XML.
     NotXml,
     /// `200` with an empty body.
@@ -479,7 +477,6 @@ async fn answer(state: &Sns, number: &str) -> Response {
         Scenario::Throttling => error(400, "Throttling", "Rate exceeded"),
         Scenario::Throttled(secs) => retry_after(error(429, "Throttled", "Request is throttled."), secs),
         Scenario::InternalError => error(500, "InternalError", "An internal service error has occurred."),
-        Scenario::Unavailable => proxy_unavailable(),
         Scenario::NotXml => (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], "Message accepted").into_response(),
         Scenario::Empty => (StatusCode::OK, [(header::CONTENT_TYPE, "text/xml")], "").into_response(),
         Scenario::NoMessageId => xml(StatusCode::OK, published(None)),

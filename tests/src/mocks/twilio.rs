@@ -21,7 +21,7 @@ use axum::Router;
 use phonehook_plugin_api::wire;
 use serde_json::{json, Value};
 
-use super::scenario::{hang, oversized_filler, proxy_unavailable, retry_after, Counter, Switch};
+use super::scenario::{hang, oversized_filler, retry_after, Counter, Switch};
 
 /// The account the mock accepts by default.
 pub const ACCOUNT_SID: &str = "AC0123456789abcdef0123456789abcdef";
@@ -47,8 +47,6 @@ pub enum Scenario {
     RateLimited(u32),
     /// `500`, code 20500.
     ServerError,
-    /// `503` with an HTML page, as from a proxy in front of Twilio.
-    Unavailable,
     /// `201` with a body that is not JSON.
     NotJson,
     /// `201` with an empty body.
@@ -523,7 +521,6 @@ async fn answer(state: &Twilio, resource: Value) -> Response {
         Scenario::ServerError => {
             Refusal::new(500, 20500, "An internal server error has occurred").into_response()
         }
-        Scenario::Unavailable => proxy_unavailable(),
         Scenario::NotJson => (
             StatusCode::CREATED,
             [(header::CONTENT_TYPE, "text/html")],
