@@ -84,11 +84,25 @@ pub struct VendorError {
 impl VendorError {
     /// What every plugin makes of [`Fault::ErrorPage`]: the HTTP status as the
     /// code, the page's text in the message.
-    pub const PROXY_PAGE: VendorError = VendorError {
-        vendor_code: "503",
-        vendor_status: 503,
-        message: Some("503 Service Unavailable"),
-    };
+    pub const PROXY_PAGE: VendorError =
+        VendorError::new("503", 503).with_message("503 Service Unavailable");
+
+    /// `vendor_code` with `vendor_status`, any message.
+    pub const fn new(vendor_code: &'static str, vendor_status: u16) -> VendorError {
+        VendorError {
+            vendor_code,
+            vendor_status,
+            message: None,
+        }
+    }
+
+    /// The message must contain `part`.
+    pub const fn with_message(self, part: &'static str) -> VendorError {
+        VendorError {
+            message: Some(part),
+            ..self
+        }
+    }
 }
 
 /// One message a row sends, and where its plugin must send it.
@@ -133,6 +147,58 @@ impl Channel {
 /// the vendor-shaped faults (never [`Fault::Dribble`] or [`Fault::ErrorPage`],
 /// which the contract layer makes).
 pub type SetScenario = Box<dyn Fn(Option<Fault>) + Send + Sync>;
+
+/// Which of a mock's own scenarios answers each vendor-shaped fault.
+pub struct Scenarios<S> {
+    /// A well-formed request is accepted.
+    pub healthy: S,
+    /// [`Fault::Hang`].
+    pub hang: S,
+    /// [`Fault::Oversized`].
+    pub oversized: S,
+    /// [`Fault::Empty`].
+    pub empty: S,
+    /// [`Fault::NotJson`].
+    pub not_json: S,
+    /// [`Fault::ServerError`].
+    pub server_error: S,
+    /// [`Fault::RateLimited`], with a `Retry-After` of [`Row::retry_after_secs`].
+    pub rate_limited: S,
+}
+
+impl<S: Clone> Scenarios<S> {
+    fn pick(&self, fault: Option<Fault>) -> S {
+        match fault {
+            // The contract layer makes these out of the healthy reply.
+            None | Some(Fault::Dribble | Fault::ErrorPage) => &self.healthy,
+            Some(Fault::Hang) => &self.hang,
+            Some(Fault::Oversized) => &self.oversized,
+            Some(Fault::Empty) => &self.empty,
+            Some(Fault::NotJson) => &self.not_json,
+            Some(Fault::ServerError) => &self.server_error,
+            Some(Fault::RateLimited) => &self.rate_limited,
+        }
+        .clone()
+    }
+}
+
+/// `mock`'s router, and a switch that sets its scenario from a fault.
+pub fn switched<M, S>(
+    mock: M,
+    router: fn(M) -> Router,
+    set: fn(&M, S),
+    scenarios: Scenarios<S>,
+) -> (Router, SetScenario)
+where
+    M: Clone + Send + Sync + 'static,
+    S: Clone + Send + Sync + 'static,
+{
+    let app = router(mock.clone());
+    (
+        app,
+        Box::new(move |fault| set(&mock, scenarios.pick(fault))),
+    )
+}
 
 /// One vendor plugin: how to run its mock and point a host at it, and where it
 /// legitimately differs from the others.
@@ -447,11 +513,6 @@ pub async fn check_row(row: &Row) -> Vec<String> {
     failures
 }
 
-/// A TOML table written as an admin would.
-fn table(text: &str) -> toml::Value {
-    toml::Value::Table(text.parse::<toml::Table>().unwrap_or_default())
-}
-
 const ESENDEX_USER: &str = "ops@example.com";
 const ESENDEX_PASSWORD: &str = "s3cr3t-esendex-pw";
 const ESENDEX_ACCOUNT: &str = "EX0012345";
@@ -472,20 +533,20 @@ pub fn rows() -> Vec<Row> {
             package: "phonehook-plugin-twilio",
             mock: || {
                 use twilio::Scenario as S;
-                let state = twilio::Twilio::new();
-                let router = twilio::router(state.clone());
-                let set = move |fault: Option<Fault>| {
-                    state.set(match fault {
-                        None | Some(Fault::Dribble | Fault::ErrorPage) => S::Created,
-                        Some(Fault::Hang) => S::Hang,
-                        Some(Fault::Oversized) => S::Oversized,
-                        Some(Fault::Empty) => S::Empty,
-                        Some(Fault::NotJson) => S::NotJson,
-                        Some(Fault::ServerError) => S::ServerError,
-                        Some(Fault::RateLimited) => S::RateLimited(RETRY_AFTER_SECS),
-                    })
-                };
-                (router, Box::new(set))
+                switched(
+                    twilio::Twilio::new(),
+                    twilio::router,
+                    twilio::Twilio::set,
+                    Scenarios {
+                        healthy: S::Created,
+                        hang: S::Hang,
+                        oversized: S::Oversized,
+                        empty: S::Empty,
+                        not_json: S::NotJson,
+                        server_error: S::ServerError,
+                        rate_limited: S::RateLimited(RETRY_AFTER_SECS),
+                    },
+                )
             },
             configure: |host, url| {
                 host.setting("twilio", "base_url", url)
@@ -495,16 +556,8 @@ pub fn rows() -> Vec<Row> {
             },
             secrets: &[twilio::ACCOUNT_SID, twilio::AUTH_TOKEN],
             channels: &const { [Channel::sms("+14155550100", TWILIO_MESSAGES)] },
-            server_error: VendorError {
-                vendor_code: "20500",
-                vendor_status: 500,
-                message: None,
-            },
-            rate_limited: VendorError {
-                vendor_code: "20429",
-                vendor_status: 429,
-                message: None,
-            },
+            server_error: VendorError::new("20500", 500),
+            rate_limited: VendorError::new("20429", 429),
             retry_after_secs: RETRY_AFTER_SECS,
         },
         Row {
@@ -513,21 +566,21 @@ pub fn rows() -> Vec<Row> {
             package: "phonehook-plugin-vonage",
             mock: || {
                 use vonage::Scenario as S;
-                let state = vonage::Vonage::new();
-                let router = vonage::router(state.clone());
-                let set = move |fault: Option<Fault>| {
-                    state.set(match fault {
-                        None | Some(Fault::Dribble | Fault::ErrorPage) => S::Accepted,
-                        Some(Fault::Hang) => S::Hang,
-                        Some(Fault::Oversized) => S::Oversized,
-                        Some(Fault::Empty) => S::Empty,
-                        Some(Fault::NotJson) => S::NotJson,
+                switched(
+                    vonage::Vonage::new(),
+                    vonage::router,
+                    vonage::Vonage::set,
+                    Scenarios {
+                        healthy: S::Accepted,
+                        hang: S::Hang,
+                        oversized: S::Oversized,
+                        empty: S::Empty,
+                        not_json: S::NotJson,
                         // Vonage's mock has no 5xx of its own: a proxy's page.
-                        Some(Fault::ServerError) => S::Unavailable,
-                        Some(Fault::RateLimited) => S::RateLimited(RETRY_AFTER_SECS),
-                    })
-                };
-                (router, Box::new(set))
+                        server_error: S::Unavailable,
+                        rate_limited: S::RateLimited(RETRY_AFTER_SECS),
+                    },
+                )
             },
             configure: |host, url| {
                 host.setting("vonage", "base_url", url)
@@ -546,11 +599,7 @@ pub fn rows() -> Vec<Row> {
                 ]
             },
             server_error: VendorError::PROXY_PAGE,
-            rate_limited: VendorError {
-                vendor_code: "throttled",
-                vendor_status: 429,
-                message: None,
-            },
+            rate_limited: VendorError::new("throttled", 429),
             retry_after_secs: RETRY_AFTER_SECS,
         },
         Row {
@@ -559,20 +608,20 @@ pub fn rows() -> Vec<Row> {
             package: "phonehook-plugin-infobip",
             mock: || {
                 use infobip::Scenario as S;
-                let state = infobip::Infobip::new(INFOBIP_KEY);
-                let router = infobip::router(state.clone());
-                let set = move |fault: Option<Fault>| {
-                    state.set(match fault {
-                        None | Some(Fault::Dribble | Fault::ErrorPage) => S::Accept,
-                        Some(Fault::Hang) => S::Hang,
-                        Some(Fault::Oversized) => S::Huge(2 * 1024 * 1024),
-                        Some(Fault::Empty) => S::Empty,
-                        Some(Fault::NotJson) => S::NotJson,
-                        Some(Fault::ServerError) => S::ServerError,
-                        Some(Fault::RateLimited) => S::Throttled(RETRY_AFTER_SECS),
-                    })
-                };
-                (router, Box::new(set))
+                switched(
+                    infobip::Infobip::new(INFOBIP_KEY),
+                    infobip::router,
+                    infobip::Infobip::set,
+                    Scenarios {
+                        healthy: S::Accept,
+                        hang: S::Hang,
+                        oversized: S::Huge(2 * 1024 * 1024),
+                        empty: S::Empty,
+                        not_json: S::NotJson,
+                        server_error: S::ServerError,
+                        rate_limited: S::Throttled(RETRY_AFTER_SECS),
+                    },
+                )
             },
             configure: |host, url| {
                 host.setting("infobip", "base_url", url)
@@ -581,16 +630,9 @@ pub fn rows() -> Vec<Row> {
             },
             secrets: &[INFOBIP_KEY],
             channels: &const { [Channel::sms("+41793026727", "/sms/2/text/advanced")] },
-            server_error: VendorError {
-                vendor_code: "GENERAL_ERROR",
-                vendor_status: 500,
-                message: Some("Something went wrong. Please contact support."),
-            },
-            rate_limited: VendorError {
-                vendor_code: "TOO_MANY_REQUESTS",
-                vendor_status: 429,
-                message: None,
-            },
+            server_error: VendorError::new("GENERAL_ERROR", 500)
+                .with_message("Something went wrong. Please contact support."),
+            rate_limited: VendorError::new("TOO_MANY_REQUESTS", 429),
             retry_after_secs: RETRY_AFTER_SECS,
         },
         Row {
@@ -599,20 +641,20 @@ pub fn rows() -> Vec<Row> {
             package: "phonehook-plugin-esendex",
             mock: || {
                 use esendex::Scenario as S;
-                let state = esendex::Esendex::new(ESENDEX_USER, ESENDEX_PASSWORD, ESENDEX_ACCOUNT);
-                let router = esendex::router(state.clone());
-                let set = move |fault: Option<Fault>| {
-                    state.set(match fault {
-                        None | Some(Fault::Dribble | Fault::ErrorPage) => S::Accept,
-                        Some(Fault::Hang) => S::Hang,
-                        Some(Fault::Oversized) => S::Huge(2 * 1024 * 1024),
-                        Some(Fault::Empty) => S::Empty,
-                        Some(Fault::NotJson) => S::NotJson,
-                        Some(Fault::ServerError) => S::Unavailable,
-                        Some(Fault::RateLimited) => S::Throttled(RETRY_AFTER_SECS),
-                    })
-                };
-                (router, Box::new(set))
+                switched(
+                    esendex::Esendex::new(ESENDEX_USER, ESENDEX_PASSWORD, ESENDEX_ACCOUNT),
+                    esendex::router,
+                    esendex::Esendex::set,
+                    Scenarios {
+                        healthy: S::Accept,
+                        hang: S::Hang,
+                        oversized: S::Huge(2 * 1024 * 1024),
+                        empty: S::Empty,
+                        not_json: S::NotJson,
+                        server_error: S::Unavailable,
+                        rate_limited: S::Throttled(RETRY_AFTER_SECS),
+                    },
+                )
             },
             configure: |host, url| {
                 host.setting("esendex", "base_url", url)
@@ -623,16 +665,8 @@ pub fn rows() -> Vec<Row> {
             secrets: &[ESENDEX_PASSWORD],
             channels: &const { [Channel::sms("+447911123456", "/v1.0/messagedispatcher")] },
             // Esendex's own 503 is a plain-text page.
-            server_error: VendorError {
-                vendor_code: "503",
-                vendor_status: 503,
-                message: None,
-            },
-            rate_limited: VendorError {
-                vendor_code: "too_many_requests",
-                vendor_status: 429,
-                message: None,
-            },
+            server_error: VendorError::new("503", 503),
+            rate_limited: VendorError::new("too_many_requests", 429),
             retry_after_secs: RETRY_AFTER_SECS,
         },
         Row {
@@ -641,21 +675,21 @@ pub fn rows() -> Vec<Row> {
             package: "phonehook-plugin-sns",
             mock: || {
                 use sns::Scenario as S;
-                let state = sns::Sns::new();
-                let router = sns::router(state.clone());
-                let set = move |fault: Option<Fault>| {
-                    state.set(match fault {
-                        None | Some(Fault::Dribble | Fault::ErrorPage) => S::Published,
-                        Some(Fault::Hang) => S::Hang,
-                        Some(Fault::Oversized) => S::Oversized,
-                        Some(Fault::Empty) => S::Empty,
+                switched(
+                    sns::Sns::new(),
+                    sns::router,
+                    sns::Sns::set,
+                    Scenarios {
+                        healthy: S::Published,
+                        hang: S::Hang,
+                        oversized: S::Oversized,
+                        empty: S::Empty,
                         // SNS answers XML: its "not JSON" is "not XML".
-                        Some(Fault::NotJson) => S::NotXml,
-                        Some(Fault::ServerError) => S::InternalError,
-                        Some(Fault::RateLimited) => S::Throttled(RETRY_AFTER_SECS),
-                    })
-                };
-                (router, Box::new(set))
+                        not_json: S::NotXml,
+                        server_error: S::InternalError,
+                        rate_limited: S::Throttled(RETRY_AFTER_SECS),
+                    },
+                )
             },
             configure: |host, url| {
                 host.setting("sns", "base_url", url)
@@ -664,16 +698,8 @@ pub fn rows() -> Vec<Row> {
             },
             secrets: &[sns::SECRET_ACCESS_KEY],
             channels: &const { [Channel::sms("+14155550100", "/")] },
-            server_error: VendorError {
-                vendor_code: "InternalError",
-                vendor_status: 500,
-                message: None,
-            },
-            rate_limited: VendorError {
-                vendor_code: "Throttled",
-                vendor_status: 429,
-                message: None,
-            },
+            server_error: VendorError::new("InternalError", 500),
+            rate_limited: VendorError::new("Throttled", 429),
             retry_after_secs: RETRY_AFTER_SECS,
         },
         Row {
@@ -682,20 +708,20 @@ pub fn rows() -> Vec<Row> {
             package: "phonehook-plugin-telesign",
             mock: || {
                 use telesign::Scenario as S;
-                let state = telesign::Telesign::new(TELESIGN_CUSTOMER, TELESIGN_KEY);
-                let router = telesign::router(state.clone());
-                let set = move |fault: Option<Fault>| {
-                    state.set(match fault {
-                        None | Some(Fault::Dribble | Fault::ErrorPage) => S::Accept,
-                        Some(Fault::Hang) => S::Hang,
-                        Some(Fault::Oversized) => S::Huge(2 * 1024 * 1024),
-                        Some(Fault::Empty) => S::Empty,
-                        Some(Fault::NotJson) => S::NotJson,
-                        Some(Fault::ServerError) => S::Unavailable,
-                        Some(Fault::RateLimited) => S::Throttled(RETRY_AFTER_SECS),
-                    })
-                };
-                (router, Box::new(set))
+                switched(
+                    telesign::Telesign::new(TELESIGN_CUSTOMER, TELESIGN_KEY),
+                    telesign::router,
+                    telesign::Telesign::set,
+                    Scenarios {
+                        healthy: S::Accept,
+                        hang: S::Hang,
+                        oversized: S::Huge(2 * 1024 * 1024),
+                        empty: S::Empty,
+                        not_json: S::NotJson,
+                        server_error: S::Unavailable,
+                        rate_limited: S::Throttled(RETRY_AFTER_SECS),
+                    },
+                )
             },
             configure: |host, url| {
                 host.setting("telesign", "base_url", url)
@@ -705,16 +731,8 @@ pub fn rows() -> Vec<Row> {
             secrets: &[TELESIGN_KEY],
             channels: &const { [Channel::sms("+14155552671", "/v1/messaging")] },
             // TeleSign's 503 carries its own error code in JSON.
-            server_error: VendorError {
-                vendor_code: "-90001",
-                vendor_status: 503,
-                message: None,
-            },
-            rate_limited: VendorError {
-                vendor_code: "10019",
-                vendor_status: 429,
-                message: None,
-            },
+            server_error: VendorError::new("-90001", 503),
+            rate_limited: VendorError::new("10019", 429),
             retry_after_secs: RETRY_AFTER_SECS,
         },
         Row {
@@ -722,37 +740,11 @@ pub fn rows() -> Vec<Row> {
             plugin: "webhook",
             package: "phonehook-plugin-webhook",
             mock: webhook_mock,
-            configure: |host, url| {
-                host.setting("webhook", "url", format!("{url}{}", webhook::JSON_PATH))
-                    .setting(
-                        "webhook",
-                        "headers",
-                        table(r#""X-Api-Key" = "{{secret.GATEWAY_KEY}}""#),
-                    )
-                    .setting(
-                        "webhook",
-                        "body",
-                        table(
-                            r#"to = "{{recipient}}"
-message = "{{text}}"
-meta = { type = "{{message_type}}", lang = "{{language}}" }"#,
-                        ),
-                    )
-                    .setting("webhook", "success_pointer", "/status")
-                    .setting("webhook", "success_value", "ok")
-                    .setting("webhook", "id_pointer", "/data/id")
-                    .setting("webhook", "error_code_pointer", "/error/code")
-                    .setting("webhook", "error_message_pointer", "/error/message")
-                    .secret("webhook", "GATEWAY_KEY", webhook::API_KEY)
-            },
+            configure: webhook::json_gateway_settings,
             secrets: &[webhook::API_KEY],
             channels: &const { [Channel::sms("+14155550100", webhook::JSON_PATH)] },
             server_error: VendorError::PROXY_PAGE,
-            rate_limited: VendorError {
-                vendor_code: "rate_limited",
-                vendor_status: 429,
-                message: None,
-            },
+            rate_limited: VendorError::new("rate_limited", 429),
             // The gateway mock's Retry-After is fixed.
             retry_after_secs: 3,
         },
@@ -761,33 +753,12 @@ meta = { type = "{{message_type}}", lang = "{{language}}" }"#,
             plugin: "webhook",
             package: "phonehook-plugin-webhook",
             mock: webhook_mock,
-            configure: |host, url| {
-                host.setting("webhook", "url", format!("{url}{}", webhook::FORM_PATH))
-                    .setting("webhook", "body_format", "form")
-                    .setting(
-                        "webhook",
-                        "body",
-                        table(
-                            r#"msisdn = "{{recipient_digits}}"
-msg = "{{text}}""#,
-                        ),
-                    )
-                    .setting("webhook", "success_status", "200")
-                    .setting("webhook", "success_pointer", "/result")
-                    .setting("webhook", "success_value", "0")
-                    .setting("webhook", "id_pointer", "/id")
-                    .setting("webhook", "error_code_pointer", "/result")
-                    .setting("webhook", "error_message_pointer", "/reason")
-            },
+            configure: webhook::form_gateway_settings,
             secrets: &[],
             channels: &const { [Channel::sms("+14155550100", webhook::FORM_PATH)] },
             server_error: VendorError::PROXY_PAGE,
             // A form gateway's throttling is its own result code.
-            rate_limited: VendorError {
-                vendor_code: "9",
-                vendor_status: 429,
-                message: Some("Throttled"),
-            },
+            rate_limited: VendorError::new("9", 429).with_message("Throttled"),
             retry_after_secs: 3,
         },
     ]
@@ -795,21 +766,21 @@ msg = "{{text}}""#,
 
 fn webhook_mock() -> (Router, SetScenario) {
     use webhook::Scenario as S;
-    let state = webhook::Gateway::new();
-    let router = webhook::router(state.clone());
-    let set = move |fault: Option<Fault>| {
-        state.set(match fault {
-            None | Some(Fault::Dribble | Fault::ErrorPage) => S::Accept,
-            Some(Fault::Hang) => S::Hang,
-            Some(Fault::Oversized) => S::Oversized,
-            Some(Fault::Empty) => S::Empty,
-            Some(Fault::NotJson) => S::NotJson,
+    switched(
+        webhook::Gateway::new(),
+        webhook::router,
+        webhook::Gateway::set,
+        Scenarios {
+            healthy: S::Accept,
+            hang: S::Hang,
+            oversized: S::Oversized,
+            empty: S::Empty,
+            not_json: S::NotJson,
             // The gateway mock has no 5xx of its own: a proxy's page.
-            Some(Fault::ServerError) => S::Unavailable,
-            Some(Fault::RateLimited) => S::RateLimited,
-        })
-    };
-    (router, Box::new(set))
+            server_error: S::Unavailable,
+            rate_limited: S::RateLimited,
+        },
+    )
 }
 
 /// Runs every row at once and returns all failures.

@@ -14,65 +14,20 @@ async fn mock(scenario: Scenario) -> MockVendor {
     MockVendor::start(webhook::router(state)).await
 }
 
-/// A TOML table written as an admin would, e.g. `to = "{{recipient}}"`.
-fn table(text: &str) -> toml::Value {
-    toml::Value::Table(text.parse::<toml::Table>().expect("valid TOML"))
-}
-
-fn base(mock: &MockVendor, path: &str) -> HostBuilder {
+fn base() -> HostBuilder {
     Host::builder()
         .plugin("phonehook-plugin-webhook")
         .active("webhook")
-        .setting("webhook", "url", format!("{}{path}", mock.url()))
         .config("vendor.timeout_ms", 400)
         .config("vendor.max_reply_bytes", 65536)
 }
 
-/// The JSON gateway: a status field in a 200 reply, a key from a secret.
 fn json_gateway(mock: &MockVendor) -> HostBuilder {
-    base(mock, JSON_PATH)
-        .setting(
-            "webhook",
-            "headers",
-            table(r#""X-Api-Key" = "{{secret.GATEWAY_KEY}}""#),
-        )
-        .setting(
-            "webhook",
-            "body",
-            table(
-                r#"
-                to = "{{recipient}}"
-                message = "{{text}}"
-                meta = { type = "{{message_type}}", lang = "{{language}}" }
-                "#,
-            ),
-        )
-        .setting("webhook", "success_pointer", "/status")
-        .setting("webhook", "success_value", "ok")
-        .setting("webhook", "id_pointer", "/data/id")
-        .setting("webhook", "error_code_pointer", "/error/code")
-        .setting("webhook", "error_message_pointer", "/error/message")
-        .secret("webhook", "GATEWAY_KEY", API_KEY)
+    webhook::json_gateway_settings(base(), &mock.url())
 }
 
-/// The form gateway: form in, form out, `result=0` means accepted.
 fn form_gateway(mock: &MockVendor) -> HostBuilder {
-    base(mock, FORM_PATH)
-        .setting("webhook", "body_format", "form")
-        .setting(
-            "webhook",
-            "body",
-            table(
-                r#"msisdn = "{{recipient_digits}}"
-msg = "{{text}}""#,
-            ),
-        )
-        .setting("webhook", "success_status", "200")
-        .setting("webhook", "success_pointer", "/result")
-        .setting("webhook", "success_value", "0")
-        .setting("webhook", "id_pointer", "/id")
-        .setting("webhook", "error_code_pointer", "/result")
-        .setting("webhook", "error_message_pointer", "/reason")
+    webhook::form_gateway_settings(base(), &mock.url())
 }
 
 fn message(text: &str, message_type: &str) -> Value {
@@ -203,7 +158,7 @@ async fn a_bad_template_is_refused_before_anything_is_sent() {
         .setting(
             "webhook",
             "body",
-            table(
+            webhook::table(
                 r#"to = "{{recipent}}"
 message = "{{text}}""#,
             ),
@@ -226,7 +181,7 @@ async fn a_template_secret_that_is_not_set_is_named() {
         .setting(
             "webhook",
             "headers",
-            table(r#"Authorization = "Bearer {{secret.GATEWAY_TOKEN}}""#),
+            webhook::table(r#"Authorization = "Bearer {{secret.GATEWAY_TOKEN}}""#),
         )
         .start()
         .await;

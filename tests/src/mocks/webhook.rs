@@ -28,6 +28,7 @@ use phonehook_plugin_api::wire;
 use serde_json::{json, Value};
 
 use super::scenario::{hang, oversized_filler, proxy_unavailable, retry_after, Switch};
+use crate::HostBuilder;
 
 /// The JSON gateway's path.
 pub const JSON_PATH: &str = "/v1/messages";
@@ -119,7 +120,7 @@ fn content_type(headers: &HeaderMap) -> &str {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
+        .expect("valid TOML")
 }
 
 /// What both gateways answer in the scenarios that are not about their
@@ -289,4 +290,58 @@ async fn form_gateway(State(gw): State<Gateway>, headers: HeaderMap, body: Bytes
         ),
         _ => form_reply(StatusCode::OK, &[("result", "0"), ("id", FORM_ID)]),
     }
+}
+
+/// A TOML table written as an admin would, e.g. `to = "{{recipient}}"`.
+pub fn table(text: &str) -> toml::Value {
+    toml::Value::Table(text.parse::<toml::Table>().unwrap_or_default())
+}
+
+/// The webhook plugin's settings for the JSON gateway at `base_url`: a status
+/// field in a 200 reply, a key from a secret.
+pub fn json_gateway_settings(host: HostBuilder, base_url: &str) -> HostBuilder {
+    host.setting("webhook", "url", format!("{base_url}{JSON_PATH}"))
+        .setting(
+            "webhook",
+            "headers",
+            table(r#""X-Api-Key" = "{{secret.GATEWAY_KEY}}""#),
+        )
+        .setting(
+            "webhook",
+            "body",
+            table(
+                r#"
+                to = "{{recipient}}"
+                message = "{{text}}"
+                meta = { type = "{{message_type}}", lang = "{{language}}" }
+                "#,
+            ),
+        )
+        .setting("webhook", "success_pointer", "/status")
+        .setting("webhook", "success_value", "ok")
+        .setting("webhook", "id_pointer", "/data/id")
+        .setting("webhook", "error_code_pointer", "/error/code")
+        .setting("webhook", "error_message_pointer", "/error/message")
+        .secret("webhook", "GATEWAY_KEY", API_KEY)
+}
+
+/// The webhook plugin's settings for the form gateway at `base_url`: form in,
+/// form out, `result=0` means accepted.
+pub fn form_gateway_settings(host: HostBuilder, base_url: &str) -> HostBuilder {
+    host.setting("webhook", "url", format!("{base_url}{FORM_PATH}"))
+        .setting("webhook", "body_format", "form")
+        .setting(
+            "webhook",
+            "body",
+            table(
+                r#"msisdn = "{{recipient_digits}}"
+msg = "{{text}}""#,
+            ),
+        )
+        .setting("webhook", "success_status", "200")
+        .setting("webhook", "success_pointer", "/result")
+        .setting("webhook", "success_value", "0")
+        .setting("webhook", "id_pointer", "/id")
+        .setting("webhook", "error_code_pointer", "/result")
+        .setting("webhook", "error_message_pointer", "/reason")
 }
