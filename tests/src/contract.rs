@@ -225,6 +225,55 @@ pub struct Row {
     pub retry_after_secs: u32,
 }
 
+impl Row {
+    /// A host with this row's plugin active against a vendor at `base_url`,
+    /// with the contract's vendor timeout and reply cap.
+    pub fn host(&self, base_url: &str) -> HostBuilder {
+        let builder = Host::builder()
+            .plugin(self.package)
+            .active(self.plugin)
+            .config("vendor.timeout_ms", TIMEOUT_MS as i64)
+            .config("vendor.max_reply_bytes", MAX_REPLY_BYTES);
+        (self.configure)(builder, base_url)
+    }
+}
+
+/// A host configured as `label`'s row, against a vendor at `base_url` (for
+/// a vendor's own tests, which add or change settings).
+pub fn host(label: &str, base_url: &str) -> HostBuilder {
+    let rows = rows();
+    let Some(row) = rows.iter().find(|r| r.label == label) else {
+        panic!("no contract row labelled {label}");
+    };
+    row.host(base_url)
+}
+
+/// Asserts `answer` is a 502 `vendor_error` from `plugin` with this vendor
+/// code and status and retryability, holding none of `secrets`; returns the
+/// error object.
+pub fn assert_vendor_error<'a>(
+    plugin: &str,
+    secrets: &[&str],
+    answer: (u16, &'a Value),
+    vendor_code: &str,
+    vendor_status: u16,
+    retryable: bool,
+) -> &'a Value {
+    let (status, body) = answer;
+    assert_eq!(status, 502, "{body}");
+    let error = &body["error"];
+    assert_eq!(error["code"], "vendor_error", "{body}");
+    assert_eq!(error["plugin"], plugin, "{body}");
+    assert_eq!(error["vendor_code"], vendor_code, "{body}");
+    assert_eq!(error["vendor_status"], vendor_status, "{body}");
+    assert_eq!(error["retryable"], retryable, "{body}");
+    let text = body.to_string();
+    for secret in secrets {
+        assert!(!text.contains(secret), "a secret leaked: {body}");
+    }
+    error
+}
+
 /// What the host must answer to `fault` from `row`'s vendor.
 #[derive(Clone, Copy, Debug)]
 enum Expected {
@@ -304,12 +353,7 @@ impl Running {
             self::transport,
         ));
         let mock = MockVendor::start(router).await;
-        let builder = Host::builder()
-            .plugin(row.package)
-            .active(row.plugin)
-            .config("vendor.timeout_ms", TIMEOUT_MS as i64)
-            .config("vendor.max_reply_bytes", MAX_REPLY_BYTES);
-        let host = (row.configure)(builder, &mock.url()).start().await;
+        let host = row.host(&mock.url()).start().await;
         Running {
             mock,
             set,
@@ -513,12 +557,6 @@ pub async fn check_row(row: &Row) -> Vec<String> {
     failures
 }
 
-const ESENDEX_USER: &str = "ops@example.com";
-const ESENDEX_PASSWORD: &str = "s3cr3t-esendex-pw";
-const ESENDEX_ACCOUNT: &str = "EX0012345";
-const INFOBIP_KEY: &str = "003026bbc133714df1834b8638bb496e-8f4b3d9a-e931-478d-a994-28a725159ab9";
-const TELESIGN_CUSTOMER: &str = "FFFFFFFF-EEEE-DDDD-1234-AB1234567890";
-const TELESIGN_KEY: &str = "vZ2ab3mX0Zc1t6kQ8mJ2c0VtYmFyLWtleS1mb3ItcGhvbmVob29rLXRlc3Rz";
 const TWILIO_MESSAGES: &str =
     "/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Messages.json";
 
@@ -609,7 +647,7 @@ pub fn rows() -> Vec<Row> {
             mock: || {
                 use infobip::Scenario as S;
                 switched(
-                    infobip::Infobip::new(INFOBIP_KEY),
+                    infobip::Infobip::new(infobip::API_KEY),
                     infobip::router,
                     infobip::Infobip::set,
                     Scenarios {
@@ -626,9 +664,9 @@ pub fn rows() -> Vec<Row> {
             configure: |host, url| {
                 host.setting("infobip", "base_url", url)
                     .setting("infobip", "from", "InfoSMS")
-                    .secret("infobip", "INFOBIP_API_KEY", INFOBIP_KEY)
+                    .secret("infobip", "INFOBIP_API_KEY", infobip::API_KEY)
             },
-            secrets: &[INFOBIP_KEY],
+            secrets: &[infobip::API_KEY],
             channels: &const { [Channel::sms("+41793026727", "/sms/2/text/advanced")] },
             server_error: VendorError::new("GENERAL_ERROR", 500)
                 .with_message("Something went wrong. Please contact support."),
@@ -642,7 +680,7 @@ pub fn rows() -> Vec<Row> {
             mock: || {
                 use esendex::Scenario as S;
                 switched(
-                    esendex::Esendex::new(ESENDEX_USER, ESENDEX_PASSWORD, ESENDEX_ACCOUNT),
+                    esendex::Esendex::new(esendex::USERNAME, esendex::PASSWORD, esendex::ACCOUNT),
                     esendex::router,
                     esendex::Esendex::set,
                     Scenarios {
@@ -658,11 +696,11 @@ pub fn rows() -> Vec<Row> {
             },
             configure: |host, url| {
                 host.setting("esendex", "base_url", url)
-                    .secret("esendex", "ESENDEX_USERNAME", ESENDEX_USER)
-                    .secret("esendex", "ESENDEX_SECRET", ESENDEX_PASSWORD)
-                    .secret("esendex", "ESENDEX_ACCOUNT", ESENDEX_ACCOUNT)
+                    .secret("esendex", "ESENDEX_USERNAME", esendex::USERNAME)
+                    .secret("esendex", "ESENDEX_SECRET", esendex::PASSWORD)
+                    .secret("esendex", "ESENDEX_ACCOUNT", esendex::ACCOUNT)
             },
-            secrets: &[ESENDEX_PASSWORD],
+            secrets: &[esendex::PASSWORD],
             channels: &const { [Channel::sms("+447911123456", "/v1.0/messagedispatcher")] },
             // Esendex's own 503 is a plain-text page.
             server_error: VendorError::new("503", 503),
@@ -709,7 +747,7 @@ pub fn rows() -> Vec<Row> {
             mock: || {
                 use telesign::Scenario as S;
                 switched(
-                    telesign::Telesign::new(TELESIGN_CUSTOMER, TELESIGN_KEY),
+                    telesign::Telesign::new(telesign::CUSTOMER_ID, telesign::API_KEY),
                     telesign::router,
                     telesign::Telesign::set,
                     Scenarios {
@@ -725,10 +763,10 @@ pub fn rows() -> Vec<Row> {
             },
             configure: |host, url| {
                 host.setting("telesign", "base_url", url)
-                    .secret("telesign", "TELESIGN_CUSTOMER_ID", TELESIGN_CUSTOMER)
-                    .secret("telesign", "TELESIGN_API_KEY", TELESIGN_KEY)
+                    .secret("telesign", "TELESIGN_CUSTOMER_ID", telesign::CUSTOMER_ID)
+                    .secret("telesign", "TELESIGN_API_KEY", telesign::API_KEY)
             },
-            secrets: &[TELESIGN_KEY],
+            secrets: &[telesign::API_KEY],
             channels: &const { [Channel::sms("+14155552671", "/v1/messaging")] },
             // TeleSign's 503 carries its own error code in JSON.
             server_error: VendorError::new("-90001", 503),

@@ -2,14 +2,11 @@
 //! loopback mock of Esendex's message dispatcher that checks every request as
 //! Esendex documents it.
 
-use phonehook_e2e::mocks::esendex::{self, Esendex, Scenario};
+use phonehook_e2e::contract;
+use phonehook_e2e::mocks::esendex::{self, Esendex, Scenario, ACCOUNT, PASSWORD, USERNAME as USER};
 use phonehook_e2e::{Host, HostBuilder, MockVendor};
 use phonehook_plugin_api::wire;
 use serde_json::{json, Value};
-
-const USER: &str = "ops@example.com";
-const PASSWORD: &str = "s3cr3t-esendex-pw";
-const ACCOUNT: &str = "EX0012345";
 
 async fn mock(scenario: Scenario) -> MockVendor {
     MockVendor::start(esendex::router(
@@ -20,15 +17,7 @@ async fn mock(scenario: Scenario) -> MockVendor {
 
 /// A host with the esendex plugin active and pointed at `mock`.
 fn builder(mock: &MockVendor) -> HostBuilder {
-    Host::builder()
-        .plugin("phonehook-plugin-esendex")
-        .active("esendex")
-        .setting("esendex", "base_url", mock.url())
-        .secret("esendex", "ESENDEX_USERNAME", USER)
-        .secret("esendex", "ESENDEX_SECRET", PASSWORD)
-        .secret("esendex", "ESENDEX_ACCOUNT", ACCOUNT)
-        .config("vendor.timeout_ms", 400)
-        .config("vendor.max_reply_bytes", 65536)
+    contract::host("esendex", &mock.url())
 }
 
 fn payload(channel: &str, language: &str) -> Value {
@@ -46,17 +35,8 @@ async fn send(mock: &MockVendor, payload: Value) -> (u16, Value) {
 }
 
 fn assert_vendor_error(status: u16, body: &Value, code: &str, http: u16, retryable: bool) {
-    assert_eq!(status, 502, "{body}");
-    let err = &body["error"];
-    assert_eq!(err["code"], "vendor_error", "{body}");
-    assert_eq!(err["vendor_code"], code, "{body}");
-    assert_eq!(err["vendor_status"], http, "{body}");
-    assert_eq!(err["retryable"], retryable, "{body}");
-    assert_eq!(err["plugin"], "esendex", "{body}");
-    assert!(
-        !body.to_string().contains(PASSWORD),
-        "the password leaked: {body}"
-    );
+    let answer = (status, body);
+    contract::assert_vendor_error("esendex", &[PASSWORD], answer, code, http, retryable);
 }
 
 #[tokio::test]

@@ -2,11 +2,10 @@
 //! loopback mock of Infobip's API that checks every request as Infobip
 //! documents it.
 
-use phonehook_e2e::mocks::infobip::{self, Infobip, Scenario};
+use phonehook_e2e::contract;
+use phonehook_e2e::mocks::infobip::{self, Infobip, Scenario, API_KEY as KEY};
 use phonehook_e2e::{Host, HostBuilder, MockVendor};
 use serde_json::{json, Value};
-
-const KEY: &str = "003026bbc133714df1834b8638bb496e-8f4b3d9a-e931-478d-a994-28a725159ab9";
 
 async fn mock(scenario: Scenario) -> MockVendor {
     MockVendor::start(infobip::router(Infobip::new(KEY).scenario(scenario))).await
@@ -14,14 +13,7 @@ async fn mock(scenario: Scenario) -> MockVendor {
 
 /// A host with the infobip plugin active and pointed at `mock`.
 fn builder(mock: &MockVendor) -> HostBuilder {
-    Host::builder()
-        .plugin("phonehook-plugin-infobip")
-        .active("infobip")
-        .setting("infobip", "base_url", mock.url())
-        .setting("infobip", "from", "InfoSMS")
-        .secret("infobip", "INFOBIP_API_KEY", KEY)
-        .config("vendor.timeout_ms", 400)
-        .config("vendor.max_reply_bytes", 65536)
+    contract::host("infobip", &mock.url())
 }
 
 fn sms(text: &str) -> Value {
@@ -40,17 +32,8 @@ async fn send(mock: &MockVendor, payload: Value) -> (u16, Value) {
 }
 
 fn assert_vendor_error(status: u16, body: &Value, code: &str, http: u16, retryable: bool) {
-    assert_eq!(status, 502, "{body}");
-    let err = &body["error"];
-    assert_eq!(err["code"], "vendor_error", "{body}");
-    assert_eq!(err["vendor_code"], code, "{body}");
-    assert_eq!(err["vendor_status"], http, "{body}");
-    assert_eq!(err["retryable"], retryable, "{body}");
-    assert_eq!(err["plugin"], "infobip", "{body}");
-    assert!(
-        !body.to_string().contains(KEY),
-        "the API key leaked: {body}"
-    );
+    let answer = (status, body);
+    contract::assert_vendor_error("infobip", &[KEY], answer, code, http, retryable);
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! The Amazon SNS plugin through a real host, against the loopback SNS mock
 //! (which recomputes every SigV4 signature it receives).
 
+use phonehook_e2e::contract;
 use phonehook_e2e::mocks::sns::{
     self, Scenario, Sns, ACCESS_KEY_ID, CONTENT_TYPE, SECRET_ACCESS_KEY,
 };
@@ -21,14 +22,7 @@ async fn mock(scenario: Scenario) -> MockVendor {
 /// A host with the SNS plugin active against `mock`, with the mock's
 /// credentials and short vendor timeouts.
 fn host(mock: &MockVendor) -> HostBuilder {
-    Host::builder()
-        .plugin("phonehook-plugin-sns")
-        .active("sns")
-        .setting("sns", "base_url", mock.url())
-        .secret("sns", "AWS_ACCESS_KEY_ID", ACCESS_KEY_ID)
-        .secret("sns", "AWS_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY)
-        .config("vendor.timeout_ms", 400)
-        .config("vendor.max_reply_bytes", 65536)
+    contract::host("sns", &mock.url())
 }
 
 fn message(kind: &str) -> Value {
@@ -52,14 +46,15 @@ fn vendor_error<'a>(
     vendor_status: u16,
     retryable: bool,
 ) -> &'a Value {
-    assert_eq!(status, 502, "{body}");
-    let error = &body["error"];
-    assert_eq!(error["code"], "vendor_error", "{body}");
-    assert_eq!(error["plugin"], "sns", "{body}");
-    assert_eq!(error["vendor_code"], code, "{body}");
-    assert_eq!(error["vendor_status"], vendor_status, "{body}");
-    assert_eq!(error["retryable"], retryable, "{body}");
-    error
+    let answer = (status, body);
+    contract::assert_vendor_error(
+        "sns",
+        &[SECRET_ACCESS_KEY],
+        answer,
+        code,
+        vendor_status,
+        retryable,
+    )
 }
 
 fn pairs(fields: &[(&str, &str)]) -> Vec<(String, String)> {

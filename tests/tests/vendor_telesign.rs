@@ -3,14 +3,14 @@
 //! HMAC signature of every request and checks its fields as TeleSign
 //! documents them.
 
-use phonehook_e2e::mocks::telesign::{self, Scenario, Telesign};
+use phonehook_e2e::contract;
+use phonehook_e2e::mocks::telesign::{
+    self, Scenario, Telesign, API_KEY as KEY, CUSTOMER_ID as CUSTOMER,
+};
 use phonehook_e2e::{Host, HostBuilder, MockVendor};
 use phonehook_plugin_api::wire;
 use serde_json::{json, Value};
 
-const CUSTOMER: &str = "FFFFFFFF-EEEE-DDDD-1234-AB1234567890";
-/// A made-up key, base64 as TeleSign's portal shows keys.
-const KEY: &str = "vZ2ab3mX0Zc1t6kQ8mJ2c0VtYmFyLWtleS1mb3ItcGhvbmVob29rLXRlc3Rz";
 /// Another well-formed key, which the mock does not accept.
 const WRONG_KEY: &str = "d3Jvbmcta2V5LWZvci1waG9uZWhvb2stdGVzdHMtdGVsZXNpZ24=";
 
@@ -23,14 +23,7 @@ async fn mock(scenario: Scenario) -> MockVendor {
 
 /// A host with the telesign plugin active (HMAC auth) and pointed at `mock`.
 fn builder(mock: &MockVendor) -> HostBuilder {
-    Host::builder()
-        .plugin("phonehook-plugin-telesign")
-        .active("telesign")
-        .setting("telesign", "base_url", mock.url())
-        .secret("telesign", "TELESIGN_CUSTOMER_ID", CUSTOMER)
-        .secret("telesign", "TELESIGN_API_KEY", KEY)
-        .config("vendor.timeout_ms", 400)
-        .config("vendor.max_reply_bytes", 65536)
+    contract::host("telesign", &mock.url())
 }
 
 fn payload(channel: &str, language: &str) -> Value {
@@ -48,17 +41,8 @@ async fn send(mock: &MockVendor, payload: Value) -> (u16, Value) {
 }
 
 fn assert_vendor_error(status: u16, body: &Value, code: &str, http: u16, retryable: bool) {
-    assert_eq!(status, 502, "{body}");
-    let err = &body["error"];
-    assert_eq!(err["code"], "vendor_error", "{body}");
-    assert_eq!(err["vendor_code"], code, "{body}");
-    assert_eq!(err["vendor_status"], http, "{body}");
-    assert_eq!(err["retryable"], retryable, "{body}");
-    assert_eq!(err["plugin"], "telesign", "{body}");
-    assert!(
-        !body.to_string().contains(KEY),
-        "the API key leaked: {body}"
-    );
+    let answer = (status, body);
+    contract::assert_vendor_error("telesign", &[KEY], answer, code, http, retryable);
 }
 
 fn form(pairs: &[(&str, &str)]) -> Vec<(String, String)> {

@@ -1,5 +1,6 @@
 //! The Twilio plugin through a real host, against the loopback Twilio mock.
 
+use phonehook_e2e::contract;
 use phonehook_e2e::mocks::twilio::{
     self, Scenario, Twilio, ACCOUNT_SID, AUTH_TOKEN, FROM, VERIFY_SID,
 };
@@ -20,15 +21,7 @@ async fn mock(scenario: Scenario) -> MockVendor {
 /// A host with the Twilio plugin active against `mock`, fully configured for
 /// the messaging API, with short vendor timeouts.
 fn host(mock: &MockVendor) -> HostBuilder {
-    Host::builder()
-        .plugin("phonehook-plugin-twilio")
-        .active("twilio")
-        .setting("twilio", "base_url", mock.url())
-        .secret("twilio", "TWILIO_ACCOUNT_SID", ACCOUNT_SID)
-        .secret("twilio", "TWILIO_AUTH_TOKEN", AUTH_TOKEN)
-        .secret("twilio", "TWILIO_PHONE_NUMBER", FROM)
-        .config("vendor.timeout_ms", 400)
-        .config("vendor.max_reply_bytes", 65536)
+    contract::host("twilio", &mock.url())
 }
 
 fn sms() -> Value {

@@ -24,6 +24,13 @@ use serde_json::{json, Value};
 
 use super::scenario::{hang, retry_after, Counter, Switch};
 
+/// A login the tests give the mock and the plugin.
+pub const USERNAME: &str = "ops@example.com";
+/// Its password.
+pub const PASSWORD: &str = "s3cr3t-esendex-pw";
+/// Its account reference.
+pub const ACCOUNT: &str = "EX0012345";
+
 /// How the mock answers a well-formed, authenticated request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Scenario {

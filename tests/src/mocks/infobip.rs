@@ -20,6 +20,9 @@ use serde_json::{json, Map, Value};
 
 use super::scenario::{hang, retry_after, Counter, Switch};
 
+/// An API key the tests give the mock and the plugin.
+pub const API_KEY: &str = "003026bbc133714df1834b8638bb496e-8f4b3d9a-e931-478d-a994-28a725159ab9";
+
 /// How the mock answers a well-formed, authenticated request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Scenario {

@@ -28,6 +28,11 @@ use serde_json::{json, Value};
 
 use super::scenario::{hang, retry_after, Counter, Switch};
 
+/// A customer id the tests give the mock and the plugin.
+pub const CUSTOMER_ID: &str = "FFFFFFFF-EEEE-DDDD-1234-AB1234567890";
+/// Its API key: made up, base64 as TeleSign's portal shows keys.
+pub const API_KEY: &str = "vZ2ab3mX0Zc1t6kQ8mJ2c0VtYmFyLWtleS1mb3ItcGhvbmVob29rLXRlc3Rz";
+
 /// How the mock answers a well-formed, authenticated request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Scenario {
