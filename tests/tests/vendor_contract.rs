@@ -43,8 +43,9 @@ fn every_vendor_plugin_has_a_row() {
 }
 
 /// The contract can fail: a row whose plugin sends where the row does not
-/// expect it, and a row that expects a vendor code the vendor does not send,
-/// both fail, naming the row and what went wrong.
+/// expect it, a row that expects a vendor code the vendor does not send, and
+/// a row whose "secret" is in every error answer all fail, naming the row and
+/// what went wrong.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_row_fails_the_contract() {
     let twilio = || {
@@ -81,6 +82,21 @@ async fn a_wrong_row_fails_the_contract() {
     assert_eq!(failures.len(), 1, "{failures:#?}");
     assert!(
         failures[0].starts_with("twilio sms: RateLimited") && failures[0].contains("99999"),
+        "{failures:#?}"
+    );
+
+    // Every error code starts with `vendor_`: as a secret, each fault's answer
+    // leaks it, and the delivered answers do not.
+    let leaky = Row {
+        secrets: &["vendor_"],
+        ..twilio()
+    };
+    let failures = contract::check_row(&leaky).await;
+    assert_eq!(failures.len(), contract::FAULTS.len(), "{failures:#?}");
+    assert!(
+        failures
+            .iter()
+            .all(|f| f.contains("no secret in the answer")),
         "{failures:#?}"
     );
 }
