@@ -3,6 +3,7 @@ use abi_stable::StableAbi;
 
 use crate::message::Message;
 use crate::outcome::PluginError;
+use crate::redact::Redactor;
 
 /// A name and a value: a setting, a secret or an HTTP header.
 #[repr(C)]
@@ -89,21 +90,18 @@ impl<'a> Config<'a> {
         self.setting_or("base_url", default).trim_end_matches('/')
     }
 
-    /// `text` with every secret value (of four characters or more, as the host
-    /// redacts) replaced by `[redacted]`.
+    /// `text` with every secret value replaced by `[redacted]`, in every
+    /// encoding a request may carry it in (the host's own
+    /// [`Redactor`](crate::redact::Redactor), so the same values go, by the
+    /// same rule: four characters or more).
     ///
     /// The host already strips secrets from every error a plugin returns. A
     /// plugin needs this only before it *shortens* vendor text (with
-    /// [`crate::wire::snippet`]): a secret cut in half, such as a session token
-    /// longer than the snippet, is no longer recognisable afterwards.
+    /// [`crate::wire::snippet`]): redact first, then cut, so no part of a
+    /// secret longer than the snippet is left behind.
     pub fn redact(&self, text: &str) -> String {
-        self.secrets
-            .iter()
-            .map(|p| p.value.as_str().trim())
-            .filter(|secret| secret.len() >= 4)
-            .fold(text.to_owned(), |acc, secret| {
-                acc.replace(secret, "[redacted]")
-            })
+        let secrets = self.secrets.iter().map(|p| p.value.as_str());
+        Redactor::for_secrets(secrets).redact(text)
     }
 }
 

@@ -38,6 +38,7 @@ mod message;
 mod module;
 mod outcome;
 mod plugin;
+pub mod redact;
 pub mod speech;
 pub mod testing;
 pub mod wire;
