@@ -466,7 +466,8 @@ async fn send(config: Config, args: SendArgs) -> anyhow::Result<ExitCode> {
     };
     let egress = Egress::new(&config.vendor)?;
     let host_url = format!("http://{}", config.listen);
-    match delivery::deliver(&bound, &message, &egress, &host_url).await {
+    let mut redactor = crate::redact::for_message(bound.binding.redactor(), &message);
+    match delivery::deliver(&bound, &message, &egress, &host_url, &mut redactor).await {
         Ok(d) => {
             println!(
                 "delivered: MessageID={} status={} vendor_latency_ms={}",

@@ -8,6 +8,7 @@ use phonehook_plugin_api::{Call, Channel, ErrorKind, HttpReply, Message};
 
 use crate::egress::{Egress, EgressError};
 use crate::plugins::{Active, OwnedError, OwnedStep};
+use crate::redact::{self, Redactor};
 
 /// A token flow plus a send is two requests; eight leaves room for any real
 /// vendor and still stops a plugin that loops.
@@ -64,11 +65,37 @@ pub enum DeliveryError {
 
 /// Delivers `message` through `active`, bounded in requests; the caller bounds
 /// it in time through the egress deadline.
+///
+/// `redactor` is the attempt's (see [`redact::for_message`]): the credentials
+/// of every request sent are added to it, and the error comes back redacted
+/// with it, so what the caller, the log line and the delivery log see holds
+/// no secret, code or number, whatever the vendor echoed.
 pub async fn deliver(
     active: &Active,
     message: &Message,
     egress: &Egress,
     host_url: &str,
+    redactor: &mut Redactor,
+) -> Result<Delivered, DeliveryError> {
+    let result = run_steps(active, message, egress, host_url, redactor).await;
+    let error = match result {
+        Ok(delivered) => return Ok(delivered),
+        Err(error) => error.redacted(redactor),
+    };
+    if let DeliveryError::Plugin { error: e, .. } = &error {
+        if e.kind == ErrorKind::Panic {
+            tracing::error!(error = %e.message, "plugin panicked; the panic was contained");
+        }
+    }
+    Err(error)
+}
+
+async fn run_steps(
+    active: &Active,
+    message: &Message,
+    egress: &Egress,
+    host_url: &str,
+    redactor: &mut Redactor,
 ) -> Result<Delivered, DeliveryError> {
     let generation = &active.generation;
     let binding = &active.binding;
@@ -117,11 +144,12 @@ pub async fn deliver(
             }
             OwnedStep::Failed(error) => {
                 return Err(DeliveryError::Plugin {
-                    error: redact(error, binding.secret_values()),
+                    error,
                     vendor_status: last_status,
                 })
             }
         };
+        redact::add_request(redactor, &request);
         let reply = egress
             .send(&request, &binding.allow)
             .await
@@ -151,21 +179,36 @@ fn now_unix_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// A plugin or vendor text may quote a credential back (vendors echo request
-/// fields); strip every configured secret value before anyone sees it.
-fn redact<'a>(mut error: OwnedError, secrets: impl Iterator<Item = &'a str>) -> OwnedError {
-    // Plugins trim values before use, so a secret with stray whitespace (say,
-    // from an env file) appears trimmed in what the vendor echoes back.
-    for secret in secrets.map(str::trim).filter(|s| s.len() >= 4) {
-        if error.message.contains(secret) {
-            error.message = error.message.replace(secret, "[redacted]");
-        }
-        if error.code.contains(secret) {
-            error.code = error.code.replace(secret, "[redacted]");
+impl DeliveryError {
+    /// The error with every text `redactor` knows removed: a plugin or vendor
+    /// text may quote a credential, the code or the number back (vendors
+    /// echo request fields), and an egress error may quote a URL.
+    pub fn redacted(self, redactor: &Redactor) -> DeliveryError {
+        let r = |text: String| redactor.redact(&text);
+        match self {
+            DeliveryError::Misconfigured { plugin, problems } => DeliveryError::Misconfigured {
+                plugin,
+                problems: problems.into_iter().map(r).collect(),
+            },
+            DeliveryError::Plugin {
+                mut error,
+                vendor_status,
+            } => {
+                error.message = r(error.message);
+                error.code = r(error.code);
+                DeliveryError::Plugin {
+                    error,
+                    vendor_status,
+                }
+            }
+            DeliveryError::Egress(e) => DeliveryError::Egress(match e {
+                EgressError::InvalidUrl(url) => EgressError::InvalidUrl(r(url)),
+                EgressError::HostNotAllowed(host) => EgressError::HostNotAllowed(r(host)),
+                EgressError::Unreachable(why) => EgressError::Unreachable(r(why)),
+                e @ (EgressError::Timeout(_) | EgressError::TooLarge(_)) => e,
+            }),
+            DeliveryError::Contract(why) => DeliveryError::Contract(r(why)),
+            e @ (DeliveryError::NoActivePlugin | DeliveryError::Unsupported { .. }) => e,
         }
     }
-    if error.kind == ErrorKind::Panic {
-        tracing::error!(error = %error.message, "plugin panicked; the panic was contained");
-    }
-    error
 }

@@ -21,6 +21,7 @@ pub mod inbox;
 pub mod mask;
 pub mod metrics;
 pub mod plugins;
+pub mod redact;
 pub mod server;
 pub mod state;
 pub mod telemetry;

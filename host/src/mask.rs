@@ -1,5 +1,6 @@
-//! Masking phone numbers for logs: enough to recognise a number in a support
-//! ticket (country code and last two digits), not enough to dial it.
+//! Masking what the host shows: phone numbers for logs, enough to recognise
+//! a number in a support ticket (country code and last two digits), not
+//! enough to dial it; and long input quoted back in an error, cut to a prefix.
 
 /// `+14155550123` → `+1*******23`.
 pub fn mask_number(e164: &str) -> String {
@@ -7,7 +8,8 @@ pub fn mask_number(e164: &str) -> String {
     if digits.len() < 4 {
         return "*".repeat(digits.len());
     }
-    let cc_len = country_code_len(&digits);
+    let digits_text: String = digits.iter().collect();
+    let cc_len = country_code_len(&digits_text);
     let keep_tail = 2;
     let hidden = digits.len().saturating_sub(cc_len + keep_tail);
     let cc: String = digits[..cc_len].iter().collect();
@@ -15,10 +17,10 @@ pub fn mask_number(e164: &str) -> String {
     format!("+{cc}{}{tail}", "*".repeat(hidden))
 }
 
-/// Length of the E.164 country calling code at the start of `digits`.
-fn country_code_len(digits: &[char]) -> usize {
-    let prefix: String = digits.iter().take(3).collect();
-    let cc = |n: usize| prefix.get(..n).and_then(|p| p.parse::<u16>().ok());
+/// Length of the E.164 country calling code at the start of `digits` (the
+/// number without its `+`); 1 when none is known.
+pub fn country_code_len(digits: &str) -> usize {
+    let cc = |n: usize| digits.get(..n).and_then(|p| p.parse::<u16>().ok());
     for n in 1..=3 {
         if let Some(code) = cc(n) {
             if phonenumber::metadata::DATABASE.by_code(&code).is_some() {
@@ -29,9 +31,22 @@ fn country_code_len(digits: &[char]) -> usize {
     1
 }
 
+/// The most characters of a caller's input an error quotes back: enough to
+/// recognise a value, not enough to echo a body-sized one.
+pub const EXCERPT_CHARS: usize = 32;
+
+/// `text` as an error quotes it: whole when short, else its first
+/// [`EXCERPT_CHARS`] characters, `…` and the full length.
+pub fn excerpt(text: &str) -> String {
+    match text.char_indices().nth(EXCERPT_CHARS) {
+        Some((cut, _)) => format!("{}… ({} characters)", &text[..cut], text.chars().count()),
+        None => text.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::mask_number;
+    use super::{excerpt, mask_number, EXCERPT_CHARS};
 
     #[test]
     fn keeps_country_code_and_last_two() {
@@ -39,5 +54,17 @@ mod tests {
         assert_eq!(mask_number("+447700900123"), "+44********23");
         assert_eq!(mask_number("+353861234567"), "+353*******67");
         assert_eq!(mask_number("+12"), "**");
+    }
+
+    #[test]
+    fn excerpts_cut_long_input() {
+        assert_eq!(excerpt("+1 415 555"), "+1 415 555");
+        let long = "9".repeat(60_000);
+        let quoted = excerpt(&long);
+        assert_eq!(
+            quoted,
+            format!("{}… (60000 characters)", &long[..EXCERPT_CHARS])
+        );
+        assert_eq!(excerpt(&"é".repeat(40)).chars().count(), EXCERPT_CHARS + 17);
     }
 }

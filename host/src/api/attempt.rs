@@ -73,8 +73,9 @@ pub async fn run(
     };
     pending.plugin(plugin, version, generation);
     if let Some(a) = active.as_deref() {
-        // Vendors echo credentials back; keep them out of the stored text.
-        pending.scrub_also(a.binding.secret_values());
+        // Vendors echo credentials back: one redactor for the answer, the log
+        // line and the event, with the binding's secrets precomputed.
+        pending.redactor_mut().extend(a.binding.redactor());
     }
     let event_id = pending.id().to_owned();
     let span = tracing::info_span!("message",
@@ -109,12 +110,13 @@ async fn deliver_and_record(
     state: Arc<AppState>,
     message: Message,
     active: Option<Arc<Active>>,
-    pending: Pending,
+    mut pending: Pending,
     span: Span,
 ) -> Result<Delivered, ApiError> {
     let result = match active.as_deref() {
         Some(a) => {
-            delivery::deliver(a, &message, &state.egress, &state.host_url)
+            let redactor = pending.redactor_mut();
+            delivery::deliver(a, &message, &state.egress, &state.host_url, redactor)
                 .instrument(span.clone())
                 .await
         }

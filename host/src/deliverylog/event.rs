@@ -8,9 +8,10 @@
 //!
 //! **Invariant:** an [`Event`] cannot hold the one-time code, the text, the
 //! full number or a secret: it has no field for them. The recipient is kept as
-//! a mask plus a keyed hash ([`RecipientHasher`]); free-text failure messages
-//! pass through a scrubber that removes the code, the number (in several
-//! spellings), the text and any secret the caller names.
+//! a mask plus a keyed hash ([`RecipientHasher`]); free texts (failure
+//! messages, vendor codes and ids) pass through the attempt's [`Redactor`],
+//! which removes the code, the number (in several spellings), the text and
+//! the plugin's secrets, each in every encoding.
 
 use std::fmt;
 use std::sync::Arc;
@@ -25,6 +26,7 @@ use super::time;
 use crate::delivery::{Delivered, DeliveryError};
 use crate::egress::EgressError;
 use crate::mask::mask_number;
+use crate::redact::{self, Redactor};
 
 /// Auth0's event type codes for phone messages, so logs read the same in
 /// both places.
@@ -266,7 +268,7 @@ impl fmt::Debug for RecipientHasher {
 }
 
 /// An attempt in progress: everything the log keeps that is known before the
-/// plugin runs, plus what must be scrubbed from failure texts.
+/// plugin runs, plus the attempt's redactor for the texts it learns later.
 pub struct Pending {
     id: String,
     time_ms: i64,
@@ -285,10 +287,10 @@ pub struct Pending {
     ip: String,
     text_chars: u32,
     segments: Option<u32>,
-    scrubber: Scrubber,
+    redactor: Redactor,
 }
 
-// The scrubber holds the code, the number and the text: never print it.
+// The redactor holds the code, the number and the text: never print it.
 impl fmt::Debug for Pending {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Pending")
@@ -307,7 +309,7 @@ impl Pending {
         let e164 = message.recipient.as_str();
         let text = message.text.as_str();
         let recipient = mask_number(e164);
-        let scrubber = Scrubber::for_message(message, &recipient);
+        let redactor = redact::for_message(&Redactor::new(), message);
         Pending {
             id: new_event_id(time_ms),
             time_ms,
@@ -326,7 +328,7 @@ impl Pending {
             ip: message.ip.to_string(),
             text_chars: u32::try_from(text.chars().count()).unwrap_or(u32::MAX),
             segments: (message.channel == Channel::Sms).then(|| sms_segments(text)),
-            scrubber,
+            redactor,
         }
     }
 
@@ -342,16 +344,17 @@ impl Pending {
         self.generation = generation;
     }
 
-    /// Adds values (the plugin's secrets) that must never reach the log even
-    /// if a vendor echoes them.
-    pub fn scrub_also<'a>(&mut self, values: impl IntoIterator<Item = &'a str>) {
-        self.scrubber.add_all(values);
+    /// The attempt's redactor: it starts with the message's code, number and
+    /// text; the send path adds the plugin's secrets and the credentials of
+    /// the requests it sends, and redacts its errors with it.
+    pub fn redactor_mut(&mut self) -> &mut Redactor {
+        &mut self.redactor
     }
 
     /// The vendor accepted the message.
     pub fn delivered(self, delivered: &Delivered) -> Event {
-        let vendor_message_id = self.scrubber.scrub(&delivered.message_id);
-        let vendor_status = self.scrubber.scrub(&delivered.vendor_status);
+        let vendor_message_id = self.redactor.redact(&delivered.message_id);
+        let vendor_status = self.redactor.redact(&delivered.vendor_status);
         let mut event = self.finish(true, None);
         event.vendor_message_id = Some(vendor_message_id);
         event.vendor_status = Some(vendor_status).filter(|s| !s.is_empty());
@@ -360,10 +363,11 @@ impl Pending {
     }
 
     /// The attempt failed; `failure.message` and the vendor code are
-    /// scrubbed here.
+    /// redacted here (again, for failures the send path redacted: the log
+    /// keeps its invariant whoever built the failure).
     pub fn failed(self, mut failure: Failure) -> Event {
-        failure.message = self.scrubber.scrub(&failure.message);
-        failure.vendor_code = failure.vendor_code.map(|c| self.scrubber.scrub(&c));
+        failure.message = self.redactor.redact(&failure.message);
+        failure.vendor_code = failure.vendor_code.map(|c| self.redactor.redact(&c));
         self.finish(false, Some(failure))
     }
 
@@ -409,57 +413,6 @@ fn new_event_id(time_ms: i64) -> String {
     let time = u64::try_from(time_ms).unwrap_or(0) & 0xffff_ffff_ffff;
     let random: [u8; 10] = rand::random();
     format!("ev_{time:012x}{}", hex::encode(random))
-}
-
-/// Removes sensitive values from free text before it is stored. Vendors
-/// echo request fields in their errors ("+14155550123 is not a valid
-/// number"), so the number is removed in every spelling a vendor might use.
-struct Scrubber {
-    values: Vec<String>,
-}
-
-/// Shorter values would match ordinary words and numbers in the text.
-const MIN_SCRUB_LEN: usize = 4;
-
-impl Scrubber {
-    fn for_message(message: &Message, mask: &str) -> Scrubber {
-        let e164 = message.recipient.as_str();
-        let digits = e164.trim_start_matches('+');
-        // The mask keeps the country code's digits before the first `*`.
-        let cc_len = mask.trim_start_matches('+').find('*').unwrap_or(0);
-        let national = digits.get(cc_len..).unwrap_or_default();
-        let mut scrubber = Scrubber { values: Vec::new() };
-        scrubber.add_all([
-            message.text.as_str(),
-            message.code.as_str(),
-            e164,
-            digits,
-            national,
-            message.recipient_raw.as_str(),
-        ]);
-        scrubber
-    }
-
-    fn add_all<'a>(&mut self, values: impl IntoIterator<Item = &'a str>) {
-        for value in values {
-            let value = value.trim();
-            if value.chars().count() >= MIN_SCRUB_LEN && !self.values.iter().any(|v| v == value) {
-                self.values.push(value.to_owned());
-            }
-        }
-        // Longest first, so the number goes before its own national part.
-        self.values.sort_by_key(|v| std::cmp::Reverse(v.len()));
-    }
-
-    fn scrub(&self, text: &str) -> String {
-        let mut text = text.to_owned();
-        for value in &self.values {
-            if text.contains(value.as_str()) {
-                text = text.replace(value.as_str(), "[redacted]");
-            }
-        }
-        text
-    }
 }
 
 /// SMS segments for `text`: 160 GSM-7 septets in one message or 153 per part
@@ -618,7 +571,9 @@ mod tests {
             RecipientHasher::new(b"other").hash("+14155550123")
         );
         assert_eq!(event.recipient_hash.len(), 64);
-        let json = serde_json::to_string(&event).unwrap_or_default();
+        let json = serde_json::to_string(&event).expect("an event serialises");
+        // The JSON must be the event's, or not holding the hash proves nothing.
+        assert!(json.contains(r#""recipient":"+1********23""#), "{json}");
         assert!(
             !json.contains(&event.recipient_hash),
             "the hash is never shown"
@@ -631,11 +586,9 @@ mod tests {
             "To +14155550123 (14155550123, 4155550123, (415) 555-0123) said 'Your code is 493817' \
                     code 493817 with token sk_live_abcdef";
         let mut pending = Pending::new(&message(Channel::Sms), "hook", &hasher());
-        pending.scrub_also(["sk_live_abcdef", "ab"]);
+        pending.redactor_mut().secret("sk_live_abcdef").secret("ab");
         let event = pending.failed_delivery(&vendor_error(echo));
-        let details = event
-            .details
-            .unwrap_or_else(|| Failure::from_delivery(&DeliveryError::NoActivePlugin));
+        let details = event.details.expect("a failure has details");
         for leaked in [
             "493817",
             "4155550123",

@@ -22,9 +22,10 @@
 //!
 //! Never stored: the one-time code, the message text, the full number,
 //! secrets, or the vendor's raw reply. [`Event`] has no field for any of them;
-//! free-text failure messages are scrubbed of the code, the number (E.164,
-//! digits only, national, as written), the text and the plugin's secrets
-//! before they become part of an event.
+//! free-text failure messages are redacted of the code, the number (E.164,
+//! digits only, national, as written), the text and the plugin's secrets,
+//! each in every encoding ([`crate::redact`]), before they become part of an
+//! event.
 //!
 //! # Searching by recipient
 //!

@@ -5,6 +5,7 @@ use phonehook_plugin_api::{Config, Pair};
 use serde::Serialize;
 
 use crate::config::PluginConfig;
+use crate::redact::Redactor;
 
 use super::generation::Generation;
 
@@ -63,6 +64,9 @@ pub struct Binding {
     pub problems: Vec<String>,
     /// Each declared secret, set or not.
     pub secret_states: Vec<SecretState>,
+    /// The secrets in every encoding, computed once: each message's redactor
+    /// starts from a clone of it.
+    redactor: Redactor,
 }
 
 fn is_url_setting(name: &str) -> bool {
@@ -133,12 +137,14 @@ impl Binding {
                 problems.push(format!("setting `{}` is not set", field.name));
             }
         }
+        let redactor = secrets_redactor(&secrets);
         let mut binding = Binding {
             settings,
             secrets,
             allow,
             problems,
             secret_states,
+            redactor,
         };
         for problem in generation.check(&binding.config()) {
             if !binding.problems.contains(&problem) {
@@ -153,10 +159,27 @@ impl Binding {
         Config::new(&self.settings, &self.secrets)
     }
 
-    /// The secret values, for redacting them out of anything shown or logged.
-    pub fn secret_values(&self) -> impl Iterator<Item = &str> {
-        self.secrets.iter().map(|p| p.value.as_str())
+    /// What to redact from anything shown or logged: the secrets, in every
+    /// encoding.
+    pub fn redactor(&self) -> &Redactor {
+        &self.redactor
     }
+}
+
+/// A redactor for `secrets`, each in every encoding, plus the Basic
+/// credential of each ordered pair of them (`sid:token`, `user:password`):
+/// which two a plugin pairs is its business, and the pairs are few.
+fn secrets_redactor(secrets: &[Pair]) -> Redactor {
+    let values: Vec<&str> = secrets.iter().map(|p| p.value.as_str()).collect();
+    let mut redactor = Redactor::for_secrets(values.iter().copied());
+    for (i, user) in values.iter().enumerate() {
+        for (j, password) in values.iter().enumerate() {
+            if i != j {
+                redactor.basic_credential(user, password);
+            }
+        }
+    }
+    redactor
 }
 
 #[cfg(test)]
@@ -185,5 +208,20 @@ mod tests {
         ] {
             assert!(!a.allows(no), "{no}");
         }
+    }
+
+    #[test]
+    fn the_redactor_knows_secrets_and_their_basic_pairs() {
+        let secrets = [
+            Pair::new("SID", "AC0123456789"),
+            Pair::new("TOKEN", "tok-987654321"),
+        ];
+        let redactor = secrets_redactor(&secrets);
+        let basic = phonehook_plugin_api::wire::basic_auth("AC0123456789", "tok-987654321");
+        let credential = basic.trim_start_matches("Basic ");
+        assert_eq!(
+            redactor.redact(&format!("AC0123456789 tok-987654321 {credential}")),
+            "[redacted] [redacted] [redacted]"
+        );
     }
 }

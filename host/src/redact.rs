@@ -1,0 +1,127 @@
+//! What one send attempt must never show: the binding's secrets (built once
+//! per binding, see [`crate::plugins::Binding`]), extended here with the
+//! message's code, number and text, and with the credentials of each request
+//! the host actually sends. The attempt's [`Redactor`] cleans the delivery
+//! error before it becomes the answer, the log line and the delivery log
+//! event; the rule and the encodings live in the plugin API
+//! ([`phonehook_plugin_api::redact`]), so plugins redact by the same code.
+
+use phonehook_plugin_api::Message;
+
+use crate::mask;
+use crate::plugins::OwnedRequest;
+
+pub use phonehook_plugin_api::redact::Redactor;
+
+/// `base` (a binding's redactor, or an empty one) extended with what
+/// `message` carries: its code — or, when it names none, every run of 4 to
+/// 10 digits of its text — its text, and its number in every spelling a
+/// vendor echoes (`+14155550123`, `14155550123`, `4155550123`, as the caller
+/// wrote it).
+pub fn for_message(base: &Redactor, message: &Message) -> Redactor {
+    let mut redactor = base.clone();
+    let e164 = message.recipient.as_str();
+    let digits = e164.trim_start_matches('+');
+    let national = digits
+        .get(mask::country_code_len(digits)..)
+        .unwrap_or_default();
+    let text = message.text.as_str();
+    redactor
+        .value(e164)
+        .value(digits)
+        .value(national)
+        .value(message.recipient_raw.as_str())
+        .value(text);
+    match message.code.as_str().trim() {
+        "" => redactor.digit_runs(text),
+        code => redactor.code(code),
+    };
+    redactor
+}
+
+/// Adds the credentials `request` carries in its headers (the whole
+/// `Authorization` value, its credential, the Basic password), so a vendor
+/// that echoes them — in whatever encoding the plugin chose — is redacted.
+pub fn add_request(redactor: &mut Redactor, request: &OwnedRequest) {
+    for (name, value) in &request.headers {
+        if is_credential_header(name) {
+            redactor.authorization(value);
+        }
+    }
+}
+
+/// Headers whose value is a credential: `Authorization`, and the
+/// token/key/secret headers some vendors use instead (`X-Amz-Security-Token`,
+/// `X-Api-Key`).
+fn is_credential_header(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    name == "authorization"
+        || name == "proxy-authorization"
+        || ["token", "secret", "api-key", "apikey"]
+            .iter()
+            .any(|word| name.contains(word))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use phonehook_plugin_api::{wire, Method};
+
+    fn message(code: &str) -> Message {
+        let mut m = Message::new("+14155550123", "Your code is 918273. Valid 5 min.");
+        m.code = code.into();
+        m.recipient_raw = "(415) 555-0123".into();
+        m
+    }
+
+    #[test]
+    fn a_message_adds_its_code_number_and_text() {
+        let base = Redactor::for_secrets(["sk_live_abcdef"]);
+        for code in ["918273", ""] {
+            let r = for_message(&base, &message(code));
+            let echo = "To +14155550123 (14155550123, 4155550123, (415) 555-0123, \
+                        %2B14155550123) said 'Your code is 918273. Valid 5 min.': \
+                        9, 1, 8, 2, 7, 3 / 9%2C+1%2C+8%2C+2%2C+7%2C+3 key sk_live_abcdef";
+            let clean = r.redact(echo);
+            for leak in [
+                "918273",
+                "4155550123",
+                "555-0123",
+                "Your code",
+                "9, 1",
+                "9%2C",
+                "sk_live",
+            ] {
+                assert!(!clean.contains(leak), "{leak} in {clean} (code {code:?})");
+            }
+            assert!(clean.starts_with("To [redacted]"), "{clean}");
+        }
+    }
+
+    #[test]
+    fn request_credentials_are_added_from_their_headers() {
+        let basic = wire::basic_auth("AC0123456789", "tok-987654321");
+        let header = |name: &str, value: &str| (name.to_owned(), value.to_owned());
+        let request = OwnedRequest {
+            method: Method::Post,
+            url: "http://127.0.0.1/x".into(),
+            headers: vec![
+                header("Authorization", &basic),
+                header("X-Amz-Security-Token", "session-0123456"),
+                header("Accept", "application/json"),
+            ],
+            body: Vec::new(),
+            state: String::new(),
+        };
+        let mut r = Redactor::new();
+        add_request(&mut r, &request);
+        let credential = basic.trim_start_matches("Basic ");
+        let echo = format!(
+            "got {basic}; cred {credential}; pw tok-987654321; session-0123456; application/json"
+        );
+        assert_eq!(
+            r.redact(&echo),
+            "got [redacted]; cred [redacted]; pw [redacted]; [redacted]; application/json"
+        );
+    }
+}
