@@ -11,14 +11,16 @@
 use phonenumber::country::Id;
 use phonenumber::Mode;
 
+use crate::mask::excerpt;
+
 /// Why a number was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum NumberError {
     /// Not a phone number at all.
-    #[error("`{0}` is not a phone number")]
+    #[error("`{}` is not a phone number", excerpt(.0))]
     Unparseable(String),
     /// A number, but not one that can be dialled.
-    #[error("`{0}` is not a valid phone number for its country")]
+    #[error("`{}` is not a valid phone number for its country", excerpt(.0))]
     Invalid(String),
 }
 

@@ -10,6 +10,9 @@ use phonehook_plugin_api::{Channel, Message};
 use serde_json::{Map, Value};
 
 use crate::e164::{self, NumberError};
+// Error texts quote caller input through this, so a body-sized value is
+// never echoed whole.
+use crate::mask::excerpt;
 
 pub use actions::parse_actions_event;
 pub use hook::parse_hook;
@@ -38,10 +41,13 @@ pub enum InputError {
     #[error("recipient {0}")]
     InvalidRecipient(NumberError),
     /// `message_type` is neither sms nor voice.
-    #[error("message_type `{0}` is not supported (use `sms` or `voice`)")]
+    #[error("message_type `{}` is not supported (use `sms` or `voice`)", excerpt(.0))]
     InvalidMessageType(String),
     /// `action` is not one Auth0 defines.
-    #[error("action `{0}` is not supported (use `enrollment` or `second-factor-authentication`)")]
+    #[error(
+        "action `{}` is not supported (use `enrollment` or `second-factor-authentication`)",
+        excerpt(.0)
+    )]
     InvalidAction(String),
     /// The text is longer than the configured limit.
     #[error("text is {len} characters long; the limit is {max}")]
