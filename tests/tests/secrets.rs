@@ -18,7 +18,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use phonehook_e2e::mocks::scenario::Switch;
-use phonehook_e2e::mocks::{esendex, infobip, sns, telesign, twilio, vonage};
+use phonehook_e2e::mocks::{sns, twilio, vonage};
 use phonehook_e2e::{plugins, MockVendor};
 use phonehook_plugin_api::wire;
 use serde_json::{json, Value};
@@ -466,4 +466,26 @@ async fn no_vendor_echo_leaks_a_secret_a_code_or_the_number() {
         assert_holds_none(&format!("{} server log", vendor.name), &stderr, &forbidden);
         assert_files_hold_none(dir.path(), &forbidden);
     }
+}
+
+#[tokio::test]
+async fn a_refused_recipient_is_quoted_by_a_short_prefix() {
+    let host = phonehook_e2e::Host::builder().start().await;
+    let long = "9".repeat(60_000);
+    for (field, payload) in [
+        ("recipient", json!({"recipient": long, "text": "x"})),
+        (
+            "message_type",
+            json!({"recipient": NUMBER, "text": "x", "context": {"message_type": long}}),
+        ),
+    ] {
+        let (status, body) = host.send(payload).await;
+        assert_eq!(status, 422, "{field}: {body}");
+        let message = body["error"]["message"].as_str().expect("a message");
+        assert!(
+            message.contains("60000 characters") && message.len() < 200,
+            "{field}: {message}"
+        );
+    }
+    host.shutdown().await;
 }
