@@ -212,3 +212,44 @@ impl DeliveryError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use phonehook_plugin_api::ErrorKind;
+
+    #[test]
+    fn every_text_of_an_error_is_redacted() {
+        let mut r = Redactor::for_secrets(["sk_live_abcdef"]);
+        r.code("918273");
+        let leak = "https://x.test/?key=sk_live_abcdef&code=918273";
+        let plugin = DeliveryError::Plugin {
+            error: OwnedError {
+                kind: ErrorKind::Vendor,
+                code: "sk_live_abcdef".into(),
+                message: format!("said 9, 1, 8, 2, 7, 3 to {leak}"),
+                retryable: false,
+                retry_after_secs: 0,
+            },
+            vendor_status: Some(400),
+        };
+        let cases = [
+            plugin,
+            DeliveryError::Egress(EgressError::Unreachable(leak.into())),
+            DeliveryError::Egress(EgressError::InvalidUrl(leak.into())),
+            DeliveryError::Contract(leak.into()),
+            DeliveryError::Misconfigured {
+                plugin: "p".into(),
+                problems: vec![leak.into()],
+            },
+        ];
+        for error in cases {
+            let redacted = error.clone().redacted(&r);
+            let text = format!("{redacted} {redacted:?}");
+            assert!(text.contains("[redacted]"), "{text}");
+            for secret in ["sk_live", "918273", "9, 1"] {
+                assert!(!text.contains(secret), "{secret} in {text}");
+            }
+        }
+    }
+}

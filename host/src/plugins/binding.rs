@@ -54,7 +54,6 @@ pub struct SecretState {
 }
 
 /// A plugin's resolved configuration.
-#[derive(Debug)]
 pub struct Binding {
     settings: Vec<Pair>,
     secrets: Vec<Pair>,
@@ -67,6 +66,19 @@ pub struct Binding {
     /// The secrets in every encoding, computed once: each message's redactor
     /// starts from a clone of it.
     redactor: Redactor,
+}
+
+// Secrets by name only: a derived `Debug` would print their values.
+impl std::fmt::Debug for Binding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secrets: Vec<&str> = self.secrets.iter().map(|p| p.name.as_str()).collect();
+        f.debug_struct("Binding")
+            .field("settings", &self.settings)
+            .field("secrets", &secrets)
+            .field("allow", &self.allow)
+            .field("problems", &self.problems)
+            .finish_non_exhaustive()
+    }
 }
 
 fn is_url_setting(name: &str) -> bool {
@@ -223,5 +235,20 @@ mod tests {
             redactor.redact(&format!("AC0123456789 tok-987654321 {credential}")),
             "[redacted] [redacted] [redacted]"
         );
+    }
+
+    #[test]
+    fn debug_output_names_secrets_without_their_values() {
+        let binding = Binding {
+            settings: vec![Pair::new("from", "+15005550006")],
+            secrets: vec![Pair::new("TOKEN", "tok-987654321")],
+            allow: HostAllowList::default(),
+            problems: Vec::new(),
+            secret_states: Vec::new(),
+            redactor: Redactor::for_secrets(["tok-987654321"]),
+        };
+        let debug = format!("{binding:?}");
+        assert!(debug.contains("TOKEN"), "{debug}");
+        assert!(!debug.contains("tok-987654321"), "{debug}");
     }
 }
