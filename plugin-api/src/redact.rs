@@ -205,8 +205,9 @@ impl Redactor {
     }
 
     /// `text` with every value replaced by [`MASK`]; a prefix of a value (of
-    /// [`MIN_CHARS`] or more) where `text` was cut — at its end or before a
-    /// `…` — is replaced too, since the rest of it was cut off.
+    /// [`MIN_CHARS`] or more) where `text` was cut — before a `…`, as
+    /// [`crate::wire::snippet`] marks a cut — is replaced too, since the rest
+    /// of it was cut off.
     pub fn redact(&self, text: &str) -> String {
         let mut found: Vec<Range<usize>> = Vec::new();
         for needle in &self.needles {
@@ -266,11 +267,11 @@ impl Redactor {
     }
 }
 
-/// Byte offsets where a text may have been cut: before each `…`, and its end.
+/// Byte offsets where a text was cut: before each `…`. Only there: at the
+/// plain end of a text, a value's prefix is as likely an ordinary word or
+/// number (`-30000` ends with the start of a customer id `00000000-…`).
 fn cut_points(text: &str) -> impl Iterator<Item = usize> + '_ {
-    text.match_indices(ELLIPSIS)
-        .map(|(at, _)| at)
-        .chain(std::iter::once(text.len()))
+    text.match_indices(ELLIPSIS).map(|(at, _)| at)
 }
 
 /// The byte length of the separator at the start of `s`: one character of
@@ -455,7 +456,16 @@ mod tests {
             &format!("quoted {}… (more)", &TOKEN[..5]),
             "quoted [redacted]… (more)",
         );
-        check(&r, &format!("ends {}", &TOKEN[..6]), "ends [redacted]");
+        // Only a marked cut: a text's plain end is ordinary text.
+        check(
+            &r,
+            &format!("ends {}", &TOKEN[..6]),
+            &format!("ends {}", &TOKEN[..6]),
+        );
+        let mut zeros = Redactor::new();
+        zeros.secret("00000000-0000-0000");
+        check(&zeros, "-30000", "-30000");
+        check(&zeros, "id 0000…", "id [redacted]…");
         // Fewer than MIN_CHARS characters of a value are left alone.
         check(&r, "ends TOK…", "ends TOK…");
         check(&r, "TOKEN", "TOKEN");

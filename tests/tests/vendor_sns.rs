@@ -188,8 +188,8 @@ async fn invalid_parameter_is_a_final_vendor_error() {
     let error = vendor_error(status, &body, "InvalidParameter", 400, false);
     assert_eq!(
         error["message"],
-        "Invalid parameter: PhoneNumber Reason: +14155550100 is not valid to publish to",
-        "{body}"
+        "Invalid parameter: PhoneNumber Reason: [redacted] is not valid to publish to",
+        "the number SNS quotes back is redacted from the answer: {body}"
     );
 }
 

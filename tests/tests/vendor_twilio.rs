@@ -249,7 +249,8 @@ async fn an_invalid_number_is_twilios_21211() {
     assert_eq!(error["retryable"], false, "{body}");
     assert_eq!(
         error["message"],
-        "The 'To' number +14155550100 is not a valid phone number. (more info: https://www.twilio.com/docs/errors/21211)"
+        "The 'To' number [redacted] is not a valid phone number. (more info: https://www.twilio.com/docs/errors/21211)",
+        "the number Twilio quotes back is redacted from the answer"
     );
 }
 
