@@ -10,6 +10,8 @@
 //!   [`DeliveryLog::with_connection`] share (why one: exclusive locking).
 //! - [`query`]: filters, newest-first pages, cursors, the CLI's table.
 //! - [`schema`], [`retention`]: tables and migrations; deleting old events.
+//! - [`control`]: the active plugin chosen through the API, kept in the same
+//!   database so that it survives a restart.
 //!
 //! # What is stored, and what never is
 //!
@@ -60,6 +62,7 @@
 //! or stop the server first.
 
 pub mod connection;
+pub mod control;
 pub mod event;
 pub mod query;
 pub mod retention;

@@ -55,6 +55,14 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX events_client ON events (client_id, time_ms);
     CREATE INDEX events_recipient_hash ON events (recipient_hash, time_ms);
     CREATE INDEX events_recipient_mask ON events (recipient_mask, time_ms);",
+    // 2: the active plugin chosen through the API, so that it survives a
+    // restart (see `control`). One row at most.
+    "CREATE TABLE active_swap (
+        id         INTEGER PRIMARY KEY CHECK (id = 1),
+        plugin     TEXT NOT NULL,
+        configured TEXT,
+        time_ms    INTEGER NOT NULL
+    );",
 ];
 
 /// The schema version this build writes.
