@@ -18,6 +18,12 @@
 //! | `phonehook_active_plugin_generation` | gauge | `plugin` |
 //! | `phonehook_log_events_written_total` | counter | |
 //! | `phonehook_log_events_dropped_total` | counter | `reason` (`queue_full`, `write_failed`, `closed`) |
+//! | `phonehook_config_reloads_total` | counter | |
+//!
+//! Every series is listed from the start with 0: the unlabelled and
+//! fixed-label ones when the recorder is installed, a plugin's when it is
+//! loaded ([`plugin_registered`]). A dashboard or alert then sees 0, not a
+//! missing series, until something happens.
 
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
@@ -36,6 +42,10 @@ const ACTIVE: &str = "phonehook_active_plugin";
 const ACTIVE_GENERATION: &str = "phonehook_active_plugin_generation";
 const LOG_WRITTEN: &str = "phonehook_log_events_written_total";
 const LOG_DROPPED: &str = "phonehook_log_events_dropped_total";
+const CONFIG_RELOADS: &str = "phonehook_config_reloads_total";
+
+/// Every value the `reason` label of [`LOG_DROPPED`] takes.
+const DROP_REASONS: [&str; 3] = ["queue_full", "write_failed", "closed"];
 
 /// Latency buckets in seconds: vendor APIs answer in tens to hundreds of
 /// milliseconds; the top buckets catch the timeouts (10 s by default).
@@ -66,6 +76,7 @@ fn install() -> PrometheusHandle {
         tracing::warn!("another metrics recorder is installed; GET /metrics will be empty");
     }
     describe();
+    register_fixed();
     spawn_upkeep(handle.clone());
     handle
 }
@@ -103,6 +114,19 @@ fn describe() {
     describe_gauge!(ACTIVE_GENERATION, "Loaded generation of the active plugin");
     describe_counter!(LOG_WRITTEN, "Delivery log events written");
     describe_counter!(LOG_DROPPED, "Delivery log events lost, by reason");
+    describe_counter!(
+        CONFIG_RELOADS,
+        "Changes of the configuration file that were applied"
+    );
+}
+
+/// The series whose labels are known before anything happens, at 0.
+fn register_fixed() {
+    metrics::counter!(LOG_WRITTEN).increment(0);
+    metrics::counter!(CONFIG_RELOADS).increment(0);
+    for reason in DROP_REASONS {
+        metrics::counter!(LOG_DROPPED, "reason" => reason).increment(0);
+    }
 }
 
 fn spawn_upkeep(handle: PrometheusHandle) {
@@ -140,6 +164,27 @@ pub fn message_duration(plugin: &str, seconds: f64) {
 pub fn vendor_latency(plugin: &str, seconds: f64) {
     handle();
     metrics::histogram!(VENDOR_LATENCY, "plugin" => plugin.to_owned()).record(seconds);
+}
+
+/// A plugin was loaded from `file` (its file name): its series appear at 0,
+/// so they are listed before its first message or reload.
+pub fn plugin_registered(plugin: &str, file: &str, channels: &[phonehook_plugin_api::Channel]) {
+    handle();
+    for channel in channels {
+        metrics::counter!(MESSAGES, "plugin" => plugin.to_owned(), "channel" => channel.as_str(), "outcome" => "delivered")
+            .increment(0);
+    }
+    // Registering a histogram lists it (count 0) without recording a sample.
+    let _ = metrics::histogram!(MESSAGE_DURATION, "plugin" => plugin.to_owned());
+    let _ = metrics::histogram!(VENDOR_LATENCY, "plugin" => plugin.to_owned());
+    metrics::counter!(RELOADS, "plugin" => plugin.to_owned()).increment(0);
+    metrics::counter!(RELOAD_FAILURES, "plugin" => file.to_owned()).increment(0);
+}
+
+/// A changed configuration file was applied.
+pub fn config_reloaded() {
+    handle();
+    metrics::counter!(CONFIG_RELOADS).increment(1);
 }
 
 /// A plugin file was loaded (`ok`) or refused.
