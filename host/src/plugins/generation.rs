@@ -3,7 +3,7 @@
 //! message on it finishes, the generation drops and its library is unloaded.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::SystemTime;
 
 use phonehook_plugin_api::{Call, Config, HttpReply, PluginModRef};
@@ -37,6 +37,10 @@ pub struct Generation {
     pub loaded_at: SystemTime,
     staged: PathBuf,
     lib: Option<OpenLibrary>,
+    /// Whether the registry ever took it in. A copy refused after opening (a
+    /// second file claiming a loaded plugin's name) was never a plugin the
+    /// host served, so its release is not reported as an unload.
+    installed: AtomicBool,
 }
 
 impl std::fmt::Debug for Generation {
@@ -76,6 +80,7 @@ impl Generation {
                 loaded_at: SystemTime::now(),
                 staged,
                 lib: Some(lib),
+                installed: AtomicBool::new(false),
             }),
             Err(e) => {
                 let _ = std::fs::remove_file(&staged);
@@ -105,6 +110,11 @@ impl Generation {
         self.module().map(|m| invoke::interpret(m, call, reply))
     }
 
+    /// Records that the registry installed this generation (see `installed`).
+    pub fn mark_installed(&self) {
+        self.installed.store(true, Ordering::Relaxed);
+    }
+
     /// The private copy this generation runs from.
     pub fn staged_path(&self) -> &Path {
         &self.staged
@@ -131,8 +141,11 @@ impl Drop for Generation {
             RETAINED.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(plugin = %self.info.name, generation = self.id,
                 "plugin released but the platform kept it mapped (retained)");
-        } else {
+        } else if self.installed.load(Ordering::Relaxed) {
             tracing::info!(plugin = %self.info.name, generation = self.id, "plugin unloaded");
+        } else {
+            tracing::debug!(plugin = %self.info.name, generation = self.id,
+                "refused copy released");
         }
         let _ = std::fs::remove_file(&self.staged);
     }

@@ -11,6 +11,7 @@ mod loader;
 mod permissions;
 mod registry;
 mod staging;
+mod stamp;
 
 pub use binding::{Binding, HostAllowList};
 pub use file::{FileError, PluginFile};
@@ -20,6 +21,7 @@ pub use invoke::{OwnedError, OwnedRequest, OwnedStep};
 pub use loader::LoadError;
 pub use permissions::{check_trusted, PermissionError};
 pub use registry::{
-    rfc3339, ActivateError, Activation, Active, LoadOutcome, PluginStatus, Registry,
+    file_label, rfc3339, ActivateError, Activation, Active, LoadOutcome, PluginStatus, Registry,
 };
 pub use staging::Staging;
+pub use stamp::canonical_file;

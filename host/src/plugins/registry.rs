@@ -25,6 +25,7 @@ use super::info::PluginInfo;
 use super::loader::LoadError;
 use super::permissions::check_trusted;
 use super::staging::Staging;
+use super::stamp::{canonical_file, FileStamp};
 
 /// The active plugin with its configuration.
 #[derive(Debug)]
@@ -85,9 +86,14 @@ pub enum LoadOutcome {
         name: String,
         /// New generation id.
         generation: u64,
+        /// The generation it replaced, when the plugin was already loaded.
+        replaced: Option<u64>,
     },
     /// The content has not changed since it was loaded.
     Unchanged,
+    /// The content has not changed since it was refused: not loaded again,
+    /// and not reported again (its error stays in the status).
+    StillRefused,
 }
 
 /// A plugin's state, as the admin API and the CLI show it.
@@ -130,11 +136,22 @@ struct Slot {
     loads: u64,
 }
 
+/// The last look at one file: what its metadata was, and what came of it.
+struct Seen {
+    stamp: FileStamp,
+    /// SHA-256 of the content read at that look (none when it could not be read).
+    sha256: Option<String>,
+    refused: bool,
+}
+
 #[derive(Default)]
 struct State {
     slots: BTreeMap<String, Slot>,
-    /// Files that never produced a plugin, by path.
+    /// Files that never produced a plugin, by canonical path.
     failed: BTreeMap<PathBuf, String>,
+    /// The last look at each file, by canonical path: a file is read again
+    /// only when its stamp changes, and loaded again only when its content does.
+    seen: BTreeMap<PathBuf, Seen>,
     configs: BTreeMap<String, PluginConfig>,
     active_name: Option<String>,
 }
@@ -187,28 +204,62 @@ impl Registry {
 
     /// Loads (or reloads) the plugin in `path`. Blocking: call it off the
     /// async runtime. A failure leaves whatever was serving in place.
+    ///
+    /// Files are known by [`canonical_file`]. A file whose [`FileStamp`] is
+    /// the one seen last is not read at all; a file whose content was refused
+    /// before is not loaded again ([`LoadOutcome::StillRefused`]): the caller
+    /// reports an `Err` once per content.
     pub fn load_path(&self, path: &Path) -> Result<LoadOutcome, LoadError> {
-        let result = self.try_load(path);
-        release_freed_memory();
-        if let Err(err) = &result {
-            let mut state = self.lock();
-            let owner = state.slots.values_mut().find(|s| s.current.source == path);
-            match owner {
-                Some(slot) => slot.last_error = Some(err.to_string()),
-                None => {
-                    state.failed.insert(path.to_path_buf(), err.to_string());
-                }
+        let path = canonical_file(path);
+        let stamp = FileStamp::of(&path).ok();
+        if let Some(stamp) = stamp {
+            let state = self.lock();
+            if let Some(seen) = state.seen.get(&path).filter(|s| s.stamp == stamp) {
+                return Ok(if seen.refused {
+                    LoadOutcome::StillRefused
+                } else {
+                    LoadOutcome::Unchanged
+                });
             }
         }
-        result
+        let mut sha256 = None;
+        let result = self.try_load(&path, &mut sha256);
+        release_freed_memory();
+        let mut state = self.lock();
+        if let Some(stamp) = stamp {
+            let refused = matches!(result, Err(_) | Ok(LoadOutcome::StillRefused));
+            state.seen.insert(
+                path.clone(),
+                Seen {
+                    stamp,
+                    sha256,
+                    refused,
+                },
+            );
+        }
+        match result {
+            Err(err) => {
+                let owner = state.slots.values_mut().find(|s| s.current.source == path);
+                match owner {
+                    Some(slot) => slot.last_error = Some(err.to_string()),
+                    None => {
+                        state.failed.insert(path, err.to_string());
+                    }
+                }
+                Err(err)
+            }
+            ok => ok,
+        }
     }
 
-    fn try_load(&self, path: &Path) -> Result<LoadOutcome, LoadError> {
+    /// `path` is canonical. Sets `sha256` once the content is read.
+    fn try_load(&self, path: &Path, sha256: &mut Option<String>) -> Result<LoadOutcome, LoadError> {
         if let Some(dir) = path.parent() {
             check_trusted(dir).map_err(|e| LoadError::File(e.to_string()))?;
         }
         check_trusted(path).map_err(|e| LoadError::File(e.to_string()))?;
         let file = PluginFile::read(path).map_err(|e| LoadError::File(e.to_string()))?;
+        *sha256 = Some(file.sha256.clone());
         {
             let state = self.lock();
             let same = state
@@ -218,6 +269,14 @@ impl Registry {
             if same {
                 return Ok(LoadOutcome::Unchanged);
             }
+            let refused = state
+                .seen
+                .get(path)
+                .is_some_and(|s| s.refused && s.sha256.as_deref() == Some(file.sha256.as_str()));
+            if refused {
+                // Same bytes, same refusal: no need to open the library again.
+                return Ok(LoadOutcome::StillRefused);
+            }
         }
         let generation = Arc::new(Generation::load(&file, &self.staging)?);
         drop(file);
@@ -225,16 +284,20 @@ impl Registry {
         let id = generation.id;
 
         let mut state = self.lock();
-        if let Some(slot) = state.slots.get(&name) {
-            if slot.current.source != path && slot.file_present {
+        let replaced = match state.slots.get(&name) {
+            Some(slot) if slot.current.source != path && slot.file_present => {
                 return Err(LoadError::Manifest(format!(
                     "plugin `{name}` is already provided by {}",
                     slot.current.source.display()
                 )));
             }
-        }
+            Some(slot) => Some(slot.current.id),
+            None => None,
+        };
         state.failed.remove(path);
         let loads = state.slots.get(&name).map_or(0, |s| s.loads) + 1;
+        generation.mark_installed();
+        crate::metrics::plugin_registered(&name, &file_label(path), &generation.info.channels);
         state.slots.insert(
             name.clone(),
             Slot {
@@ -251,18 +314,27 @@ impl Registry {
                 binding,
             })));
         }
-        tracing::info!(plugin = %name, generation = id, file = %path.display(), "plugin loaded");
+        match replaced {
+            Some(previous) => tracing::info!(plugin = %name, generation = id, previous,
+                file = %path.display(), "plugin reloaded"),
+            None => tracing::info!(plugin = %name, generation = id, file = %path.display(),
+                "plugin loaded"),
+        }
         Ok(LoadOutcome::Loaded {
             name,
             generation: id,
+            replaced,
         })
     }
 
     /// The file is gone: the loaded copy keeps serving until another plugin is
     /// activated; the status shows the file missing.
     pub fn file_removed(&self, path: &Path) {
+        let path = canonical_file(path);
+        let path = path.as_path();
         let mut state = self.lock();
         state.failed.remove(path);
+        state.seen.remove(path);
         for slot in state
             .slots
             .values_mut()
@@ -423,6 +495,15 @@ impl Registry {
         }));
         out
     }
+}
+
+/// How a file is named in metrics: by file name, since a refused file may
+/// have no readable manifest.
+pub fn file_label(path: &Path) -> String {
+    path.file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// A load reads a whole plugin file (megabytes) on a blocking-pool thread;
