@@ -220,7 +220,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 config.listen = listen;
             }
             if let Some(active) = args.active {
-                config.active_plugin = Some(active);
+                config.override_active(active);
             }
             crate::telemetry::init(config.log_format);
             runtime()?.block_on(async {

@@ -70,6 +70,10 @@ pub struct Config {
     /// The file this configuration was read from (watched for changes).
     #[serde(skip)]
     pub source: Option<PathBuf>,
+    /// `serve --active`: wins over the file and the environment, at start and
+    /// on every reload ([`Config::reload`]).
+    #[serde(skip)]
+    pub active_override: Option<String>,
 }
 
 /// Limits on inbound requests.
@@ -177,6 +181,7 @@ impl Default for Config {
             log: crate::deliverylog::LogConfig::default(),
             plugins: BTreeMap::new(),
             source: None,
+            active_override: None,
         }
     }
 }
@@ -230,6 +235,24 @@ impl Config {
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         config.source = file.map(Path::to_path_buf);
         config.validate()?;
+        Ok(config)
+    }
+
+    /// Makes `name` the configured active plugin whatever the file and the
+    /// environment say (`serve --active`).
+    pub fn override_active(&mut self, name: String) {
+        self.active_plugin = Some(name.clone());
+        self.active_override = Some(name);
+    }
+
+    /// Reads the configuration's file again (defaults, the file, then the
+    /// environment, as [`Config::load`]), keeping this configuration's
+    /// command-line overrides.
+    pub fn reload(&self) -> Result<Config, ConfigError> {
+        let mut config = Config::load(self.source.as_deref())?;
+        if let Some(name) = &self.active_override {
+            config.override_active(name.clone());
+        }
         Ok(config)
     }
 

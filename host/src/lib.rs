@@ -12,6 +12,7 @@ pub mod api;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod control;
 pub mod delivery;
 pub mod deliverylog;
 pub mod e164;

@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
+use crate::control::Control;
 use crate::deliverylog::DeliveryLog;
 use crate::egress::Egress;
 use crate::inbox::Inbox;
@@ -99,20 +100,23 @@ pub fn load_dir(registry: &Registry, dir: &Path) -> Result<(), StartError> {
     Ok(())
 }
 
-/// Builds the registry and loads the plugin directory (blocking work).
+/// Builds the registry and loads the plugin directory (blocking work). No
+/// plugin is active yet: that is [`Control::start`]'s decision.
 pub fn build_registry(config: &Config) -> Result<Arc<Registry>, StartError> {
     let staging = Staging::new(config.staging_dir.as_deref()).map_err(StartError::Staging)?;
     let registry = Arc::new(Registry::new(staging, config.plugins.clone()));
     load_dir(&registry, &config.plugin_dir)?;
-    if let Some(name) = &config.active_plugin {
-        match registry.activate(name, false) {
-            Ok(a) if a.problems.is_empty() => {}
-            Ok(a) => tracing::warn!(plugin = %a.name, problems = ?a.problems,
-                "active plugin is missing configuration; messages get 503 until it is fixed"),
-            Err(e) => tracing::error!(error = %e, "no plugin is active; messages get 503"),
-        }
-    }
     Ok(registry)
+}
+
+/// Loads the plugins and activates the one that should serve (blocking).
+fn build_control(config: &Config, log: DeliveryLog) -> Result<Arc<Control>, StartError> {
+    let registry = build_registry(config)?;
+    Ok(Arc::new(Control::start(
+        registry,
+        log,
+        config.active_plugin.clone(),
+    )))
 }
 
 /// Shortest token accepted on a non-loopback address, in characters.
@@ -176,17 +180,26 @@ fn self_url(addr: SocketAddr) -> String {
 
 impl Server {
     /// Loads plugins, binds and starts serving in the background.
-    pub async fn start(config: Config) -> Result<Server, StartError> {
+    pub async fn start(mut config: Config) -> Result<Server, StartError> {
         let rules = config
             .rules()
             .map_err(|e| StartError::Config(e.to_string()))?;
         check_exposure(&config)?;
         let egress = Egress::new(&config.vendor).map_err(|e| StartError::Egress(e.to_string()))?;
-        let cfg = config.clone();
-        let registry = tokio::task::spawn_blocking(move || build_registry(&cfg))
+        // Once, so that every file is known by one path however the directory
+        // was spelled (`plugins`, `./plugins`, absolute); the watcher reports
+        // canonical paths.
+        if let Ok(dir) = std::fs::canonicalize(&config.plugin_dir) {
+            config.plugin_dir = dir;
+        }
+        // Before the plugins are activated: the log's database holds the
+        // active plugin chosen through the API.
+        let log = open_log(&config).await?;
+        let (cfg, for_control) = (config.clone(), log.clone());
+        let control = tokio::task::spawn_blocking(move || build_control(&cfg, for_control))
             .await
             .map_err(|e| StartError::Config(format!("plugin loading panicked: {e}")))??;
-        let log = open_log(&config).await?;
+        let registry = control.registry().clone();
         // Before the first request, so `GET /metrics` lists every metric's help.
         crate::metrics::handle();
         let listener =
@@ -205,13 +218,14 @@ impl Server {
             host_url: self_url(addr),
             config,
             registry,
+            control,
             egress,
             rules,
             log,
             attempts: TaskTracker::new(),
         });
         let watcher = if state.config.watch.enabled {
-            let w = crate::watcher::start(state.registry.clone(), &state.config)
+            let w = crate::watcher::start(state.control.clone(), &state.config)
                 .map_err(|e| StartError::Watch(e.to_string()))?;
             Some(w)
         } else {

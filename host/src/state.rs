@@ -5,6 +5,7 @@ use std::sync::Arc;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
+use crate::control::Control;
 use crate::deliverylog::DeliveryLog;
 use crate::egress::Egress;
 use crate::inbound::Rules;
@@ -17,6 +18,8 @@ pub struct AppState {
     pub config: Config,
     /// Loaded plugins and the active one.
     pub registry: Arc<Registry>,
+    /// Who chooses the active plugin (every activation goes through it).
+    pub control: Arc<Control>,
     /// The vendor HTTP client.
     pub egress: Egress,
     /// The sandbox inbox.

@@ -6,22 +6,30 @@
 //! watcher ignores what the events say and, once a path has been quiet for the
 //! debounce window, looks at the file itself: gone means removed; present means
 //! wait until its modification time is `settle_ms` old, then load it through
-//! the same [`Registry::load_path`] as start-up (an unchanged hash is no
-//! reload, a half-written file fails the ELF check and is retried when the
+//! the same [`Registry::load_path`] as start-up (an unchanged stamp or hash is
+//! no reload, a half-written file fails the ELF check and is retried when the
 //! writer's next events arrive).
+//!
+//! **Architecture Invariant:** only events that can mean new content count:
+//! create, modify (data, metadata, rename) and remove. inotify also reports
+//! opening, reading and closing a file; the host's own reads of the files it
+//! watches would otherwise wake it again, for ever. And a changed
+//! configuration file is applied only when its bytes differ from the last
+//! ones read.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use notify_debouncer_full::notify::{self, RecursiveMode};
+use notify_debouncer_full::notify::{self, EventKind, RecursiveMode};
 use notify_debouncer_full::{new_debouncer, new_debouncer_opt, DebounceEventResult, NoCache};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::config::{Config, WatchConfig};
-use crate::plugins::{LoadOutcome, PluginFile, Registry};
+use crate::control::Control;
+use crate::plugins::{canonical_file, file_label, LoadOutcome, PluginFile, Registry};
 
 /// Why watching could not start.
 #[derive(Debug, thiserror::Error)]
@@ -59,26 +67,46 @@ impl Targets {
     }
 }
 
-fn absolute(path: &Path) -> PathBuf {
-    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+/// Whether an event can mean that a file's content or presence changed.
+/// Access events (open, read, close) cannot: the host's own reads cause them.
+fn may_change_content(kind: &EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_) | EventKind::Any
+    )
 }
 
 /// Starts watching the plugin directory (and the configuration file, when the
 /// configuration came from one).
-pub fn start(registry: Arc<Registry>, config: &Config) -> Result<Watcher, WatchError> {
+pub fn start(control: Arc<Control>, config: &Config) -> Result<Watcher, WatchError> {
     let cfg = config.watch.clone();
+    let plugin_dir =
+        std::fs::canonicalize(&config.plugin_dir).unwrap_or_else(|_| config.plugin_dir.clone());
+    // Resolved here, so that a bare file name (`--config phonehook.toml`) has a
+    // directory to watch and matches the absolute paths events carry.
+    let config_file = config.source.as_deref().map(canonical_file);
     let targets = Targets {
-        plugin_dir: absolute(&config.plugin_dir),
-        config_file: config.source.as_deref().map(|f| {
-            let dir = f.parent().map(absolute).unwrap_or_default();
-            dir.join(f.file_name().unwrap_or_default())
-        }),
+        plugin_dir,
+        config_file: config_file.clone(),
+    };
+    let config_watch = ConfigWatch {
+        last: config_file.as_deref().and_then(|f| std::fs::read(f).ok()),
+        running: Config {
+            source: config_file.clone(),
+            ..config.clone()
+        },
     };
     let (tx, rx) = mpsc::unbounded_channel::<Vec<PathBuf>>();
     let handler = move |result: DebounceEventResult| match result {
         Ok(events) => {
-            let paths = events.into_iter().flat_map(|e| e.event.paths).collect();
-            let _ = tx.send(paths);
+            let paths: Vec<PathBuf> = events
+                .into_iter()
+                .filter(|e| may_change_content(&e.event.kind))
+                .flat_map(|e| e.event.paths)
+                .collect();
+            if !paths.is_empty() {
+                let _ = tx.send(paths);
+            }
         }
         Err(errors) => {
             for e in errors {
@@ -90,8 +118,9 @@ pub fn start(registry: Arc<Registry>, config: &Config) -> Result<Watcher, WatchE
     let debouncer = watch_dirs(&targets.dirs(), debounce, &cfg, handler)?;
     let task = tokio::spawn(run(
         rx,
-        registry,
+        control,
         targets,
+        config_watch,
         Duration::from_millis(cfg.settle_ms),
     ));
     Ok(Watcher {
@@ -136,10 +165,12 @@ fn watch_dirs(
 
 async fn run(
     mut rx: mpsc::UnboundedReceiver<Vec<PathBuf>>,
-    registry: Arc<Registry>,
+    control: Arc<Control>,
     targets: Targets,
+    config_watch: ConfigWatch,
     settle: Duration,
 ) {
+    let config_watch = Arc::new(std::sync::Mutex::new(config_watch));
     while let Some(first) = rx.recv().await {
         let mut paths: BTreeSet<PathBuf> = first.into_iter().collect();
         while let Ok(more) = rx.try_recv() {
@@ -156,13 +187,17 @@ async fn run(
             })
             .collect();
         for path in plugin_paths {
-            let registry = registry.clone();
+            let registry = control.registry().clone();
             let _ = tokio::task::spawn_blocking(move || settle_and_load(&registry, &path, settle))
                 .await;
         }
         if let (true, Some(file)) = (config_changed, targets.config_file.clone()) {
-            let registry = registry.clone();
-            let _ = tokio::task::spawn_blocking(move || apply_config(&registry, &file)).await;
+            let (control, config_watch) = (control.clone(), config_watch.clone());
+            let _ = tokio::task::spawn_blocking(move || {
+                let mut watch = config_watch.lock().unwrap_or_else(|p| p.into_inner());
+                watch.apply_if_changed(&control, &file);
+            })
+            .await;
         }
     }
 }
@@ -188,45 +223,46 @@ fn settle_and_load(registry: &Registry, path: &Path, settle: Duration) {
         std::thread::sleep(settle - age);
     }
     match registry.load_path(path) {
-        Ok(LoadOutcome::Loaded { name, generation }) => {
-            crate::metrics::plugin_reload(&name, true);
-            tracing::info!(plugin = %name, generation, file = %path.display(), "plugin reloaded");
-        }
-        Ok(LoadOutcome::Unchanged) => {
-            tracing::debug!(file = %path.display(), "plugin file unchanged; no reload");
-        }
+        // The registry logs what it loaded.
+        Ok(LoadOutcome::Loaded { name, .. }) => crate::metrics::plugin_reload(&name, true),
+        Ok(LoadOutcome::Unchanged | LoadOutcome::StillRefused) => {}
         Err(e) => {
-            // A refused file may have no readable manifest: label it by file.
-            let file = path.file_name().unwrap_or_default().to_string_lossy();
-            crate::metrics::plugin_reload(&file, false);
+            crate::metrics::plugin_reload(&file_label(path), false);
             tracing::warn!(file = %path.display(), code = e.code(), error = %e,
                 "plugin file refused; the loaded version keeps serving");
         }
     }
 }
 
-/// Applies a changed configuration file: plugin settings and secrets, and the
-/// active plugin (refused, like the admin API, when it is not usable).
-fn apply_config(registry: &Registry, file: &Path) {
-    let config = match Config::load(Some(file)) {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::warn!(file = %file.display(), error = %e, "configuration change ignored");
+/// The configuration file's last content, and the configuration running now.
+struct ConfigWatch {
+    /// The bytes last read (none when the file could not be read).
+    last: Option<Vec<u8>>,
+    /// Its command-line overrides apply to every reload.
+    running: Config,
+}
+
+impl ConfigWatch {
+    /// Applies the file when its bytes changed: plugin settings and secrets,
+    /// and the configured active plugin (see [`Control::configuration_reloaded`]).
+    fn apply_if_changed(&mut self, control: &Control, file: &Path) {
+        let bytes = std::fs::read(file).ok();
+        if bytes == self.last {
+            tracing::debug!(file = %file.display(), "configuration file unchanged; nothing to apply");
             return;
         }
-    };
-    registry.set_configs(config.plugins.clone());
-    if let Some(name) = config.active_plugin {
-        if registry.active_name().as_deref() != Some(name.as_str()) {
-            match registry.activate(&name, true) {
-                Ok(a) => {
-                    tracing::info!(plugin = %a.name, generation = a.generation, "active plugin changed by the configuration file")
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "configuration names an active plugin that cannot be activated; keeping the current one")
-                }
+        self.last = bytes;
+        let config = match self.running.reload() {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(file = %file.display(), error = %e, "configuration change ignored");
+                return;
             }
-        }
+        };
+        control.registry().set_configs(config.plugins.clone());
+        control.configuration_reloaded(config.active_plugin.clone());
+        crate::metrics::config_reloaded();
+        tracing::info!(file = %file.display(), "configuration reloaded");
+        self.running = config;
     }
-    tracing::info!(file = %file.display(), "configuration reloaded (plugin settings, secrets and the active plugin)");
 }

@@ -14,6 +14,8 @@ use serde_json::{json, Value};
 use super::attempt;
 use super::error::ApiError;
 use super::messages::read_body;
+use crate::control::Source;
+use crate::deliverylog::time::format_rfc3339;
 use crate::inbound;
 use crate::plugins::{retained_count, ActivateError};
 use crate::state::AppState;
@@ -29,13 +31,16 @@ pub async fn list(State(state): State<Arc<AppState>>) -> Json<Value> {
     }))
 }
 
-/// `GET /api/v1/active-plugin`.
+/// `GET /api/v1/active-plugin`: the plugin, and which source chose it when
+/// (see [`crate::control`]).
 pub async fn active(State(state): State<Arc<AppState>>) -> Json<Value> {
-    let active = state.registry.active();
+    let (active, choice) = state.control.current();
     Json(json!({
         "name": active.as_ref().map(|a| a.generation.info.name.clone()),
         "generation": active.as_ref().map(|a| a.generation.id),
         "version": active.as_ref().map(|a| a.generation.info.version.clone()),
+        "source": choice.map(|c| c.source),
+        "since": choice.map(|c| format_rfc3339(c.since_ms)),
     }))
 }
 
@@ -56,15 +61,19 @@ pub async fn activate(
                 "expected {\"name\": \"<plugin>\"}",
             )
         })?;
-    let previous = state.registry.active_name();
-    let registry = state.registry.clone();
-    let result = tokio::task::spawn_blocking(move || registry.activate(&name, true))
+    let control = state.control.clone();
+    // Blocking: the swap is stored in the delivery log's database.
+    let result = tokio::task::spawn_blocking(move || control.swap(&name))
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
     match result {
-        Ok(a) => Ok(Json(
-            json!({"active": a.name, "generation": a.generation, "previous": previous}),
-        )),
+        Ok(swap) => Ok(Json(json!({
+            "active": swap.activation.name,
+            "generation": swap.activation.generation,
+            "previous": swap.previous,
+            "source": Source::Api,
+            "since": format_rfc3339(swap.since_ms),
+        }))),
         Err(e) => Err(activate_error(e)),
     }
 }

@@ -1,0 +1,246 @@
+//! Live control: which plugin is active, who chose it, and since when.
+//!
+//! Two sources choose the active plugin:
+//!
+//! - the **configuration**: `active_plugin` in the file, overridden by
+//!   `PHONEHOOK_ACTIVE_PLUGIN`, overridden by `serve --active`. It applies at
+//!   start and whenever *its value* changes on a reload of the file. Editing
+//!   any other key never touches the active plugin.
+//! - the **API** (`PUT /api/v1/active-plugin`, `phonehook activate`). A swap
+//!   holds until the next API swap or the next change of the configured value.
+//!
+//! **Architecture Invariant:** every activation goes through [`Control`], one
+//! at a time, so the active plugin, its source and the stored swap agree.
+//!
+//! An API swap is stored in the delivery log's database together with the
+//! configured value in force at that moment ([`crate::deliverylog::control`]).
+//! At start a stored swap is restored when the configured value is still the
+//! one recorded with it; when it differs, the configuration changed while the
+//! server was down and wins. With `log.enabled = false` swaps last until
+//! the process ends.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde::Serialize;
+
+use crate::deliverylog::control::{self as store, StoredSwap};
+use crate::deliverylog::{time, DeliveryLog};
+use crate::plugins::{ActivateError, Activation, Active, Registry};
+
+/// Who chose the active plugin.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// The configured value (file, environment, `--active`).
+    Configuration,
+    /// `PUT /api/v1/active-plugin` or `phonehook activate`.
+    Api,
+}
+
+/// Who chose the active plugin, and when (Unix milliseconds).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Choice {
+    /// The source.
+    pub source: Source,
+    /// When it was chosen.
+    pub since_ms: i64,
+}
+
+/// What an API swap did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Swap {
+    /// The activation.
+    pub activation: Activation,
+    /// The plugin active before, if any.
+    pub previous: Option<String>,
+    /// When it happened (Unix milliseconds).
+    pub since_ms: i64,
+}
+
+struct State {
+    /// The configured active plugin now in force.
+    configured: Option<String>,
+    /// Who chose the plugin that is active (none while nothing is active).
+    choice: Option<Choice>,
+}
+
+/// The one place that activates plugins.
+pub struct Control {
+    registry: Arc<Registry>,
+    log: DeliveryLog,
+    state: Mutex<State>,
+}
+
+impl Control {
+    /// Activates the plugin that should serve at start: a stored API swap
+    /// still valid for `configured`, else `configured` itself (leniently: a
+    /// plugin missing configuration is activated and answers 503 naming what
+    /// is missing). Blocking: call it off the async runtime.
+    pub fn start(registry: Arc<Registry>, log: DeliveryLog, configured: Option<String>) -> Control {
+        let control = Control {
+            registry,
+            log,
+            state: Mutex::new(State {
+                configured,
+                choice: None,
+            }),
+        };
+        let mut state = control.lock();
+        if !control.restore(&mut state) {
+            control.activate_configured(&mut state);
+        }
+        drop(state);
+        control
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // The state is two small values written together; a panic elsewhere
+        // cannot leave them half-updated.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Restores a stored API swap when it is still valid; whether it did.
+    fn restore(&self, state: &mut State) -> bool {
+        if !self.log.is_enabled() {
+            tracing::info!(
+                "API swaps of the active plugin are not persisted (log.enabled = false): one lasts until the server stops"
+            );
+            return false;
+        }
+        let stored = match self.log.with_connection(|c| store::load(c)) {
+            Ok(stored) => stored,
+            Err(e) => {
+                tracing::warn!(error = %e,
+                    "cannot read the stored API swap; the configured active plugin applies");
+                return false;
+            }
+        };
+        let Some(swap) = stored else {
+            return false;
+        };
+        if swap.configured != state.configured {
+            tracing::info!(plugin = %swap.plugin,
+                recorded = swap.configured.as_deref().unwrap_or("none"),
+                configured = state.configured.as_deref().unwrap_or("none"),
+                "the configured active plugin changed while the server was down; it replaces the API swap");
+            self.forget_swap();
+            return false;
+        }
+        match self.registry.activate(&swap.plugin, true) {
+            Ok(a) => {
+                tracing::info!(plugin = %a.name, generation = a.generation,
+                    since = %time::format_rfc3339(swap.time_ms),
+                    "restored the active plugin set through the API");
+                state.choice = Some(Choice {
+                    source: Source::Api,
+                    since_ms: swap.time_ms,
+                });
+                true
+            }
+            Err(e) => {
+                tracing::warn!(plugin = %swap.plugin, error = %e,
+                    "the active plugin set through the API cannot be activated; the configured one applies");
+                self.forget_swap();
+                false
+            }
+        }
+    }
+
+    fn activate_configured(&self, state: &mut State) {
+        let Some(name) = state.configured.clone() else {
+            return;
+        };
+        match self.registry.activate(&name, false) {
+            Ok(a) => {
+                if !a.problems.is_empty() {
+                    tracing::warn!(plugin = %a.name, problems = ?a.problems,
+                        "active plugin is missing configuration; messages get 503 until it is fixed");
+                }
+                state.choice = Some(Choice {
+                    source: Source::Configuration,
+                    since_ms: time::now_ms(),
+                });
+            }
+            Err(e) => tracing::error!(error = %e, "no plugin is active; messages get 503"),
+        }
+    }
+
+    /// An API swap: activates `name` (refused when it is unknown, failed to
+    /// load or lacks configuration) and stores the swap. Blocking.
+    pub fn swap(&self, name: &str) -> Result<Swap, ActivateError> {
+        let mut state = self.lock();
+        let previous = self.registry.active_name();
+        let activation = self.registry.activate(name, true)?;
+        let since_ms = time::now_ms();
+        state.choice = Some(Choice {
+            source: Source::Api,
+            since_ms,
+        });
+        if self.log.is_enabled() {
+            let swap = StoredSwap {
+                plugin: activation.name.clone(),
+                configured: state.configured.clone(),
+                time_ms: since_ms,
+            };
+            if let Err(e) = self.log.with_connection(|c| store::store(c, &swap)) {
+                tracing::warn!(plugin = %swap.plugin, error = %e,
+                    "the swap holds, but could not be stored: a restart returns to the configured plugin");
+            }
+        }
+        tracing::info!(plugin = %activation.name, previous = previous.as_deref().unwrap_or("none"),
+            "active plugin changed through the API");
+        Ok(Swap {
+            activation,
+            previous,
+            since_ms,
+        })
+    }
+
+    /// The configuration file was reloaded and its configured active plugin
+    /// is `configured`: when that value changed, it is activated (strictly,
+    /// as an API swap would be) and replaces any API swap. Blocking.
+    pub fn configuration_reloaded(&self, configured: Option<String>) {
+        let mut state = self.lock();
+        if state.configured == configured {
+            return;
+        }
+        state.configured = configured.clone();
+        if self.log.is_enabled() {
+            self.forget_swap();
+        }
+        let Some(name) = configured else {
+            return;
+        };
+        match self.registry.activate(&name, true) {
+            Ok(a) => {
+                state.choice = Some(Choice {
+                    source: Source::Configuration,
+                    since_ms: time::now_ms(),
+                });
+                tracing::info!(plugin = %a.name, generation = a.generation,
+                    "active plugin changed by the configuration file");
+            }
+            Err(e) => {
+                tracing::warn!(error = %e,
+                    "configuration names an active plugin that cannot be activated; keeping the current one");
+            }
+        }
+    }
+
+    fn forget_swap(&self) {
+        if let Err(e) = self.log.with_connection(|c| store::clear(c)) {
+            tracing::warn!(error = %e, "cannot clear the stored API swap");
+        }
+    }
+
+    /// The active plugin with who chose it and when, read together.
+    pub fn current(&self) -> (Option<Arc<Active>>, Option<Choice>) {
+        let state = self.lock();
+        (self.registry.active(), state.choice)
+    }
+
+    /// The registry this controls.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+}
