@@ -146,7 +146,8 @@ fn report(event: &Event, result: &Result<Delivered, ApiError>, channel: &'static
     } else {
         event.plugin.as_str()
     };
-    let elapsed_ms = event.latency_ms;
+    // To the microsecond, so log lines show `0.936`, not `0.9364370000000001`.
+    let elapsed_ms = (event.latency_ms * 1000.0).round() / 1000.0;
     crate::metrics::message_duration(plugin, elapsed_ms / 1000.0);
     match (result, &event.details) {
         (Ok(delivered), _) => {
