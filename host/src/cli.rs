@@ -251,6 +251,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 println!("{}", serde_json::to_string_pretty(&body)?);
             } else {
                 print_status(&body);
+                if let (Some(name), Some(source)) =
+                    (body["active"].as_str(), body["active_source"].as_str())
+                {
+                    let since = body["active_since"].as_str().unwrap_or("?");
+                    println!("active: {name} (source: {source}, since {since})");
+                }
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -302,6 +302,16 @@ fn an_api_swap_holds_while_other_keys_of_the_file_change() {
         "one reload per edit:\n{}",
         serve.log()
     );
+    let status = Command::new(plugins::host_binary())
+        .args(["status", "--url", &serve.url])
+        .env_remove("PHONEHOOK_ADMIN_TOKEN")
+        .output()
+        .expect("status runs");
+    let status = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        status.contains("active: echo (source: api, since "),
+        "{status}"
+    );
     let metrics = serve.text("/metrics");
     assert_eq!(
         phonehook::metrics::sample(&metrics, "phonehook_config_reloads_total"),

@@ -22,10 +22,12 @@ use crate::state::AppState;
 
 /// `GET /api/v1/plugins`.
 pub async fn list(State(state): State<Arc<AppState>>) -> Json<Value> {
-    let registry = state.registry.clone();
-    let plugins = registry.status();
+    let plugins = state.registry.status();
+    let (active, choice) = state.control.current();
     Json(json!({
-        "active": registry.active().map(|a| a.generation.info.name.clone()),
+        "active": active.map(|a| a.generation.info.name.clone()),
+        "active_source": choice.map(|c| c.source),
+        "active_since": choice.map(|c| format_rfc3339(c.since_ms)),
         "plugins": plugins,
         "retained_libraries": retained_count(),
     }))
