@@ -599,3 +599,31 @@ fn log_lines_are_plain_and_say_what_happened() {
         "elapsed_ms rounded: {line}"
     );
 }
+
+#[test]
+fn the_active_flag_outranks_the_file_on_every_reload() {
+    let setup = Setup::new("active_plugin = \"sandbox\"\n[vendor]\ntimeout_ms = 10000");
+    let serve = setup.serve(&["--config", "phonehook.toml", "--active", "echo"]);
+    assert_eq!(serve.active()["name"], "echo");
+    // Neither another key nor the file's own active_plugin moves it.
+    for extra in [
+        "active_plugin = \"sandbox\"\n[vendor]\ntimeout_ms = 9000",
+        "active_plugin = \"echo\"\n[vendor]\ntimeout_ms = 9000",
+        "active_plugin = \"sandbox\"\n[vendor]\ntimeout_ms = 9000",
+    ] {
+        let before = serve.count("configuration reloaded");
+        setup.write_config(extra);
+        serve.wait_for(
+            "the edit to be applied",
+            |s| s.count("configuration reloaded"),
+            |n| *n > before,
+        );
+        let active = serve.active();
+        assert_eq!(
+            (&active["name"], &active["source"]),
+            (&json!("echo"), &json!("configuration")),
+            "{active}\n{}",
+            serve.log()
+        );
+    }
+}
