@@ -18,6 +18,7 @@
 //! | `phonehook_active_plugin_generation` | gauge | `plugin` |
 //! | `phonehook_log_events_written_total` | counter | |
 //! | `phonehook_log_events_dropped_total` | counter | `reason` (`queue_full`, `write_failed`, `closed`) |
+//! | `phonehook_unknown_actions_total` | counter | (none: the values are the caller's, unbounded) |
 
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
@@ -36,6 +37,7 @@ const ACTIVE: &str = "phonehook_active_plugin";
 const ACTIVE_GENERATION: &str = "phonehook_active_plugin_generation";
 const LOG_WRITTEN: &str = "phonehook_log_events_written_total";
 const LOG_DROPPED: &str = "phonehook_log_events_dropped_total";
+const UNKNOWN_ACTIONS: &str = "phonehook_unknown_actions_total";
 
 /// Latency buckets in seconds: vendor APIs answer in tens to hundreds of
 /// milliseconds; the top buckets catch the timeouts (10 s by default).
@@ -103,6 +105,10 @@ fn describe() {
     describe_gauge!(ACTIVE_GENERATION, "Loaded generation of the active plugin");
     describe_counter!(LOG_WRITTEN, "Delivery log events written");
     describe_counter!(LOG_DROPPED, "Delivery log events lost, by reason");
+    describe_counter!(
+        UNKNOWN_ACTIONS,
+        "Messages delivered with a context.action phonehook does not know"
+    );
 }
 
 fn spawn_upkeep(handle: PrometheusHandle) {
@@ -183,6 +189,13 @@ pub fn log_events_dropped(reason: &'static str, n: u64) {
 pub fn log_events_written(n: u64) {
     handle();
     metrics::counter!(LOG_WRITTEN).increment(n);
+}
+
+/// A message came with an `action` no documented spelling matches; it was
+/// delivered all the same.
+pub fn unknown_action() {
+    handle();
+    metrics::counter!(UNKNOWN_ACTIONS).increment(1);
 }
 
 /// The value of one sample line in a rendered page: `name{labels}` exactly as
