@@ -126,7 +126,7 @@ impl LogsArgs {
 #[derive(Args, Debug)]
 struct RemoteArgs {
     /// The server's base URL.
-    #[arg(long, env = "PHONEHOOK_URL", default_value = "http://127.0.0.1:8080")]
+    #[arg(long, env = crate::config::ENV_URL, default_value = "http://127.0.0.1:8080")]
     url: String,
     /// The admin token.
     #[arg(long, env = "PHONEHOOK_ADMIN_TOKEN", hide_env_values = true)]
@@ -136,7 +136,7 @@ struct RemoteArgs {
 #[derive(Args, Debug)]
 struct ConfigArgs {
     /// Configuration file (TOML).
-    #[arg(long, short, env = "PHONEHOOK_CONFIG")]
+    #[arg(long, short, env = crate::config::ENV_CONFIG)]
     config: Option<PathBuf>,
     /// Plugin directory (overrides the configuration).
     #[arg(long)]
@@ -183,6 +183,10 @@ struct SendArgs {
     /// The one-time code, when separate from the text.
     #[arg(long)]
     code: Option<String>,
+    /// Log what happens (plugin loads, the request) at info level; without
+    /// it only warnings are shown, unless RUST_LOG says otherwise.
+    #[arg(long, short)]
+    verbose: bool,
 }
 
 /// Runs the command line and maps failure to an exit code.
@@ -222,7 +226,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if let Some(active) = args.active {
                 config.active_plugin = Some(active);
             }
-            crate::telemetry::init(config.log_format);
+            crate::telemetry::init(config.log_format, "info");
+            if !config.ignored_env.is_empty() {
+                tracing::warn!(variables = ?config.ignored_env,
+                    "environment variables with the PHONEHOOK_ prefix that name no configuration key were ignored");
+            }
             runtime()?.block_on(async {
                 let server = crate::server::Server::start(config).await?;
                 server.run_until_signal().await;
@@ -237,7 +245,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check { file } => check_file(&file),
         Command::Send(args) => {
             let config = load_config(&args.common)?;
-            crate::telemetry::init(config.log_format);
+            // A one-shot command prints its outcome; the log is for problems.
+            let level = if args.verbose { "info" } else { "warn" };
+            crate::telemetry::init(config.log_format, level);
             runtime()?.block_on(send(config, args))
         }
         Command::Status { remote, json } => {
