@@ -371,15 +371,10 @@ fn print_status(body: &serde_json::Value) {
             p["version"].as_str().unwrap_or("-"),
             p["file"].as_str().unwrap_or("")
         );
-        let unset: Vec<&str> = p["secrets"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|s| s["set"].as_bool() == Some(false))
-            .filter_map(|s| s["name"].as_str())
-            .collect();
-        if !unset.is_empty() {
-            println!("{:<17} secrets not set: {}", "", unset.join(", "));
+        // What blocks activation, and only that: an optional secret that is
+        // not set is no problem.
+        for problem in p["problems"].as_array().into_iter().flatten() {
+            println!("{:<17} problem: {}", "", problem.as_str().unwrap_or("?"));
         }
         if let Some(err) = p["last_error"].as_str() {
             println!("{:<17} last error: {err}", "");
