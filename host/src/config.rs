@@ -404,8 +404,13 @@ impl KeyPaths {
 
 impl PluginConfig {
     /// A secret from the configuration, else from the environment variable of
-    /// the same name (the name the plugin's manifest declares).
+    /// the same name (the name the plugin's manifest declares). The host's
+    /// own secret, the sandbox inbox token, comes from the host and nowhere
+    /// else.
     pub fn secret(&self, name: &str) -> Option<String> {
+        if name == crate::inbox::TOKEN_SECRET {
+            return Some(crate::inbox::token().to_owned());
+        }
         self.secrets
             .get(name)
             .cloned()
