@@ -216,6 +216,7 @@ fn apply_config(registry: &Registry, file: &Path) {
         }
     };
     registry.set_configs(config.plugins.clone());
+    crate::server::warn_unknown_plugin_tables(registry, &config.plugins);
     if let Some(name) = config.active_plugin {
         if registry.active_name().as_deref() != Some(name.as_str()) {
             match registry.activate(&name, true) {
