@@ -535,3 +535,23 @@ async fn send_is_quiet_and_writes_nothing() {
         .collect();
     assert!(left.is_empty(), "wrote {left:?}");
 }
+
+#[test]
+fn test_fixtures_stay_out_of_the_quick_starts_plugin_directory() {
+    let quick_start = plugins::target_dir().join("debug");
+    for fixture in [
+        "fixture-echo-v1",
+        "fixture-echo-v2",
+        "fixture-misbehaving",
+        "fixture-nosymbol",
+        "fixture-abi-drift",
+    ] {
+        let lib = plugins::library(fixture);
+        assert!(lib.is_file(), "{fixture} is built: {}", lib.display());
+        assert_ne!(
+            lib.parent(),
+            Some(quick_start.as_path()),
+            "{fixture} would be served by `phonehook serve --plugin-dir target/debug`"
+        );
+    }
+}
