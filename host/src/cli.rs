@@ -325,10 +325,11 @@ async fn admin_call(
             .header("content-type", "application/json")
             .body(body.to_string());
     }
+    // reqwest's error names the URL itself; the context must not repeat it.
     let resp = req
         .send()
         .await
-        .with_context(|| format!("cannot reach {url}"))?;
+        .context("cannot reach the server (--url, PHONEHOOK_URL)")?;
     let status = resp.status();
     let text = resp
         .text()

@@ -195,38 +195,43 @@ fn serve_refuses_a_wrong_start_in_one_clear_line() {
     std::fs::write(&typo, "[vendor]\ntimeout = 5\n").expect("write");
     let typo = typo.to_string_lossy().into_owned();
 
-    let cases: [(&[&str], &[&str], &str); 5] = [
-        // (arguments after `serve`, what the error says, what it says once)
+    let closed = format!("http://127.0.0.1:{}", free_port());
+    let cases: [(&[&str], &[&str], &str); 6] = [
+        // (arguments, what the error says, what it says once)
         (
-            &["--config", &config, "--active", "twillio"],
+            &["serve", "--config", &config, "--active", "twillio"],
             &["twillio", "sandbox"],
             "twillio",
         ),
         (
-            &["--config", &config, "--plugin-dir", &empty],
+            &["serve", "--config", &config, "--plugin-dir", &empty],
             &[&empty, "no plugin libraries", "--plugin-dir target/debug"],
             "no plugin libraries",
         ),
         (
-            &["--config", &config, "--plugin-dir", &missing],
+            &["serve", "--config", &config, "--plugin-dir", &missing],
             &[&missing],
             "No such file or directory",
         ),
         (
-            &["--config", &config, "--listen", &taken],
+            &["serve", "--config", &config, "--listen", &taken],
             &[&taken],
             "Address already in use",
         ),
         (
-            &["--config", &typo],
+            &["serve", "--config", &typo],
             &["`vendor.timeout`"],
             "vendor.timeout",
         ),
+        // The client's error names the URL once, not in its context again.
+        (
+            &["status", "--url", &closed],
+            &["Connection refused"],
+            &closed,
+        ),
     ];
-    for (args, says, once) in cases {
-        let mut argv = vec!["serve"];
-        argv.extend_from_slice(args);
-        let (ok, stderr) = Process::spawn(&argv, &[], dir.path()).exit();
+    for (argv, says, once) in cases {
+        let (ok, stderr) = Process::spawn(argv, &[], dir.path()).exit();
         assert!(!ok, "{argv:?} refuses to start:\n{stderr}");
         for needle in says {
             assert!(
