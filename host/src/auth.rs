@@ -22,6 +22,9 @@ pub enum Role {
     Send,
     /// An administrator.
     Admin,
+    /// A plugin this host runs, delivering to the sandbox inbox (the token
+    /// is the host's own, see [`crate::inbox::token`]).
+    Inbox,
 }
 
 /// Whether `presented` matches `expected`.
@@ -53,6 +56,13 @@ async fn check(state: &AppState, role: Role, req: Request, next: Next) -> Respon
     let expected = match role {
         Role::Send => state.config.send_token(),
         Role::Admin => state.config.admin_token(),
+        // Without tokens the server is loopback-only dev mode and the inbox
+        // stays open to curl; with them, only the host's plugins may write.
+        Role::Inbox => {
+            let tokens =
+                state.config.send_token().is_some() || state.config.admin_token().is_some();
+            tokens.then(crate::inbox::token)
+        }
     };
     match expected {
         // No token configured: the server refuses to listen beyond loopback.
@@ -80,6 +90,15 @@ pub async fn require_admin(
     next: Next,
 ) -> Response {
     check(&state, Role::Admin, req, next).await
+}
+
+/// Middleware for the sandbox inbox's receiving end.
+pub async fn require_inbox(
+    State(state): State<Arc<AppState>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    check(&state, Role::Inbox, req, next).await
 }
 
 #[cfg(test)]

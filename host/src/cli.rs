@@ -126,7 +126,7 @@ impl LogsArgs {
 #[derive(Args, Debug)]
 struct RemoteArgs {
     /// The server's base URL.
-    #[arg(long, env = "PHONEHOOK_URL", default_value = "http://127.0.0.1:8080")]
+    #[arg(long, env = crate::config::ENV_URL, default_value = "http://127.0.0.1:8080")]
     url: String,
     /// The admin token.
     #[arg(long, env = "PHONEHOOK_ADMIN_TOKEN", hide_env_values = true)]
@@ -136,7 +136,7 @@ struct RemoteArgs {
 #[derive(Args, Debug)]
 struct ConfigArgs {
     /// Configuration file (TOML).
-    #[arg(long, short, env = "PHONEHOOK_CONFIG")]
+    #[arg(long, short, env = crate::config::ENV_CONFIG)]
     config: Option<PathBuf>,
     /// Plugin directory (overrides the configuration).
     #[arg(long)]
@@ -183,6 +183,10 @@ struct SendArgs {
     /// The one-time code, when separate from the text.
     #[arg(long)]
     code: Option<String>,
+    /// Log what happens (plugin loads, the request) at info level; without
+    /// it only warnings are shown, unless RUST_LOG says otherwise.
+    #[arg(long, short)]
+    verbose: bool,
 }
 
 /// Runs the command line and maps failure to an exit code.
@@ -222,7 +226,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if let Some(active) = args.active {
                 config.override_active(active);
             }
-            crate::telemetry::init(config.log_format);
+            crate::telemetry::init(config.log_format, "info");
+            if !config.ignored_env.is_empty() {
+                tracing::warn!(variables = ?config.ignored_env,
+                    "environment variables with the PHONEHOOK_ prefix that name no configuration key were ignored");
+            }
             runtime()?.block_on(async {
                 let server = crate::server::Server::start(config).await?;
                 server.run_until_signal().await;
@@ -237,7 +245,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check { file } => check_file(&file),
         Command::Send(args) => {
             let config = load_config(&args.common)?;
-            crate::telemetry::init(config.log_format);
+            // A one-shot command prints its outcome; the log is for problems.
+            let level = if args.verbose { "info" } else { "warn" };
+            crate::telemetry::init(config.log_format, level);
             runtime()?.block_on(send(config, args))
         }
         Command::Status { remote, json } => {
@@ -321,10 +331,11 @@ async fn admin_call(
             .header("content-type", "application/json")
             .body(body.to_string());
     }
+    // reqwest's error names the URL itself; the context must not repeat it.
     let resp = req
         .send()
         .await
-        .with_context(|| format!("cannot reach {url}"))?;
+        .context("cannot reach the server (--url, PHONEHOOK_URL)")?;
     let status = resp.status();
     let text = resp
         .text()
@@ -367,15 +378,10 @@ fn print_status(body: &serde_json::Value) {
             p["version"].as_str().unwrap_or("-"),
             p["file"].as_str().unwrap_or("")
         );
-        let unset: Vec<&str> = p["secrets"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|s| s["set"].as_bool() == Some(false))
-            .filter_map(|s| s["name"].as_str())
-            .collect();
-        if !unset.is_empty() {
-            println!("{:<17} secrets not set: {}", "", unset.join(", "));
+        // What blocks activation, and only that: an optional secret that is
+        // not set is no problem.
+        for problem in p["problems"].as_array().into_iter().flatten() {
+            println!("{:<17} problem: {}", "", problem.as_str().unwrap_or("?"));
         }
         if let Some(err) = p["last_error"].as_str() {
             println!("{:<17} last error: {err}", "");

@@ -11,6 +11,17 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
+/// The prefix of the environment variables that set configuration keys.
+pub const ENV_PREFIX: &str = "PHONEHOOK_";
+/// The command line's `--url` (a running server's address).
+pub const ENV_URL: &str = "PHONEHOOK_URL";
+/// The command line's `--config` (the configuration file).
+pub const ENV_CONFIG: &str = "PHONEHOOK_CONFIG";
+/// `PHONEHOOK_*` variables the command line reads itself: they share the
+/// prefix but are not configuration keys, so the configuration ignores them
+/// without a word.
+const CLI_VARIABLES: [&str; 2] = [ENV_URL, ENV_CONFIG];
+
 /// Why the configuration could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -74,6 +85,11 @@ pub struct Config {
     /// on every reload ([`Config::reload`]).
     #[serde(skip)]
     pub active_override: Option<String>,
+    /// `PHONEHOOK_*` environment variables that name no configuration key
+    /// (a deployment's own, or a typo) and were therefore not applied; the
+    /// server warns about them once at start.
+    #[serde(skip)]
+    pub ignored_env: Vec<String>,
 }
 
 /// Limits on inbound requests.
@@ -182,6 +198,7 @@ impl Default for Config {
             plugins: BTreeMap::new(),
             source: None,
             active_override: None,
+            ignored_env: Vec::new(),
         }
     }
 }
@@ -221,6 +238,11 @@ impl Default for SandboxConfig {
 
 impl Config {
     /// Defaults, the file (when given), then `PHONEHOOK_*` variables.
+    ///
+    /// The file is strict: a key it does not know is an error. The environment
+    /// is shared with everything else on the machine, so a `PHONEHOOK_*`
+    /// variable that names no key is left out (see [`Config::ignored_env`])
+    /// instead of stopping the server.
     pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(file) = file {
@@ -229,11 +251,23 @@ impl Config {
             }
             figment = figment.merge(Toml::file(file));
         }
-        figment = figment.merge(Env::prefixed("PHONEHOOK_").split("__"));
-        let mut config: Config = figment
-            .extract()
-            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let keys = KeyPaths::of_defaults();
+        let env_keys = keys.clone();
+        figment = figment.merge(
+            Env::prefixed(ENV_PREFIX)
+                .filter(move |key| env_keys.names_a_key(key.as_str()))
+                .split("__"),
+        );
+        let mut config: Config = figment.extract().map_err(invalid)?;
         config.source = file.map(Path::to_path_buf);
+        config.ignored_env = std::env::vars_os()
+            .filter_map(|(name, _)| name.into_string().ok())
+            .filter(|name| !CLI_VARIABLES.contains(&name.as_str()))
+            .filter(|name| {
+                strip_prefix_ignore_case(name, ENV_PREFIX).is_some_and(|key| !keys.names_a_key(key))
+            })
+            .collect();
+        config.ignored_env.sort();
         config.validate()?;
         Ok(config)
     }
@@ -317,10 +351,89 @@ fn usable_token(token: Option<&str>) -> Option<&str> {
     token.map(str::trim).filter(|t| !t.is_empty())
 }
 
+/// Every figment error in one line each, naming the key as the user wrote
+/// it: `vendor.timeout` in a file, `PHONEHOOK_VENDOR__TIMEOUT` in the
+/// environment (figment's own text prefixes file keys with the profile,
+/// `default.vendor.timeout`, a name the user never wrote).
+fn invalid(error: figment::Error) -> ConfigError {
+    let lines: Vec<String> = error
+        .into_iter()
+        .map(|e| {
+            let mut line = e.kind.to_string();
+            let from_env = e
+                .metadata
+                .as_ref()
+                .is_some_and(|md| md.name.contains(ENV_PREFIX));
+            if !e.path.is_empty() {
+                let key = if from_env {
+                    format!("{ENV_PREFIX}{}", e.path.join("__").to_ascii_uppercase())
+                } else {
+                    e.path.join(".")
+                };
+                line.push_str(&format!(" for key `{key}`"));
+            }
+            match e.metadata.as_ref() {
+                Some(_) if from_env => line.push_str(" in the environment"),
+                Some(md) => match &md.source {
+                    Some(source) => line.push_str(&format!(" in {source}")),
+                    None => line.push_str(&format!(" in {}", md.name)),
+                },
+                None => {}
+            }
+            line
+        })
+        .collect();
+    ConfigError::Invalid(lines.join("; "))
+}
+
+fn strip_prefix_ignore_case<'a>(name: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = name.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &name[prefix.len()..])
+}
+
+/// The configuration's key paths (`listen`, `vendor.timeout_ms`, ...), read
+/// off the defaults so a new key needs no second list.
+#[derive(Clone, Debug)]
+struct KeyPaths(serde_json::Value);
+
+impl KeyPaths {
+    fn of_defaults() -> KeyPaths {
+        // Config serializes to plain JSON: it has no map with non-string keys.
+        KeyPaths(serde_json::to_value(Config::default()).unwrap_or_default())
+    }
+
+    /// Whether `key` (an environment variable without its prefix, nested keys
+    /// separated by `__`) names a configuration key. Under `plugins` any
+    /// plugin name and any setting or secret name is a key.
+    fn names_a_key(&self, key: &str) -> bool {
+        let parts: Vec<String> = key.split("__").map(str::to_ascii_lowercase).collect();
+        if parts.iter().any(String::is_empty) {
+            return false;
+        }
+        if parts[0] == "plugins" {
+            return parts.len() >= 4 && matches!(parts[2].as_str(), "settings" | "secrets");
+        }
+        let mut node = &self.0;
+        for part in &parts {
+            match node.get(part) {
+                Some(next) => node = next,
+                None => return false,
+            }
+        }
+        true
+    }
+}
+
 impl PluginConfig {
     /// A secret from the configuration, else from the environment variable of
-    /// the same name (the name the plugin's manifest declares).
+    /// the same name (the name the plugin's manifest declares). The host's
+    /// own secret, the sandbox inbox token, comes from the host and nowhere
+    /// else.
     pub fn secret(&self, name: &str) -> Option<String> {
+        if name == crate::inbox::TOKEN_SECRET {
+            return Some(crate::inbox::token().to_owned());
+        }
         self.secrets
             .get(name)
             .cloned()
@@ -335,5 +448,61 @@ impl PluginConfig {
             serde_json::Value::String(s) => s.clone(),
             other => other.to_string(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_names_are_keys_or_not() {
+        let keys = KeyPaths::of_defaults();
+        let cases = [
+            ("LISTEN", true),
+            ("ADMIN_TOKEN", true),
+            ("ACTIVE_PLUGIN", true),
+            ("VENDOR__TIMEOUT_MS", true),
+            ("log__recipient_hash_key", true),
+            ("PLUGINS__TWILIO__SECRETS__TWILIO_AUTH_TOKEN", true),
+            ("PLUGINS__WEBHOOK__SETTINGS__BODY__TO", true),
+            // The command line's own, a deployment's, typos, half keys.
+            ("URL", false),
+            ("CONFIG", false),
+            ("DEPLOYMENT", false),
+            ("LOG__PATHH", false),
+            ("VENDOR__", false),
+            ("PLUGINS__TWILIO", false),
+            ("PLUGINS__TWILIO__OTHER__X", false),
+            ("", false),
+        ];
+        for (key, expected) in cases {
+            assert_eq!(keys.names_a_key(key), expected, "{key}");
+        }
+    }
+
+    #[test]
+    fn file_errors_name_the_key_as_written() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let cases = [
+            ("[vendor]\ntimeout = 5\n", "`vendor.timeout`"),
+            (
+                "[limits]\nmax_body_bytes = \"big\"\n",
+                "`limits.max_body_bytes`",
+            ),
+            ("listn = \"127.0.0.1:1\"\n", "`listn`"),
+        ];
+        for (text, key) in cases {
+            let file = dir.path().join("phonehook.toml");
+            std::fs::write(&file, text)?;
+            let err = Config::load(Some(&file))
+                .err()
+                .ok_or("a bad file is refused")?
+                .to_string();
+            assert!(err.contains(key), "{text}: {err}");
+            assert!(!err.contains("default."), "{text}: {err}");
+            assert!(err.contains("phonehook.toml"), "names the file: {err}");
+        }
+        Ok(())
     }
 }

@@ -64,6 +64,16 @@ struct State {
     choice: Option<Choice>,
 }
 
+/// The configured active plugin is not among the loaded ones.
+#[derive(Debug, thiserror::Error)]
+#[error("no loaded plugin is named `{name}` (loaded: {known})")]
+pub struct UnknownConfigured {
+    /// The name configured.
+    pub name: String,
+    /// The loaded plugins' names.
+    pub known: String,
+}
+
 /// The one place that activates plugins.
 pub struct Control {
     registry: Arc<Registry>,
@@ -76,7 +86,16 @@ impl Control {
     /// still valid for `configured`, else `configured` itself (leniently: a
     /// plugin missing configuration is activated and answers 503 naming what
     /// is missing). Blocking: call it off the async runtime.
-    pub fn start(registry: Arc<Registry>, log: DeliveryLog, configured: Option<String>) -> Control {
+    ///
+    /// Refuses ([`UnknownConfigured`]) a configured name no loaded plugin
+    /// has — a typo or the wrong plugin directory, to fix before serving. A
+    /// plugin whose file failed to load is reported and retried by the
+    /// watcher, so the server comes up.
+    pub fn start(
+        registry: Arc<Registry>,
+        log: DeliveryLog,
+        configured: Option<String>,
+    ) -> Result<Control, UnknownConfigured> {
         let control = Control {
             registry,
             log,
@@ -87,10 +106,10 @@ impl Control {
         };
         let mut state = control.lock();
         if !control.restore(&mut state) {
-            control.activate_configured(&mut state);
+            control.activate_configured(&mut state)?;
         }
         drop(state);
-        control
+        Ok(control)
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -146,9 +165,9 @@ impl Control {
         }
     }
 
-    fn activate_configured(&self, state: &mut State) {
+    fn activate_configured(&self, state: &mut State) -> Result<(), UnknownConfigured> {
         let Some(name) = state.configured.clone() else {
-            return;
+            return Ok(());
         };
         match self.registry.activate(&name, false) {
             Ok(a) => {
@@ -161,8 +180,12 @@ impl Control {
                     since_ms: time::now_ms(),
                 });
             }
+            Err(ActivateError::Unknown { name, known }) => {
+                return Err(UnknownConfigured { name, known })
+            }
             Err(e) => tracing::error!(error = %e, "no plugin is active; messages get 503"),
         }
+        Ok(())
     }
 
     /// An API swap: activates `name` (refused when it is unknown, failed to

@@ -3,9 +3,21 @@
 //! way real vendors do, so error handling can be tried without an account.
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use serde::Serialize;
+
+/// The secret through which the host hands a plugin the inbox token; the
+/// sandbox plugin declares it and sends it as `Authorization: Bearer`.
+pub const TOKEN_SECRET: &str = "SANDBOX_INBOX_TOKEN";
+
+/// The token `POST /sandbox/messages` takes when the server has tokens
+/// configured: random, drawn once per process and never configured or shown,
+/// so only a plugin this host runs can put a message into the inbox.
+pub fn token() -> &'static str {
+    static TOKEN: OnceLock<String> = OnceLock::new();
+    TOKEN.get_or_init(|| hex::encode(rand::random::<[u8; 32]>()))
+}
 
 /// A message the inbox received.
 #[derive(Clone, Debug, Serialize)]
@@ -116,12 +128,40 @@ impl Inbox {
             .collect()
     }
 
-    /// Empties the inbox.
-    pub fn clear(&self) {
-        self.messages
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .1
-            .clear();
+    /// Removes every message, or only those for one recipient; returns how
+    /// many were removed.
+    pub fn remove(&self, to: Option<&str>) -> usize {
+        let mut guard = self.messages.lock().unwrap_or_else(|p| p.into_inner());
+        let before = guard.1.len();
+        match to {
+            None => guard.1.clear(),
+            Some(to) => guard.1.retain(|m| m.to != to),
+        }
+        before - guard.1.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remove_takes_only_the_recipients_messages() {
+        let inbox = Inbox::new(10);
+        for to in ["+14155550100", "+14155550101", "+14155550100"] {
+            inbox.push(to.into(), "x".into(), "sms".into(), String::new());
+        }
+        assert_eq!(inbox.remove(Some("+19999999999")), 0);
+        assert_eq!(inbox.list(None).len(), 3);
+        assert_eq!(inbox.remove(Some("+14155550100")), 2);
+        assert_eq!(inbox.list(None).len(), 1);
+        assert_eq!(inbox.remove(None), 1);
+        assert!(inbox.list(None).is_empty());
+    }
+
+    #[test]
+    fn the_token_is_long_random_and_stable() {
+        assert_eq!(token().len(), 64);
+        assert_eq!(token(), token());
     }
 }

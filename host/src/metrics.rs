@@ -19,6 +19,7 @@
 //! | `phonehook_log_events_written_total` | counter | |
 //! | `phonehook_log_events_dropped_total` | counter | `reason` (`queue_full`, `write_failed`, `closed`) |
 //! | `phonehook_config_reloads_total` | counter | |
+//! | `phonehook_unknown_actions_total` | counter | (none: the values are the caller's, unbounded) |
 //!
 //! Every series is listed from the start with 0: the unlabelled and
 //! fixed-label ones when the recorder is installed, a plugin's when it is
@@ -43,6 +44,7 @@ const ACTIVE_GENERATION: &str = "phonehook_active_plugin_generation";
 const LOG_WRITTEN: &str = "phonehook_log_events_written_total";
 const LOG_DROPPED: &str = "phonehook_log_events_dropped_total";
 const CONFIG_RELOADS: &str = "phonehook_config_reloads_total";
+const UNKNOWN_ACTIONS: &str = "phonehook_unknown_actions_total";
 
 /// Every value the `reason` label of [`LOG_DROPPED`] takes.
 const DROP_REASONS: [&str; 3] = ["queue_full", "write_failed", "closed"];
@@ -118,12 +120,17 @@ fn describe() {
         CONFIG_RELOADS,
         "Changes of the configuration file that were applied"
     );
+    describe_counter!(
+        UNKNOWN_ACTIONS,
+        "Messages delivered with a context.action phonehook does not know"
+    );
 }
 
 /// The series whose labels are known before anything happens, at 0.
 fn register_fixed() {
     metrics::counter!(LOG_WRITTEN).increment(0);
     metrics::counter!(CONFIG_RELOADS).increment(0);
+    metrics::counter!(UNKNOWN_ACTIONS).increment(0);
     for reason in DROP_REASONS {
         metrics::counter!(LOG_DROPPED, "reason" => reason).increment(0);
     }
@@ -228,6 +235,13 @@ pub fn log_events_dropped(reason: &'static str, n: u64) {
 pub fn log_events_written(n: u64) {
     handle();
     metrics::counter!(LOG_WRITTEN).increment(n);
+}
+
+/// A message came with an `action` no documented spelling matches; it was
+/// delivered all the same.
+pub fn unknown_action() {
+    handle();
+    metrics::counter!(UNKNOWN_ACTIONS).increment(1);
 }
 
 /// The value of one sample line in a rendered page: `name{labels}` exactly as

@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
-use crate::control::Control;
+use crate::control::{Control, UnknownConfigured};
 use crate::deliverylog::DeliveryLog;
 use crate::egress::Egress;
 use crate::inbox::Inbox;
@@ -23,24 +23,41 @@ use crate::watcher::Watcher;
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    // I/O causes are part of the message and deliberately not `#[source]`:
+    // the CLI prints the whole chain, which would say the cause twice.
     /// The plugin directory is missing or unreadable.
-    #[error("cannot read the plugin directory {path}: {source}")]
+    #[error("cannot read the plugin directory {}: {error}", path.display())]
     PluginDir {
         /// The directory.
         path: PathBuf,
         /// Why.
-        source: std::io::Error,
+        error: std::io::Error,
+    },
+    /// The plugin directory holds no plugin library at all (`phonehook
+    /// serve` in the source tree finds the source folder `plugins/`).
+    #[error("the plugin directory {} holds no plugin libraries (*.so): build them with `cargo build` and serve them with `--plugin-dir target/debug`, or point plugin_dir at the directory that holds them", .0.display())]
+    NoPlugins(PathBuf),
+    /// The configured active plugin is not among the loaded ones (a typo,
+    /// or the wrong plugin directory): every message would get 503.
+    #[error("cannot activate `{name}`: no loaded plugin has that name (loaded from {}: {known})", dir.display())]
+    UnknownActive {
+        /// The name configured.
+        name: String,
+        /// The plugin directory.
+        dir: PathBuf,
+        /// The loaded plugins' names.
+        known: String,
     },
     /// The staging directory could not be created.
     #[error("cannot create the staging directory: {0}")]
     Staging(std::io::Error),
     /// The listen address is taken or not allowed.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}: {error}")]
     Bind {
         /// The address.
         addr: SocketAddr,
         /// Why.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The HTTP client could not be built.
     #[error("cannot build the vendor HTTP client: {0}")]
@@ -77,14 +94,14 @@ pub struct Server {
 }
 
 /// Loads every plugin file in `dir` into `registry`; failures are logged and
-/// recorded, never fatal.
-pub fn load_dir(registry: &Registry, dir: &Path) -> Result<(), StartError> {
+/// recorded, never fatal. Returns how many plugin files the directory holds.
+pub fn load_dir(registry: &Registry, dir: &Path) -> Result<usize, StartError> {
     if dir.exists() {
         check_trusted(dir).map_err(|e| StartError::Untrusted(e.to_string()))?;
     }
-    let entries = std::fs::read_dir(dir).map_err(|source| StartError::PluginDir {
+    let entries = std::fs::read_dir(dir).map_err(|error| StartError::PluginDir {
         path: dir.to_path_buf(),
-        source,
+        error,
     })?;
     let mut paths: Vec<PathBuf> = entries
         .filter_map(Result::ok)
@@ -92,12 +109,31 @@ pub fn load_dir(registry: &Registry, dir: &Path) -> Result<(), StartError> {
         .filter(|p| PluginFile::is_candidate(p))
         .collect();
     paths.sort();
-    for path in paths {
-        if let Err(e) = registry.load_path(&path) {
+    for path in &paths {
+        if let Err(e) = registry.load_path(path) {
             tracing::warn!(file = %path.display(), code = e.code(), error = %e, "plugin refused");
         }
     }
-    Ok(())
+    Ok(paths.len())
+}
+
+/// Warns about `[plugins.NAME]` tables for plugins that are not loaded (a
+/// typo such as `acmee` would otherwise configure nothing, silently). At
+/// start and on every reload of the configuration file.
+pub fn warn_unknown_plugin_tables(
+    registry: &Registry,
+    configs: &std::collections::BTreeMap<String, crate::config::PluginConfig>,
+) {
+    let loaded: Vec<String> = registry
+        .status()
+        .into_iter()
+        .filter(|p| p.info.is_some())
+        .map(|p| p.name)
+        .collect();
+    for name in configs.keys().filter(|n| !loaded.contains(n)) {
+        tracing::warn!(plugin = %name, loaded = ?loaded,
+            "the configuration has a [plugins.NAME] table for a plugin that is not loaded; it configures nothing");
+    }
 }
 
 /// Builds the registry and loads the plugin directory (blocking work). No
@@ -105,18 +141,24 @@ pub fn load_dir(registry: &Registry, dir: &Path) -> Result<(), StartError> {
 pub fn build_registry(config: &Config) -> Result<Arc<Registry>, StartError> {
     let staging = Staging::new(config.staging_dir.as_deref()).map_err(StartError::Staging)?;
     let registry = Arc::new(Registry::new(staging, config.plugins.clone()));
-    load_dir(&registry, &config.plugin_dir)?;
+    if load_dir(&registry, &config.plugin_dir)? == 0 {
+        return Err(StartError::NoPlugins(config.plugin_dir.clone()));
+    }
+    warn_unknown_plugin_tables(&registry, &config.plugins);
     Ok(registry)
 }
 
 /// Loads the plugins and activates the one that should serve (blocking).
 fn build_control(config: &Config, log: DeliveryLog) -> Result<Arc<Control>, StartError> {
     let registry = build_registry(config)?;
-    Ok(Arc::new(Control::start(
-        registry,
-        log,
-        config.active_plugin.clone(),
-    )))
+    let control = Control::start(registry, log, config.active_plugin.clone()).map_err(
+        |UnknownConfigured { name, known }| StartError::UnknownActive {
+            name,
+            dir: config.plugin_dir.clone(),
+            known,
+        },
+    )?;
+    Ok(Arc::new(control))
 }
 
 /// Shortest token accepted on a non-loopback address, in characters.
@@ -205,13 +247,13 @@ impl Server {
         let listener =
             TcpListener::bind(config.listen)
                 .await
-                .map_err(|source| StartError::Bind {
+                .map_err(|error| StartError::Bind {
                     addr: config.listen,
-                    source,
+                    error,
                 })?;
-        let addr = listener.local_addr().map_err(|source| StartError::Bind {
+        let addr = listener.local_addr().map_err(|error| StartError::Bind {
             addr: config.listen,
-            source,
+            error,
         })?;
         let state = Arc::new(AppState {
             inbox: Inbox::new(config.sandbox.capacity),

@@ -1,5 +1,6 @@
-//! Logging: `tracing` with an env filter (`RUST_LOG`, default `info`), human or
-//! JSON lines on stderr.
+//! Logging: `tracing` with an env filter (`RUST_LOG`, else a default level the
+//! command chooses: `info` for the server, `warn` for one-shot commands), human
+//! or JSON lines on stderr.
 
 use std::io::IsTerminal;
 
@@ -8,8 +9,10 @@ use tracing_subscriber::EnvFilter;
 use crate::config::LogFormat;
 
 /// Installs the global subscriber once; later calls are ignored.
-pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+/// `default_level` applies when `RUST_LOG` is not set.
+pub fn init(format: LogFormat, default_level: &str) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
     // Colour codes only for a person at a terminal: in a file, a pipe or a
     // journal they are noise that breaks searching.
     let builder = tracing_subscriber::fmt()

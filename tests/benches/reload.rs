@@ -96,8 +96,8 @@ fn pct(sorted: &[Duration], q: f64) -> f64 {
 fn main() {
     let release = plugins::release(&["phonehook", "fixture-echo-v1", "fixture-echo-v2"]);
     let (v1, v2) = (
-        release.join("libfixture_echo_v1.so"),
-        release.join("libfixture_echo_v2.so"),
+        plugins::release_library("fixture-echo-v1"),
+        plugins::release_library("fixture-echo-v2"),
     );
     let client = reqwest::blocking::Client::new();
     let pick = |i: usize| if i % 2 == 0 { (&v2, "v2") } else { (&v1, "v1") };

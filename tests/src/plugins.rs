@@ -3,6 +3,10 @@
 //! `cargo test` builds test targets, not the `cdylib` files the host loads, so
 //! the harness asks cargo for them once per crate and process; cargo's own lock
 //! serializes concurrent test binaries, and a fresh crate costs a no-op build.
+//!
+//! The test fixtures (`fixture-*`, plugins broken on purpose) are cargo
+//! *examples*, so their libraries land in `target/<profile>/examples/` and
+//! never in `target/debug`, the directory the README's quick start serves.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -19,19 +23,40 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-fn target_dir() -> PathBuf {
+/// The target directory (`CARGO_TARGET_DIR`, else `target/` in the workspace).
+pub fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root().join("target"))
+}
+
+/// A test fixture's example target: named like its package, with `_`.
+fn fixture_example(package: &str) -> Option<String> {
+    package
+        .starts_with("fixture-")
+        .then(|| package.replace('-', "_"))
+}
+
+/// Where `profile`'s build of the package's shared library is.
+fn library_in(profile: &str, package: &str) -> PathBuf {
+    let dir = target_dir().join(profile);
+    let file = format!("lib{}.so", package.replace('-', "_"));
+    match fixture_example(package) {
+        Some(_) => dir.join("examples").join(file),
+        None => dir.join(file),
+    }
 }
 
 /// Builds the package (e.g. `phonehook-plugin-twilio`, `fixture-misbehaving`)
 /// and returns the path of its shared library.
 pub fn library(package: &str) -> PathBuf {
     build(package);
-    target_dir()
-        .join("debug")
-        .join(format!("lib{}.so", package.replace('-', "_")))
+    library_in("debug", package)
+}
+
+/// The release build of a package's shared library (after [`release`]).
+pub fn release_library(package: &str) -> PathBuf {
+    library_in("release", package)
 }
 
 /// Builds the `phonehook` binary and returns its path.
@@ -43,20 +68,46 @@ pub fn host_binary() -> PathBuf {
 /// Builds packages with the release profile (for benchmarks) and returns the
 /// release directory.
 pub fn release(packages: &[&str]) -> PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let mut cmd = Command::new(cargo);
-    cmd.args(["build", "--release", "--quiet"])
-        .current_dir(workspace_root());
-    for p in packages {
-        cmd.args(["-p", p]);
+    // Naming an example selects only that target, so fixtures get a build
+    // of their own.
+    let (fixtures, others): (Vec<&str>, Vec<&str>) =
+        packages.iter().partition(|p| fixture_example(p).is_some());
+    for group in [others, fixtures] {
+        if group.is_empty() {
+            continue;
+        }
+        let mut args = vec!["build".to_owned(), "--release".to_owned()];
+        for p in group {
+            args.extend(cargo_target(p));
+        }
+        cargo(&args);
     }
-    let out = cmd.output().expect("cargo runs");
+    target_dir().join("release")
+}
+
+/// `-p package`, plus `--example name` for a fixture.
+fn cargo_target(package: &str) -> Vec<String> {
+    let mut args = vec!["-p".to_owned(), package.to_owned()];
+    if let Some(example) = fixture_example(package) {
+        args.extend(["--example".to_owned(), example]);
+    }
+    args
+}
+
+fn cargo(args: &[String]) {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let out = Command::new(cargo)
+        .args(args)
+        .arg("--quiet")
+        .current_dir(workspace_root())
+        .output()
+        .expect("cargo runs");
     assert!(
         out.status.success(),
-        "release build failed:\n{}",
+        "cargo {} failed:\n{}",
+        args.join(" "),
         String::from_utf8_lossy(&out.stderr)
     );
-    target_dir().join("release")
 }
 
 fn build(package: &str) {
@@ -65,16 +116,8 @@ fn build(package: &str) {
     if built.contains(package) {
         return;
     }
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let out = Command::new(cargo)
-        .args(["build", "--quiet", "-p", package])
-        .current_dir(workspace_root())
-        .output()
-        .expect("cargo runs");
-    assert!(
-        out.status.success(),
-        "building {package} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let mut args = vec!["build".to_owned()];
+    args.extend(cargo_target(package));
+    cargo(&args);
     built.insert(package.to_owned());
 }

@@ -318,6 +318,12 @@ async fn an_exposed_or_untrusted_setup_refuses_to_start() {
     assert!(err.to_string().contains("writable by other users"), "{err}");
 
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    // A plugin directory with no plugin at all is refused too.
+    std::fs::copy(
+        plugins::library("phonehook-plugin-sandbox"),
+        dir.path().join("libphonehook_plugin_sandbox.so"),
+    )
+    .expect("copy");
     config.send_token = Some(SEND.into());
     config.admin_token = Some(ADMIN.into());
     config.listen = "0.0.0.0:0".parse().expect("addr");

@@ -152,7 +152,13 @@ async fn sandbox_failures_map_to_gateway_errors() {
 
 #[tokio::test]
 async fn no_active_plugin_is_503() {
-    let host = Host::builder().active("nonexistent").start().await;
+    // The configured plugin's file is there but refused (an unknown name
+    // would not start at all): the server comes up with nothing active.
+    let host = Host::builder()
+        .plugin("fixture-nosymbol")
+        .active("nosymbol")
+        .start()
+        .await;
     let (status, body) = host.send(hook("+14155550100", "x")).await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),

@@ -2,8 +2,9 @@
 //! server share it; handlers live one concern per module.
 //!
 //! **Architecture Invariant:** every route is in exactly one access group —
-//! send (identity platform token), admin (admin token) or open (health, and the
-//! sandbox inbox's receiving end, which the sandbox plugin calls).
+//! send (identity platform token), admin (admin token), inbox (the host's own
+//! per-process token, which only its plugins receive: the sandbox inbox's
+//! receiving end) or open (health).
 
 mod admin;
 mod attempt;
@@ -65,14 +66,23 @@ pub fn router(state: Arc<AppState>) -> Router {
             auth::require_admin,
         ));
 
-    let mut open = Router::new().route("/healthz", get(health::healthz));
+    let mut inbox = Router::new();
     if state.config.sandbox.enabled {
-        open = open.route("/sandbox/messages", post(sandbox::receive));
+        inbox = inbox
+            .route("/sandbox/messages", post(sandbox::receive))
+            .route_layer(whole_body())
+            .route_layer(middleware::from_fn_with_state(
+                state.clone(),
+                auth::require_inbox,
+            ));
     }
 
-    let open = open.route_layer(whole_body());
+    let open = Router::new()
+        .route("/healthz", get(health::healthz))
+        .route_layer(whole_body());
 
     send.merge(admin)
+        .merge(inbox)
         .merge(open)
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)

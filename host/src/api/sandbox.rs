@@ -8,7 +8,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::error::ApiError;
 use crate::inbox::simulated_failure;
@@ -55,17 +55,52 @@ pub async fn receive(
 }
 
 #[derive(Deserialize)]
-pub struct ListQuery {
+pub struct Filter {
     to: Option<String>,
 }
 
-/// `GET /sandbox/messages[?to=+1...]`.
-pub async fn list(State(state): State<Arc<AppState>>, Query(q): Query<ListQuery>) -> Json<Value> {
-    Json(json!({ "messages": state.inbox.list(q.to.as_deref()) }))
+impl Filter {
+    /// The recipient to filter by, in E.164 like the inbox keeps it; `None`
+    /// for no filter. A URL query decodes `+` as a space, so `?to=+1...` as
+    /// people type it arrives as ` 1...`: a leading space in a phone number
+    /// can only have been that `+`.
+    fn recipient(&self, state: &AppState) -> Result<Option<String>, ApiError> {
+        let Some(raw) = self.to.as_deref() else {
+            return Ok(None);
+        };
+        let written = match raw.strip_prefix(' ') {
+            Some(rest) => format!("+{rest}"),
+            None => raw.to_owned(),
+        };
+        crate::e164::normalize(
+            &written,
+            state.rules.default_region,
+            crate::e164::Strictness::Possible,
+        )
+        .map(Some)
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_recipient",
+                format!("filter `to`: {e}; nothing was listed or deleted"),
+            )
+        })
+    }
 }
 
-/// `DELETE /sandbox/messages`.
-pub async fn clear(State(state): State<Arc<AppState>>) -> StatusCode {
-    state.inbox.clear();
-    StatusCode::NO_CONTENT
+/// `GET /sandbox/messages[?to=+1...]`.
+pub async fn list(State(state): State<Arc<AppState>>, Query(q): Query<Filter>) -> Response {
+    match q.recipient(&state) {
+        Ok(to) => Json(json!({ "messages": state.inbox.list(to.as_deref()) })).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `DELETE /sandbox/messages[?to=+1...]`: everything, or one recipient's
+/// messages. A filter that cannot be read deletes nothing.
+pub async fn clear(State(state): State<Arc<AppState>>, Query(q): Query<Filter>) -> Response {
+    match q.recipient(&state) {
+        Ok(to) => Json(json!({ "deleted": state.inbox.remove(to.as_deref()) })).into_response(),
+        Err(e) => e.into_response(),
+    }
 }

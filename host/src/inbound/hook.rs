@@ -17,11 +17,23 @@ pub fn parse_hook(body: &[u8]) -> Result<Inbound, InputError> {
         Some(ip) => Some(ip),
         None => take_str(&mut request, "ip", "context.request.ip")?,
     };
+    // Auth0's Twilio and Infobip guides put the client's fields directly
+    // under `context` (`client_id`, `name`, `client_metadata`); the hook
+    // reference nests them in `context.client`. Both are read, nested first.
+    let mut client_metadata = take_any(&mut client, "client_metadata");
+    if client_metadata.is_null() {
+        client_metadata = take_any(&mut ctx, "client_metadata");
+    }
+    let client_id = match take_str(&mut client, "client_id", "context.client.client_id")? {
+        Some(id) => Some(id),
+        None => take_str(&mut ctx, "client_id", "context.client_id")?,
+    };
+    let client_name = match take_str(&mut client, "name", "context.client.name")? {
+        Some(name) => Some(name),
+        None => take_str(&mut ctx, "name", "context.name")?,
+    };
     let mut metadata = Map::new();
-    metadata.insert(
-        "client_metadata".into(),
-        take_any(&mut client, "client_metadata"),
-    );
+    metadata.insert("client_metadata".into(), client_metadata);
     metadata.insert("user_metadata".into(), take_any(&mut user, "user_metadata"));
     metadata.insert("app_metadata".into(), take_any(&mut user, "app_metadata"));
 
@@ -34,8 +46,8 @@ pub fn parse_hook(body: &[u8]) -> Result<Inbound, InputError> {
         code: take_str(&mut ctx, "code", "context.code")?,
         ip,
         user_agent: take_str(&mut ctx, "user_agent", "context.user_agent")?,
-        client_id: take_str(&mut client, "client_id", "context.client.client_id")?,
-        client_name: take_str(&mut client, "name", "context.client.name")?,
+        client_id,
+        client_name,
         user_id: take_str(&mut user, "user_id", "context.user.user_id")?,
         user_name: take_str(&mut user, "name", "context.user.name")?,
         user_email: take_str(&mut user, "email", "context.user.email")?,

@@ -43,12 +43,6 @@ pub enum InputError {
     /// `message_type` is neither sms nor voice.
     #[error("message_type `{}` is not supported (use `sms` or `voice`)", excerpt(.0))]
     InvalidMessageType(String),
-    /// `action` is not one Auth0 defines.
-    #[error(
-        "action `{}` is not supported (use `enrollment` or `second-factor-authentication`)",
-        excerpt(.0)
-    )]
-    InvalidAction(String),
     /// The text is longer than the configured limit.
     #[error("text is {len} characters long; the limit is {max}")]
     TextTooLong {
@@ -71,7 +65,6 @@ impl InputError {
             InputError::Missing(_) => "missing_field",
             InputError::InvalidRecipient(_) => "invalid_recipient",
             InputError::InvalidMessageType(_) => "invalid_message_type",
-            InputError::InvalidAction(_) => "invalid_action",
             InputError::TextTooLong { .. } => "text_too_long",
         }
     }
@@ -86,7 +79,7 @@ pub struct Inbound {
     pub text: Option<String>,
     /// `sms` / `voice`, as written.
     pub message_type: Option<String>,
-    /// `enrollment` / `second-factor-authentication`.
+    /// What the message is for, as written (see [`KNOWN_ACTIONS`]).
     pub action: Option<String>,
     /// The user's language.
     pub language: Option<String>,
@@ -109,6 +102,16 @@ pub struct Inbound {
     /// `client_metadata`, `user_metadata`, `app_metadata` and `extra`.
     pub metadata: Map<String, Value>,
 }
+
+/// Every spelling of `context.action` Auth0 documents: the hook reference
+/// says `enrollment` or `second-factor-authentication`, its Twilio and
+/// Infobip guides `enrollment` or `authentication` (with `factor_type`
+/// `first`/`second` beside it).
+pub const KNOWN_ACTIONS: [&str; 3] = [
+    "enrollment",
+    "authentication",
+    "second-factor-authentication",
+];
 
 /// Validation settings.
 #[derive(Clone, Copy, Debug)]
@@ -142,11 +145,13 @@ impl Inbound {
             Some(other) => return Err(InputError::InvalidMessageType(other.to_owned())),
         };
         let action = self.action.unwrap_or_default();
-        if !matches!(
-            action.as_str(),
-            "" | "enrollment" | "second-factor-authentication"
-        ) {
-            return Err(InputError::InvalidAction(action));
+        // Refusing its identity platform's message would lock users out, and
+        // the action changes nothing about how a code is sent: an unknown
+        // one is delivered and recorded as written, and counted so it shows.
+        if !action.is_empty() && !KNOWN_ACTIONS.contains(&action.as_str()) {
+            tracing::warn!(action = %action, known = ?KNOWN_ACTIONS,
+                "message with an unknown action; delivered and recorded as it came");
+            crate::metrics::unknown_action();
         }
         let recipient = e164::normalize(&raw, rules.default_region, rules.strictness)
             .map_err(InputError::InvalidRecipient)?;
@@ -232,10 +237,6 @@ mod tests {
                 "invalid_message_type",
             ),
             (
-                json!({"recipient": "+14155550100", "text": "x", "context": {"action": "login"}}),
-                "invalid_action",
-            ),
-            (
                 json!({"recipient": "+14155550100", "text": "x".repeat(21)}),
                 "text_too_long",
             ),
@@ -257,6 +258,47 @@ mod tests {
             parse_hook(b"{not json").map(|_| ()).map_err(|e| e.code()),
             Err("invalid_json")
         );
+    }
+
+    #[test]
+    fn every_documented_action_and_client_placement_is_accepted() {
+        let cases = [
+            // (context, action kept, client id)
+            (json!({"action": "enrollment"}), "enrollment", ""),
+            (
+                json!({"action": "authentication", "factor_type": "second"}),
+                "authentication",
+                "",
+            ),
+            (
+                json!({"action": "second-factor-authentication", "client": {"client_id": "c1"}}),
+                "second-factor-authentication",
+                "c1",
+            ),
+            (
+                json!({"action": "authentication", "factor_type": "first", "client_id": "c2", "name": "App"}),
+                "authentication",
+                "c2",
+            ),
+            (json!({"action": "login"}), "login", ""),
+            (json!({}), "", ""),
+        ];
+        for (ctx, action, client) in cases {
+            let m = hook(json!({"recipient": "+14155550100", "text": "x", "context": ctx.clone()}))
+                .unwrap_or_else(|e| panic!("{ctx}: {e}"));
+            assert_eq!(
+                (m.action.as_str(), m.client_id.as_str()),
+                (action, client),
+                "{ctx}"
+            );
+        }
+        let m = hook(json!({"recipient": "+14155550100", "text": "x",
+            "context": {"client_id": "c2", "name": "App", "client_metadata": {"k": 2}, "factor_type": "first"}}))
+        .expect("valid");
+        assert_eq!(m.client_name.as_str(), "App");
+        let meta: Value = serde_json::from_str(&m.metadata_json).expect("json");
+        assert_eq!(meta["client_metadata"]["k"], 2);
+        assert_eq!(meta["extra"]["context"]["factor_type"], "first");
     }
 
     #[test]

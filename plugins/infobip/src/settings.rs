@@ -91,9 +91,20 @@ pub fn number_or_name(value: &str) -> String {
     wire::phone_digits(value).unwrap_or(value.trim()).to_owned()
 }
 
-/// The SMS sender id, when one is configured.
-pub fn sms_sender(config: &Config<'_>) -> Option<String> {
-    config.setting(FROM).map(number_or_name)
+/// The SMS sender id. API v2 falls back to the account's default sender
+/// without one; v3's message model requires `sender`, so v3 without `from`
+/// is a configuration error rather than a request Infobip refuses.
+pub fn sms_sender(config: &Config<'_>, api: SmsApi) -> Result<Option<String>, PluginError> {
+    let sender = config
+        .setting(FROM)
+        .map(number_or_name)
+        .filter(|s| !s.is_empty());
+    match (api, sender) {
+        (SmsApi::V3, None) => Err(PluginError::config(format!(
+            "setting `{FROM}` is not set; `{SMS_API} = \"v3\"` needs a sender (a number such as +41793026727 or an id such as InfoSMS)"
+        ))),
+        (_, sender) => Ok(sender),
+    }
 }
 
 /// The caller id of voice calls: `voice_from`, else `from`. Infobip requires
@@ -119,16 +130,20 @@ pub fn voice_caller(config: &Config<'_>) -> Result<String, PluginError> {
 }
 
 /// Every problem with a configuration, one line each, naming the setting.
+/// The API key is not among them: it is a required secret in the manifest,
+/// which the host reports itself (twice would be once too many).
 pub fn problems(config: &Config<'_>) -> Vec<String> {
     let mut out = Vec::new();
-    if let Err(e) = config.require_secret(API_KEY) {
-        out.push(e.message.into_string());
-    }
     if let Err(e) = base_url(config) {
         out.push(e.message.into_string());
     }
-    if let Err(e) = SmsApi::from_config(config) {
-        out.push(e.message.into_string());
+    match SmsApi::from_config(config) {
+        Ok(api) => {
+            if let Err(e) = sms_sender(config, api) {
+                out.push(e.message.into_string());
+            }
+        }
+        Err(e) => out.push(e.message.into_string()),
     }
     if config.setting(VOICE_FROM).is_some() {
         if let Err(e) = voice_caller(config) {
@@ -184,6 +199,39 @@ mod tests {
             .unwrap_err()
             .message
             .contains(SMS_API));
+    }
+
+    #[test]
+    fn v3_needs_a_sender_and_v2_does_not() {
+        let url = [Pair::new(BASE_URL, "x.api.infobip.com")];
+        let cases = [
+            // (settings, problems mentioning `from`)
+            (vec![], 0),
+            (vec![Pair::new(SMS_API, "v3")], 1),
+            (vec![Pair::new(SMS_API, "v3"), Pair::new(FROM, " ")], 1),
+            (
+                vec![Pair::new(SMS_API, "v3"), Pair::new(FROM, "InfoSMS")],
+                0,
+            ),
+            (vec![Pair::new(SMS_API, "v2")], 0),
+        ];
+        for (settings, expected) in cases {
+            let c = config(&settings, &url);
+            let about_from = problems(&c)
+                .iter()
+                .filter(|p| p.contains(&format!("`{FROM}`")))
+                .count();
+            assert_eq!(about_from, expected, "{settings:?}");
+            let api = SmsApi::from_config(&c).unwrap();
+            assert_eq!(sms_sender(&c, api).is_err(), expected == 1, "{settings:?}");
+        }
+    }
+
+    #[test]
+    fn the_api_key_is_left_to_the_host() {
+        // A required secret in the manifest: the host names it when missing.
+        let url = [Pair::new(BASE_URL, "x.api.infobip.com")];
+        assert!(problems(&config(&[], &url)).is_empty());
     }
 
     #[test]

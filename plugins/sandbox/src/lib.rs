@@ -10,6 +10,9 @@ use phonehook_plugin_api::{
     PluginError, Step,
 };
 
+/// The host's per-process inbox token, which the host injects as this secret.
+pub const INBOX_TOKEN: &str = "SANDBOX_INBOX_TOKEN";
+
 /// The sandbox plugin.
 #[derive(Default)]
 pub struct Sandbox;
@@ -28,6 +31,11 @@ impl Plugin for Sandbox {
                 false,
                 "Inbox base URL; defaults to the host itself",
             )
+            .secret(
+                INBOX_TOKEN,
+                false,
+                "Given by the host (never configured): the inbox takes it when the server has tokens",
+            )
             .host("127.0.0.1")
             .host("localhost")
             .host("::1")
@@ -44,7 +52,11 @@ impl Plugin for Sandbox {
             "action": msg.action.as_str(),
             "segments": wire::sms_segments(&msg.text),
         });
-        Ok(HttpRequest::post(format!("{base}/sandbox/messages")).json(&body))
+        let request = HttpRequest::post(format!("{base}/sandbox/messages")).json(&body);
+        Ok(match call.config.secret(INBOX_TOKEN) {
+            Some(token) => request.bearer(token),
+            None => request,
+        })
     }
 
     fn interpret(&self, _call: &Call<'_>, reply: &HttpReply<'_>) -> Result<Step, PluginError> {
@@ -92,6 +104,20 @@ mod tests {
         let body: Value = phonehook_plugin_api::serde_json::from_slice(&req.body).unwrap();
         assert_eq!(body["to"], "+14155550100");
         assert_eq!(body["channel"], "sms");
+    }
+
+    #[test]
+    fn sends_the_inbox_token_the_host_gives_it() {
+        let req = Harness::<Sandbox>::new()
+            .secret(INBOX_TOKEN, "t0ken-from-the-host")
+            .prepare(&msg())
+            .unwrap();
+        assert_eq!(
+            req.header_value("authorization"),
+            Some("Bearer t0ken-from-the-host")
+        );
+        let req = Harness::<Sandbox>::new().prepare(&msg()).unwrap();
+        assert_eq!(req.header_value("authorization"), None);
     }
 
     #[test]

@@ -118,7 +118,8 @@ fn lookup(table: &[(&str, &'static str)], key: &str) -> Option<&'static str> {
 fn lifecycle_event(action: &str) -> Option<&'static str> {
     match action {
         "enrollment" => Some("create"),
-        "second-factor-authentication" => Some("sign-in"),
+        // Auth0's hook reference and its vendor guides spell it both ways.
+        "second-factor-authentication" | "authentication" => Some("sign-in"),
         _ => None,
     }
 }

@@ -22,6 +22,8 @@ use phonehook_plugin_api::{
     PluginError, Step,
 };
 
+/// The vendor's API host, the only one the plugin may call by default.
+const DEFAULT_HOST: &str = "api.sms.example.com";
 /// The vendor's API; the `base_url` setting replaces it (tests use a mock).
 const DEFAULT_BASE_URL: &str = "https://api.sms.example.com";
 /// The secret holding the API token (also read from this environment variable).
@@ -39,8 +41,8 @@ impl Plugin for Template {
             .channel(Channel::Sms)
             .secret(API_TOKEN, true, "API token, sent as a Bearer token")
             .setting("from", true, "Sender name or number the user sees")
-            .setting("base_url", false, "Overrides https://api.sms.example.com")
-            .host("api.sms.example.com")
+            .setting("base_url", false, "Overrides the vendor's default URL")
+            .host(DEFAULT_HOST)
     }
 
     fn prepare(&self, call: &Call<'_>) -> Result<HttpRequest, PluginError> {
@@ -114,8 +116,10 @@ mod tests {
 
     #[test]
     fn posts_json_with_a_bearer_token() {
+        // Derived from the constants, so renaming them (as
+        // docs/writing-a-plugin.md says) keeps the tests true.
         let req = harness().prepare(&sms()).unwrap();
-        assert_eq!(req.url.as_str(), "https://api.sms.example.com/v1/messages");
+        assert_eq!(req.url.as_str(), format!("{DEFAULT_BASE_URL}/v1/messages"));
         assert_eq!(req.header_value("authorization"), Some("Bearer tok-123"));
         assert_eq!(req.header_value("content-type"), Some("application/json"));
         let body: Value = phonehook_plugin_api::serde_json::from_slice(&req.body).unwrap();
@@ -126,6 +130,20 @@ mod tests {
         let mock = harness().setting("base_url", "http://127.0.0.1:9/");
         let req = mock.prepare(&sms()).unwrap();
         assert_eq!(req.url.as_str(), "http://127.0.0.1:9/v1/messages");
+    }
+
+    #[test]
+    fn the_default_url_is_on_a_declared_host() {
+        let manifest = Harness::<Template>::new().manifest().unwrap();
+        let hosts: Vec<&str> = manifest.hosts.iter().map(|h| h.as_str()).collect();
+        let url_host = DEFAULT_BASE_URL
+            .split_once("://")
+            .map_or(DEFAULT_BASE_URL, |(_, rest)| rest)
+            .split(['/', ':'])
+            .next()
+            .unwrap_or_default();
+        assert_eq!(url_host, DEFAULT_HOST);
+        assert!(hosts.contains(&DEFAULT_HOST), "{hosts:?}");
     }
 
     #[test]

@@ -94,10 +94,16 @@ impl Plugin for Vonage {
         let channel = call.message.channel;
         let channels = settings::channels(&call.config).map_err(PluginError::config)?;
         if !channels.offers(channel) {
-            return Err(PluginError::unsupported(format!(
-                "{} is turned off by setting `{CHANNELS}`",
-                channel.as_str()
-            )));
+            let reason = match (
+                call.config.setting(CHANNELS),
+                settings::sender(&call.config),
+            ) {
+                (None, Some(from)) => {
+                    format!("{}; this configuration sends SMS only", from.not_a_number())
+                }
+                _ => format!("{} is turned off by setting `{CHANNELS}`", channel.as_str()),
+            };
+            return Err(PluginError::unsupported(reason));
         }
         match channel {
             Channel::Sms => sms::request(call),
@@ -198,6 +204,31 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.kind, ErrorKind::Unsupported);
         assert!(h.prepare(&Message::new("+14155550100", "123456")).is_ok());
+    }
+
+    #[test]
+    fn a_sender_name_with_default_channels_keeps_sms_and_refuses_voice() {
+        for h in [
+            full().setting("from", "Acme"),
+            // Voice secrets are not needed for what cannot be used.
+            Harness::<Vonage>::new()
+                .setting("from", "Acme")
+                .secret(API_KEY, "abcd1234")
+                .secret(API_SECRET, "s3cr3tValue"),
+        ] {
+            assert_eq!(h.check(), Vec::<String>::new());
+            let sms = h.prepare(&Message::new("+14155550100", "123456")).unwrap();
+            assert!(sms.body_text().contains("from=Acme"), "{}", sms.body_text());
+            let err = h
+                .prepare(&Message::new("+14155550100", "123456").with_channel(Channel::Voice))
+                .unwrap_err();
+            assert_eq!(err.kind, ErrorKind::Unsupported);
+            assert!(
+                err.message
+                    .contains("setting `from` must be a phone number"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

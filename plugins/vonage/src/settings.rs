@@ -47,7 +47,13 @@ impl<'a> Sender<'a> {
         wire::phone_digits(self.value).ok_or_else(|| PluginError::config(self.not_a_number()))
     }
 
-    fn not_a_number(&self) -> String {
+    /// Whether the Voice API can call from this sender.
+    pub fn is_number(&self) -> bool {
+        wire::phone_digits(self.value).is_some()
+    }
+
+    /// Why voice calls cannot come from this sender.
+    pub fn not_a_number(&self) -> String {
         format!(
             "{} must be a phone number for voice calls (a sender name only works for SMS)",
             self.source
@@ -107,14 +113,16 @@ impl Channels {
     }
 }
 
-/// The `channels` setting: both when unset; otherwise `sms`, `voice`, or a
-/// list of them, as a comma-separated string or a TOML array (which reaches
-/// the plugin as JSON text).
+/// The `channels` setting: `sms`, `voice`, or a list of them, as a
+/// comma-separated string or a TOML array (which reaches the plugin as JSON
+/// text). When unset, whatever the sender allows: both, or SMS alone when
+/// the sender is a name (Vonage calls only from numbers), so an alphanumeric
+/// `from` keeps SMS working instead of failing the whole configuration.
 pub fn channels(config: &Config<'_>) -> Result<Channels, String> {
     let Some(raw) = config.setting(CHANNELS) else {
         return Ok(Channels {
             sms: true,
-            voice: true,
+            voice: sender(config).is_none_or(|from| from.is_number()),
         });
     };
     let mut found = Channels {

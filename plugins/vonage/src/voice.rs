@@ -160,18 +160,26 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.kind, ErrorKind::Config);
         assert!(err.message.contains("VONAGE_APPLICATION_ID"), "{err}");
-        let err = Harness::<Vonage>::new()
-            .secret("VONAGE_APPLICATION_ID", "a")
-            .secret("VONAGE_PRIVATE_KEY", TEST_KEY)
-            .setting("from", "Acme")
-            .prepare(&msg())
-            .unwrap_err();
-        assert_eq!(err.kind, ErrorKind::Config);
-        assert!(
-            err.message
-                .contains("setting `from` must be a phone number"),
-            "{err}"
-        );
+        // A sender name: voice is refused, as unsupported when the channels
+        // are left to the plugin, as misconfigured when voice was asked for.
+        let named = || {
+            Harness::<Vonage>::new()
+                .secret("VONAGE_APPLICATION_ID", "a")
+                .secret("VONAGE_PRIVATE_KEY", TEST_KEY)
+                .setting("from", "Acme")
+        };
+        for (h, kind) in [
+            (named(), ErrorKind::Unsupported),
+            (named().setting("channels", "voice"), ErrorKind::Config),
+        ] {
+            let err = h.prepare(&msg()).unwrap_err();
+            assert_eq!(err.kind, kind);
+            assert!(
+                err.message
+                    .contains("setting `from` must be a phone number"),
+                "{err}"
+            );
+        }
     }
 
     #[test]
