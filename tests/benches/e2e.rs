@@ -152,8 +152,14 @@ fn start(target: Target, release: &Path, vendor: &str, dir: &Path) -> anyhow::Re
         let p = spawn(&release.join("minimal_forwarder"), &["127.0.0.1:0", vendor])?;
         return Ok(Running::Forwarder(p));
     };
-    let plugin_dir = dir.join("plugins");
-    std::fs::create_dir_all(&plugin_dir)?;
+    // Laid out as a deployment is: the configuration in a directory of its
+    // own, the delivery log and the log lines elsewhere. The watcher watches
+    // the configuration's directory; files written there at every message
+    // would wake it each time (see BENCHMARKS.md §1).
+    let (etc, var, plugin_dir) = (dir.join("etc"), dir.join("var"), dir.join("plugins"));
+    for d in [&etc, &var, &plugin_dir] {
+        std::fs::create_dir_all(d)?;
+    }
     std::fs::copy(
         release.join("libphonehook_plugin_twilio.so"),
         plugin_dir.join("libtwilio.so"),
@@ -173,16 +179,16 @@ TWILIO_AUTH_TOKEN = "token"
 TWILIO_PHONE_NUMBER = "+15005550006"
 "#,
         plugins = plugin_dir.display(),
-        db = dir.join("deliveries.db").display(),
+        db = var.join("deliveries.db").display(),
     );
-    let log_file = dir.join("phonehook.log");
+    let log_file = var.join("phonehook.log");
     let env = ServeEnv {
         rust_log,
         log_file: Some(&log_file),
         vars: SEND_PATH_SWITCHES,
     };
     Ok(Running::Phonehook(serve_phonehook_with(
-        release, dir, &config, env,
+        release, &etc, &config, env,
     )))
 }
 
