@@ -16,7 +16,8 @@
 //! Run: `cargo bench -p phonehook-e2e --bench e2e` (builds the release
 //! binaries; installs oha into `target/bench-tools` when missing).
 //! `E2E_SECONDS` is the measured window (default 10), `E2E_WARMUP` the
-//! warm-up before each (default 3), `E2E_LOAD=wrk` uses wrk (no paced run).
+//! warm-up before each (default 3), `E2E_LOAD=wrk` uses wrk (no paced run),
+//! `E2E_PROFILE=release-lto` measures builds of that profile instead.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -27,7 +28,7 @@ use anyhow::{anyhow, Context};
 use phonehook_e2e::load::{
     cpu_time, peak_rss_mib, serve_phonehook_with, Load, LoadTool, Measured, ServeEnv, ServeProcess,
 };
-use phonehook_e2e::plugins;
+use phonehook_e2e::plugins::workspace_root;
 
 const ACCOUNT_SID: &str = "AC00000000000000000000000000000000";
 
@@ -200,6 +201,47 @@ struct Row {
     cpu_us_per_msg: f64,
 }
 
+/// `cargo build --release` of everything the run starts; returns the
+/// directory of the built files. Cargo runs this benchmark with its own package's variables set
+/// (`CARGO_PKG_NAME`, ...); a nested build that inherits them invalidates
+/// every build script that watches them (ring's does), so the next plain
+/// `cargo build --release` rebuilds the TLS stack. They are removed here.
+fn build_release() -> anyhow::Result<PathBuf> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    // `E2E_PROFILE` builds and runs another release-like profile (e.g.
+    // `release-lto`), to compare code generation settings.
+    let profile = std::env::var("E2E_PROFILE").unwrap_or_else(|_| "release".to_owned());
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "--quiet", "--profile", &profile])
+        .args(["-p", "phonehook", "-p", "phonehook-plugin-twilio"])
+        .args(["-p", "phonehook-e2e"])
+        .current_dir(workspace_root());
+    let set_by_cargo = |name: &str| {
+        [
+            "CARGO_PKG_",
+            "CARGO_MANIFEST_",
+            "CARGO_CRATE_",
+            "CARGO_BIN_",
+        ]
+        .iter()
+        .any(|p| name.starts_with(p))
+            || ["CARGO_PRIMARY_PACKAGE", "CARGO_TARGET_TMPDIR", "OUT_DIR"].contains(&name)
+    };
+    for (name, _) in std::env::vars_os() {
+        if name.to_str().is_some_and(set_by_cargo) {
+            cmd.env_remove(name);
+        }
+    }
+    let status = cmd.status().context("cannot run cargo")?;
+    if !status.success() {
+        return Err(anyhow!("the release build failed"));
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"));
+    Ok(target.join(profile))
+}
+
 fn secs(var: &str, default: u64) -> Duration {
     Duration::from_secs(
         std::env::var(var)
@@ -217,7 +259,7 @@ fn loadavg() -> String {
 
 fn main() -> anyhow::Result<()> {
     let (warmup, window) = (secs("E2E_WARMUP", 3), secs("E2E_SECONDS", 10));
-    let release = plugins::release(&["phonehook", "phonehook-plugin-twilio", "phonehook-e2e"]);
+    let release = build_release()?;
     let tools: PathBuf = release
         .parent()
         .context("the release directory is inside the target directory")?
