@@ -1,9 +1,26 @@
 //! The only way out: every vendor request a plugin asks for goes through here.
 //! The host owns the network so plugins cannot: it enforces the plugin's host
-//! allow-list, one deadline for the whole exchange, and a cap on reply size.
+//! allow-list, one deadline for the whole exchange, a connect timeout, and a
+//! cap on reply size, and it never follows a redirect.
+//!
+//! The client is hyper-util's pooled client with rustls, used directly: the
+//! plugin's URL is parsed once, into the `Uri` the connection is made to, and
+//! the host checked against the allow-list is that `Uri`'s host — the one the
+//! connector dials — so no second parser can disagree with the check.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue, ACCEPT, USER_AGENT};
+use http::Uri;
+use http_body_util::{BodyExt, Full};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use phonehook_plugin_api::{Method, Pair};
 
 use crate::config::VendorConfig;
@@ -41,6 +58,11 @@ impl EgressError {
     }
 }
 
+/// Why the client could not be built.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot set up TLS for vendor requests: {0}")]
+pub struct EgressSetupError(#[from] rustls::Error);
+
 /// A vendor reply, owned by the host.
 #[derive(Debug, Clone)]
 pub struct Reply {
@@ -54,26 +76,45 @@ pub struct Reply {
     pub elapsed: Duration,
 }
 
+type Connector = ConnectTimeout<HttpsConnector<HttpConnector>>;
+
 /// The HTTP client shared by all plugins.
 #[derive(Clone, Debug)]
 pub struct Egress {
-    client: reqwest::Client,
+    client: Client<Connector, Full<Bytes>>,
     timeout: Duration,
     max_reply: usize,
 }
 
+/// Sent unless the plugin sets its own.
+const DEFAULT_USER_AGENT: HeaderValue =
+    HeaderValue::from_static(concat!("phonehook/", env!("CARGO_PKG_VERSION")));
+
 impl Egress {
-    /// A pooled client with the configured limits. Redirects are not followed:
-    /// a vendor must not be able to send us to a host the plugin did not declare.
-    pub fn new(cfg: &VendorConfig) -> Result<Egress, reqwest::Error> {
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_millis(cfg.connect_timeout_ms))
-            .redirect(reqwest::redirect::Policy::none())
-            .pool_max_idle_per_host(256)
+    /// A pooled client with the configured limits. Redirects are not followed
+    /// (hyper's client never does): a vendor must not be able to send us to a
+    /// host the plugin did not declare.
+    pub fn new(cfg: &VendorConfig) -> Result<Egress, EgressSetupError> {
+        let mut tcp = HttpConnector::new();
+        tcp.enforce_http(false);
+        tcp.set_nodelay(true);
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_webpki_roots(std::sync::Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))?
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .wrap_connector(tcp);
+        let connector = ConnectTimeout {
+            inner: https,
+            timeout: Duration::from_millis(cfg.connect_timeout_ms),
+        };
+        let client = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
             .pool_idle_timeout(Duration::from_secs(60))
-            .tcp_nodelay(true)
-            .user_agent(concat!("phonehook/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+            .pool_max_idle_per_host(256)
+            .build(connector);
         Ok(Egress {
             client,
             timeout: Duration::from_millis(cfg.timeout_ms),
@@ -87,22 +128,10 @@ impl Egress {
         req: &OwnedRequest,
         allow: &HostAllowList,
     ) -> Result<Reply, EgressError> {
-        let url = url::Url::parse(&req.url).map_err(|e| EgressError::InvalidUrl(format!("{e}")))?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(EgressError::InvalidUrl(format!(
-                "scheme `{}` is not http(s)",
-                url.scheme()
-            )));
-        }
-        let host = url
-            .host_str()
-            .ok_or_else(|| EgressError::InvalidUrl("no host".to_owned()))?;
-        if !allow.allows(host) {
-            return Err(EgressError::HostNotAllowed(host.to_owned()));
-        }
+        let uri = checked_uri(&req.url, allow)?;
         let started = Instant::now();
         let timeout_ms = self.timeout.as_millis() as u64;
-        match tokio::time::timeout(self.timeout, self.exchange(url, req)).await {
+        match tokio::time::timeout(self.timeout, self.exchange(uri, req)).await {
             Ok(Ok((status, headers, body))) => Ok(Reply {
                 status,
                 headers,
@@ -116,30 +145,50 @@ impl Egress {
 
     async fn exchange(
         &self,
-        url: url::Url,
+        uri: Uri,
         req: &OwnedRequest,
     ) -> Result<(u16, Vec<Pair>, Vec<u8>), EgressError> {
         let method = match req.method {
-            Method::Get => reqwest::Method::GET,
-            Method::Post => reqwest::Method::POST,
-            Method::Put => reqwest::Method::PUT,
-            Method::Patch => reqwest::Method::PATCH,
-            Method::Delete => reqwest::Method::DELETE,
+            Method::Get => http::Method::GET,
+            Method::Post => http::Method::POST,
+            Method::Put => http::Method::PUT,
+            Method::Patch => http::Method::PATCH,
+            Method::Delete => http::Method::DELETE,
         };
-        let mut builder = self.client.request(method, url);
+        let mut request = http::Request::new(Full::new(Bytes::from(req.body.clone())));
+        *request.method_mut() = method;
+        *request.uri_mut() = uri;
+        let headers = request.headers_mut();
         for (name, value) in &req.headers {
-            builder = builder.header(name.as_str(), value.as_str());
+            let (Ok(name), Ok(value)) = (
+                HeaderName::from_bytes(name.as_bytes()),
+                HeaderValue::from_str(value),
+            ) else {
+                // The value may be a credential: name the header only.
+                return Err(EgressError::Unreachable(format!(
+                    "the plugin's request has an invalid header `{}`",
+                    name.escape_debug()
+                )));
+            };
+            headers.append(name, value);
         }
-        let mut resp = builder
-            .body(req.body.clone())
-            .send()
+        headers.entry(USER_AGENT).or_insert(DEFAULT_USER_AGENT);
+        headers
+            .entry(ACCEPT)
+            .or_insert(HeaderValue::from_static("*/*"));
+
+        let resp = self
+            .client
+            .request(request)
             .await
-            .map_err(|e| EgressError::Unreachable(describe(e)))?;
+            .map_err(|e| EgressError::Unreachable(describe(&e)))?;
         let status = resp.status().as_u16();
-        if resp
-            .content_length()
-            .is_some_and(|n| n > self.max_reply as u64)
-        {
+        let declared = resp
+            .headers()
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > self.max_reply as u64) {
             return Err(EgressError::TooLarge(self.max_reply));
         }
         let headers = resp
@@ -152,29 +201,98 @@ impl Egress {
                 )
             })
             .collect();
+        let mut incoming = resp.into_body();
         let mut body = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(|e| {
-            EgressError::Unreachable(format!("the reply broke off: {}", describe(e)))
-        })? {
-            if body.len() + chunk.len() > self.max_reply {
-                return Err(EgressError::TooLarge(self.max_reply));
+        while let Some(frame) = incoming.frame().await {
+            let frame = frame.map_err(|e| {
+                EgressError::Unreachable(format!("the reply broke off: {}", describe(&e)))
+            })?;
+            if let Ok(chunk) = frame.into_data() {
+                if body.len() + chunk.len() > self.max_reply {
+                    return Err(EgressError::TooLarge(self.max_reply));
+                }
+                body.extend_from_slice(&chunk);
             }
-            body.extend_from_slice(&chunk);
         }
         Ok((status, headers, body))
     }
 }
 
-/// reqwest's errors hide the useful part in their source chain. The URL is
-/// dropped: a plugin may put credentials in a query string.
-fn describe(e: reqwest::Error) -> String {
-    let e = e.without_url();
+/// The plugin's URL as the `Uri` to connect to, if it is absolute http(s) and
+/// its host is allowed.
+fn checked_uri(url: &str, allow: &HostAllowList) -> Result<Uri, EgressError> {
+    let uri: Uri = url
+        .parse()
+        .map_err(|e: http::uri::InvalidUri| EgressError::InvalidUrl(e.to_string()))?;
+    match uri.scheme_str() {
+        Some(s) if s.eq_ignore_ascii_case("http") || s.eq_ignore_ascii_case("https") => {}
+        Some(s) => {
+            return Err(EgressError::InvalidUrl(format!(
+                "scheme `{s}` is not http(s)"
+            )))
+        }
+        None => return Err(EgressError::InvalidUrl("not an absolute URL".to_owned())),
+    }
+    let host = uri
+        .host()
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| EgressError::InvalidUrl("no host".to_owned()))?;
+    if !allow.allows(host) {
+        return Err(EgressError::HostNotAllowed(host.to_owned()));
+    }
+    Ok(uri)
+}
+
+/// hyper's errors hide the useful part in their source chain (they never
+/// carry the URL, which may hold credentials in its query).
+fn describe(e: &(dyn std::error::Error + 'static)) -> String {
     let mut text = e.to_string();
-    let mut source = std::error::Error::source(&e);
+    let mut source = e.source();
     while let Some(s) = source {
         text.push_str(": ");
         text.push_str(&s.to_string());
         source = s.source();
     }
     text
+}
+
+/// Bounds the whole connection set-up — TCP and the TLS handshake — by the
+/// connect timeout (hyper's own covers only the TCP connect).
+#[derive(Clone, Debug)]
+pub struct ConnectTimeout<C> {
+    inner: C,
+    timeout: Duration,
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The connect timeout expired.
+#[derive(Debug, thiserror::Error)]
+#[error("no connection within {0} ms")]
+struct ConnectTimedOut(u128);
+
+impl<C> tower::Service<Uri> for ConnectTimeout<C>
+where
+    C: tower::Service<Uri>,
+    C::Error: Into<BoxError>,
+    C::Future: Send + 'static,
+{
+    type Response = C::Response;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<C::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let timeout = self.timeout;
+        let connecting = self.inner.call(uri);
+        Box::pin(async move {
+            match tokio::time::timeout(timeout, connecting).await {
+                Ok(result) => result.map_err(Into::into),
+                Err(_) => Err(ConnectTimedOut(timeout.as_millis()).into()),
+            }
+        })
+    }
 }
