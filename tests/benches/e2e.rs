@@ -17,7 +17,7 @@
 //! binaries; installs oha into `target/bench-tools` when missing).
 //! `E2E_SECONDS` is the measured window (default 10), `E2E_WARMUP` the
 //! warm-up before each (default 3), `E2E_LOAD=wrk` uses wrk (no paced run),
-//! `E2E_PROFILE=release-lto` measures builds of that profile instead.
+//! `E2E_PROFILE=<profile>` measures builds of another profile instead.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -208,8 +208,8 @@ struct Row {
 /// `cargo build --release` rebuilds the TLS stack. They are removed here.
 fn build_release() -> anyhow::Result<PathBuf> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    // `E2E_PROFILE` builds and runs another release-like profile (e.g.
-    // `release-lto`), to compare code generation settings.
+    // `E2E_PROFILE` builds and runs another release-like profile (one a
+    // comparison defines in the root Cargo.toml), to compare code generation.
     let profile = std::env::var("E2E_PROFILE").unwrap_or_else(|_| "release".to_owned());
     let mut cmd = Command::new(cargo);
     cmd.args(["build", "--quiet", "--profile", &profile])
