@@ -17,7 +17,7 @@
 //! binaries; installs oha into `target/bench-tools` when missing).
 //! `E2E_SECONDS` is the measured window (default 10), `E2E_WARMUP` the
 //! warm-up before each (default 3), `E2E_LOAD=wrk` uses wrk (no paced run),
-//! `E2E_PROFILE=<profile>` measures builds of another profile instead.
+//! `E2E_PROFILE=release-lto` measures builds of that profile instead.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
