@@ -59,10 +59,22 @@ pub fn release_library(package: &str) -> PathBuf {
     library_in("release", package)
 }
 
-/// Builds the `phonehook` binary and returns its path.
+/// The `phonehook` command: this package's `phonehook-under-test` binary,
+/// built from the host's `main.rs`. Cargo builds a package's binaries before
+/// its integration tests, into the directory above theirs (`deps/`).
 pub fn host_binary() -> PathBuf {
-    build("phonehook");
-    target_dir().join("debug").join("phonehook")
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let bin = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|dir| dir.join("phonehook-under-test"))
+        .expect("the test binary is in target/<profile>/deps");
+    assert!(
+        bin.is_file(),
+        "{} is missing: run the tests through `cargo test`, which builds it",
+        bin.display()
+    );
+    bin
 }
 
 /// Builds packages with the release profile (for benchmarks) and returns the
