@@ -196,42 +196,68 @@ fn serve_refuses_a_wrong_start_in_one_clear_line() {
     let typo = typo.to_string_lossy().into_owned();
 
     let closed = format!("http://127.0.0.1:{}", free_port());
-    let cases: [(&[&str], &[&str], &str); 6] = [
-        // (arguments, what the error says, what it says once)
+    let long = "a-long-enough-token-0123";
+    let cases: [(&[&str], &[(&str, &str)], &[&str], &str); 8] = [
+        // (arguments, environment, what the error says, what it says once)
         (
             &["serve", "--config", &config, "--active", "twillio"],
+            &[],
             &["twillio", "sandbox"],
             "twillio",
         ),
         (
             &["serve", "--config", &config, "--plugin-dir", &empty],
+            &[],
             &[&empty, "no plugin libraries", "--plugin-dir target/debug"],
             "no plugin libraries",
         ),
         (
             &["serve", "--config", &config, "--plugin-dir", &missing],
+            &[],
             &[&missing],
             "No such file or directory",
         ),
         (
             &["serve", "--config", &config, "--listen", &taken],
+            &[],
             &[&taken],
             "Address already in use",
         ),
         (
             &["serve", "--config", &typo],
+            &[],
             &["`vendor.timeout`"],
             "vendor.timeout",
         ),
         // The client's error names the URL once, not in its context again.
         (
             &["status", "--url", &closed],
+            &[],
             &["Connection refused"],
             &closed,
         ),
+        // Beyond loopback a blank token is no token, a short one is refused.
+        (
+            &["serve", "--config", &config, "--listen", "0.0.0.0:0"],
+            &[
+                ("PHONEHOOK_SEND_TOKEN", " "),
+                ("PHONEHOOK_ADMIN_TOKEN", long),
+            ],
+            &["refusing to listen", "send_token is not set"],
+            "refusing to listen",
+        ),
+        (
+            &["serve", "--config", &config, "--listen", "0.0.0.0:0"],
+            &[
+                ("PHONEHOOK_SEND_TOKEN", long),
+                ("PHONEHOOK_ADMIN_TOKEN", "short-token"),
+            ],
+            &["refusing to listen", "admin_token is shorter than 16"],
+            "refusing to listen",
+        ),
     ];
-    for (argv, says, once) in cases {
-        let (ok, stderr) = Process::spawn(argv, &[], dir.path()).exit();
+    for (argv, env, says, once) in cases {
+        let (ok, stderr) = Process::spawn(argv, env, dir.path()).exit();
         assert!(!ok, "{argv:?} refuses to start:\n{stderr}");
         for needle in says {
             assert!(
