@@ -3,7 +3,9 @@
 //! 1.81 a panic escaping an `extern "C"` function aborts the whole host.
 
 use std::any::Any;
+use std::cell::{Cell, RefCell};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Once;
 
 use abi_stable::std_types::{RResult, RString, RVec};
 
@@ -23,15 +25,56 @@ fn panic_text(payload: Box<dyn Any + Send>) -> String {
     }
 }
 
+thread_local! {
+    /// Whether this thread is inside a guarded entry point.
+    static GUARDED: Cell<bool> = const { Cell::new(false) };
+    /// Where the last guarded panic happened, for its error message.
+    static LOCATION: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Replaces the panic hook of this library's copy of `std` once. A panic
+/// inside a guarded entry point is caught and returned to the host, which
+/// logs it as one line; the default hook would also print it (and, with
+/// `RUST_BACKTRACE` set, a backtrace of hundreds of lines) to the host's
+/// stderr. Any other panic goes to the hook that was there before, so a
+/// plugin linked into a test binary still reports its test failures.
+fn quiet_guarded_panics() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if GUARDED.with(Cell::get) {
+                let at = info
+                    .location()
+                    .map(|l| format!("{}:{}", l.file(), l.line()));
+                LOCATION.with(|l| *l.borrow_mut() = at);
+            } else {
+                previous(info);
+            }
+        }));
+    });
+}
+
+/// Runs `f` with panics caught and kept off stderr.
+fn guarded<R>(f: impl FnOnce() -> R) -> Result<R, Box<dyn Any + Send>> {
+    quiet_guarded_panics();
+    let outer = GUARDED.with(|g| g.replace(true));
+    let result = catch_unwind(AssertUnwindSafe(f));
+    GUARDED.with(|g| g.set(outer));
+    result
+}
+
 fn panicked(entry: &str, payload: Box<dyn Any + Send>) -> PluginError {
-    PluginError::new(
-        ErrorKind::Panic,
-        format!("plugin panicked in {entry}: {}", panic_text(payload)),
-    )
+    let text = panic_text(payload);
+    let message = match LOCATION.with(|l| l.borrow_mut().take()) {
+        Some(at) => format!("plugin panicked in {entry} at {at}: {text}"),
+        None => format!("plugin panicked in {entry}: {text}"),
+    };
+    PluginError::new(ErrorKind::Panic, message)
 }
 
 fn step(entry: &str, f: impl FnOnce() -> Result<Step, PluginError>) -> Step {
-    match catch_unwind(AssertUnwindSafe(f)) {
+    match guarded(f) {
         Ok(Ok(step)) => step,
         Ok(Err(err)) => Step::Failed(err),
         Err(payload) => Step::Failed(panicked(entry, payload)),
@@ -40,7 +83,7 @@ fn step(entry: &str, f: impl FnOnce() -> Result<Step, PluginError>) -> Step {
 
 /// `describe`, guarded.
 pub fn describe<P: Plugin>() -> RResult<Manifest, PluginError> {
-    match catch_unwind(|| P::default().manifest()) {
+    match guarded(|| P::default().manifest()) {
         Ok(manifest) => RResult::ROk(manifest),
         Err(payload) => RResult::RErr(panicked("describe", payload)),
     }
@@ -48,7 +91,7 @@ pub fn describe<P: Plugin>() -> RResult<Manifest, PluginError> {
 
 /// `check`, guarded.
 pub fn check<P: Plugin>(config: &Config<'_>) -> RVec<RString> {
-    match catch_unwind(AssertUnwindSafe(|| P::default().check(config))) {
+    match guarded(|| P::default().check(config)) {
         Ok(problems) => problems.into_iter().map(RString::from).collect(),
         Err(payload) => RVec::from(vec![RString::from(
             panicked("check", payload).message.into_string(),

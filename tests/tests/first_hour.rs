@@ -586,3 +586,46 @@ fn test_fixtures_stay_out_of_the_quick_starts_plugin_directory() {
         );
     }
 }
+
+/// A plugin that panics is one log line naming where, even with
+/// `RUST_BACKTRACE=1`: the plugin's copy of `std` must not print the panic
+/// (and a backtrace of hundreds of lines) to the server's stderr.
+#[test]
+fn a_plugin_panic_is_one_log_line_even_with_rust_backtrace() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (config, port) = config_file(dir.path(), "active_plugin = \"misbehaving\"\n");
+    std::fs::copy(
+        plugins::library("fixture-misbehaving"),
+        dir.path().join("plugins").join("libfixture_misbehaving.so"),
+    )
+    .expect("copy fixture");
+    let config = config.to_string_lossy().into_owned();
+    let mut serve = Process::spawn(
+        &["serve", "--config", &config],
+        &[("RUST_BACKTRACE", "1")],
+        dir.path(),
+    );
+    serve.wait_for("phonehook listening");
+    let answer = reqwest::blocking::Client::new()
+        .post(format!("http://127.0.0.1:{port}/api/v1/messages"))
+        .json(
+            &json!({"recipient": "+14155550100", "text": "Your code is 123456",
+                      "context": {"message_type": "sms"}}),
+        )
+        .send()
+        .expect("answer");
+    assert_eq!(answer.status().as_u16(), 500, "a contained panic is a 500");
+    serve.wait_for("plugin panicked in prepare at ");
+    let stderr = serve.stderr();
+    serve.stop();
+    assert!(
+        stderr.contains("lib.rs:") && stderr.contains("fixture panics in prepare"),
+        "names where and why:\n{stderr}"
+    );
+    for noise in ["stack backtrace", "panicked at", "note: run with"] {
+        assert!(
+            !stderr.contains(noise),
+            "{noise:?} reached stderr:\n{stderr}"
+        );
+    }
+}
