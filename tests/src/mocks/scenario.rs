@@ -75,8 +75,11 @@ pub async fn hang() -> Response {
     std::future::pending().await
 }
 
-/// 2 MiB of filler, to put inside a vendor-shaped body that must be larger
-/// than any reply cap a test configures.
+/// 256 KiB of filler, to put inside a vendor-shaped body that must be larger
+/// than the reply cap the vendor contract configures (64 KiB,
+/// `contract::MAX_REPLY_BYTES`). Not larger: a mock built without
+/// optimisation serialises it on every request, and on a loaded machine a
+/// slow mock would answer after the host's timeout instead of too much.
 pub fn oversized_filler() -> String {
-    "x".repeat(2 * 1024 * 1024)
+    "x".repeat(256 * 1024)
 }

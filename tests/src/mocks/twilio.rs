@@ -55,7 +55,7 @@ pub enum Scenario {
     NoSid,
     /// Never answers.
     Hang,
-    /// `201` with a 2 MiB body.
+    /// `201` with a body over the contract's reply cap (`oversized_filler`).
     Oversized,
 }
 

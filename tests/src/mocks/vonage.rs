@@ -70,7 +70,7 @@ pub enum Scenario {
     Empty,
     /// Never answers.
     Hang,
-    /// 200 / 201 with a 2 MiB body.
+    /// 200 / 201 with a body over the contract's reply cap (`oversized_filler`).
     Oversized,
 }
 

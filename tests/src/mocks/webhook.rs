@@ -59,7 +59,7 @@ pub enum Scenario {
     Empty,
     /// Never answers.
     Hang,
-    /// `200` with a 2 MiB body.
+    /// `200` with a body over the contract's reply cap (`oversized_filler`).
     Oversized,
 }
 
