@@ -5,6 +5,8 @@
 //! - [`Host`] / [`HostBuilder`] — a real phonehook server on `127.0.0.1:0`.
 //! - [`contract`] — the table of vendor plugins every one of them is checked
 //!   against: the same egress faults, the same answers.
+//! - [`served::Served`] — `phonehook serve` as a child process of the real
+//!   binary, for its stderr, exit status and files.
 //! - [`MockVendor`] — a loopback HTTP server around an axum `Router` that
 //!   records every request it receives.
 
@@ -15,6 +17,7 @@ pub mod load;
 pub mod mock;
 pub mod mocks;
 pub mod plugins;
+pub mod served;
 
 pub use host::{Host, HostBuilder};
 pub use mock::{MockVendor, Recorded};

@@ -5,12 +5,13 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use phonehook::deliverylog::{DeliveryLog, LogConfig, Query};
 use phonehook_e2e::arrival::sha256_file;
 use phonehook_e2e::mocks::twilio::{self, Scenario, Twilio, ACCOUNT_SID, AUTH_TOKEN, FROM};
+use phonehook_e2e::served::{self, Served};
 use phonehook_e2e::{plugins, Host, MockVendor};
 use serde_json::{json, Value};
 
@@ -684,7 +685,7 @@ async fn a_disabled_log_still_sends() {
 /// reads the log back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_log_lines_hold_no_code_token_or_number_and_the_cli_reads_the_log() {
-    let server = Served::start();
+    let server = serve_sandbox();
     let client = reqwest::Client::new();
     let mut ids = Vec::new();
     for (number, channel) in [(NUMBER, "sms"), (REFUSED, "sms"), (NUMBER, "voice")] {
@@ -703,7 +704,7 @@ async fn server_log_lines_hold_no_code_token_or_number_and_the_cli_reads_the_log
                 .to_owned(),
         );
     }
-    let table = server.cli(&["logs"]);
+    let table = cli(&server, &["logs"]);
     let lines: Vec<&str> = table.lines().collect();
     assert_eq!(lines.len(), 4, "{table}");
     assert!(
@@ -719,23 +720,29 @@ async fn server_log_lines_hold_no_code_token_or_number_and_the_cli_reads_the_log
             && lines[2].contains("vendor_error [invalid_number]"),
         "{table}"
     );
-    let failures = server.cli(&[
-        "logs",
-        "--type",
-        "gd_send_sms_failure",
-        "--recipient",
-        REFUSED,
-        "--json",
-    ]);
+    let failures = cli(
+        &server,
+        &[
+            "logs",
+            "--type",
+            "gd_send_sms_failure",
+            "--recipient",
+            REFUSED,
+            "--json",
+        ],
+    );
     let page: Value = serde_json::from_str(&failures).expect("json");
     assert_eq!(page["events"].as_array().map(Vec::len), Some(1), "{page}");
     assert_eq!(page["events"][0]["id"], ids[1].as_str());
-    let paged = server.cli(&["logs", "--limit", "2", "--json"]);
+    let paged = cli(&server, &["logs", "--limit", "2", "--json"]);
     let cursor = serde_json::from_str::<Value>(&paged).expect("json")["next_cursor"]
         .as_str()
         .expect("cursor")
         .to_owned();
-    let rest = server.cli(&["logs", "--limit", "2", "--cursor", &cursor, "--json"]);
+    let rest = cli(
+        &server,
+        &["logs", "--limit", "2", "--cursor", &cursor, "--json"],
+    );
     assert_eq!(
         serde_json::from_str::<Value>(&rest).expect("json")["events"][0]["id"],
         ids[0].as_str()
@@ -762,99 +769,36 @@ async fn server_log_lines_hold_no_code_token_or_number_and_the_cli_reads_the_log
     assert_clean(db_dir.path());
 }
 
-/// A `phonehook serve` child process.
-struct Served {
-    child: std::process::Child,
-    url: String,
-    stderr: std::sync::mpsc::Receiver<String>,
-    dir: tempfile::TempDir,
+/// The sandbox, with both tokens and JSON log lines, served by the binary.
+fn serve_sandbox() -> Served {
+    let dir = tempfile::tempdir().expect("dir");
+    let plugin_dir = served::plugin_dir(dir.path(), &["phonehook-plugin-sandbox"]);
+    let toml = format!(
+        "listen = \"127.0.0.1:0\"\nplugin_dir = {:?}\nstaging_dir = {:?}\nlog_format = \"json\"\n\
+         send_token = {SEND:?}\nadmin_token = {ADMIN:?}\n[log]\npath = {:?}\n",
+        plugin_dir,
+        dir.path().join("staging"),
+        dir.path().join("log.db"),
+    );
+    Served::start(dir, &toml)
 }
 
-impl Served {
-    fn start() -> Served {
-        use std::io::BufRead;
-        use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::tempdir().expect("dir");
-        let plugin_dir = dir.path().join("plugins");
-        std::fs::create_dir_all(&plugin_dir).expect("plugins");
-        std::fs::set_permissions(&plugin_dir, std::fs::Permissions::from_mode(0o700))
-            .expect("chmod");
-        std::fs::copy(
-            plugins::library("phonehook-plugin-sandbox"),
-            plugin_dir.join("libsandbox.so"),
-        )
-        .expect("copy");
-        let config = dir.path().join("phonehook.toml");
-        let toml = format!(
-            "listen = \"127.0.0.1:0\"\nplugin_dir = {:?}\nstaging_dir = {:?}\nlog_format = \"json\"\n\
-             send_token = {SEND:?}\nadmin_token = {ADMIN:?}\n[log]\npath = {:?}\n",
-            plugin_dir,
-            dir.path().join("staging"),
-            dir.path().join("log.db"),
-        );
-        std::fs::write(&config, toml).expect("config");
-        let mut child = Command::new(plugins::host_binary())
-            .args(["serve", "--config"])
-            .arg(&config)
-            .env("RUST_LOG", "debug")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawns");
-        let (tx, stderr) = std::sync::mpsc::channel();
-        let pipe = child.stderr.take().expect("stderr");
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let addr = loop {
-            let line = stderr
-                .recv_timeout(Duration::from_secs(60))
-                .expect("the server starts");
-            let json: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
-            if json["message"] == "phonehook listening" {
-                break json["addr"].as_str().expect("addr").to_owned();
-            }
-        };
-        Served {
-            child,
-            url: format!("http://{addr}"),
-            stderr,
-            dir,
-        }
-    }
-
-    /// Runs the CLI against the server (off the async runtime); its stdout.
-    fn cli(&self, args: &[&str]) -> String {
-        let mut cmd = Command::new(plugins::host_binary());
-        cmd.args(args).args(["--url", &self.url, "--token", ADMIN]);
-        let out = std::thread::scope(|s| {
-            s.spawn(|| cmd.output().expect("runs"))
-                .join()
-                .expect("joins")
-        });
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// SIGTERM (a graceful shutdown), then everything it wrote to stderr.
-    fn stop(mut self) -> (String, tempfile::TempDir) {
-        let pid = self.child.id().to_string();
-        let killed = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill runs");
-        assert!(killed.success());
-        let status = self.child.wait().expect("exits");
-        assert!(status.success(), "{status}");
-        let lines: Vec<String> = self.stderr.try_iter().collect();
-        (lines.join("\n"), self.dir)
-    }
+/// Runs the CLI against the server (off the async runtime); its stdout.
+fn cli(server: &Served, args: &[&str]) -> String {
+    let mut cmd = Command::new(plugins::host_binary());
+    cmd.args(args)
+        .args(["--url", &server.url, "--token", ADMIN]);
+    let out = std::thread::scope(|s| {
+        s.spawn(|| cmd.output().expect("runs"))
+            .join()
+            .expect("joins")
+    });
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Makes a file unwritable even for root, who ignores file modes (CI often

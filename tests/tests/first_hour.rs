@@ -197,8 +197,14 @@ fn serve_refuses_a_wrong_start_in_one_clear_line() {
 
     let closed = format!("http://127.0.0.1:{}", free_port());
     let long = "a-long-enough-token-0123";
-    let cases: [(&[&str], &[(&str, &str)], &[&str], &str); 8] = [
-        // (arguments, environment, what the error says, what it says once)
+    // (arguments, environment, what the error says, what it says once)
+    type Case<'a> = (
+        &'a [&'a str],
+        &'a [(&'a str, &'a str)],
+        &'a [&'a str],
+        &'a str,
+    );
+    let cases: [Case; 8] = [
         (
             &["serve", "--config", &config, "--active", "twillio"],
             &[],

@@ -8,10 +8,7 @@
 //! every secret, every encoding of it, the code in every spelling and the
 //! number.
 
-use std::io::BufRead;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -19,7 +16,8 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use phonehook_e2e::mocks::scenario::Switch;
 use phonehook_e2e::mocks::{sns, twilio, vonage};
-use phonehook_e2e::{plugins, MockVendor};
+use phonehook_e2e::served::{self, Served};
+use phonehook_e2e::MockVendor;
 use phonehook_plugin_api::wire;
 use serde_json::{json, Value};
 
@@ -194,100 +192,40 @@ fn vendors() -> Vec<Vendor> {
     ]
 }
 
-/// A `phonehook serve` child process, its stderr collected line by line.
-struct Served {
-    child: std::process::Child,
-    url: String,
-    stderr: std::sync::mpsc::Receiver<String>,
-    dir: tempfile::TempDir,
-}
-
-impl Served {
-    fn start(vendor: &Vendor, base_url: &str) -> Served {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::tempdir().expect("dir");
-        let plugin_dir = dir.path().join("plugins");
-        std::fs::create_dir_all(&plugin_dir).expect("plugins");
-        std::fs::set_permissions(&plugin_dir, std::fs::Permissions::from_mode(0o700))
-            .expect("chmod");
-        let lib = plugins::library(vendor.package);
-        std::fs::copy(&lib, plugin_dir.join(lib.file_name().expect("name"))).expect("copy");
-        let mut settings = toml::Table::new();
-        settings.insert("base_url".into(), base_url.into());
-        for (k, v) in &vendor.settings {
-            settings.insert((*k).into(), v.as_str().into());
-        }
-        let mut secrets = toml::Table::new();
-        for (k, v) in &vendor.secrets {
-            secrets.insert((*k).into(), (*v).into());
-        }
-        let config = toml::toml! {
-            listen = "127.0.0.1:0"
-            log_format = "json"
-            send_token = SEND
-            admin_token = ADMIN
-            active_plugin = (vendor.name)
-            plugin_dir = (plugin_dir.to_string_lossy().into_owned())
-            staging_dir = (dir.path().join("staging").to_string_lossy().into_owned())
-            [log]
-            path = (dir.path().join("log.db").to_string_lossy().into_owned())
-            [vendor]
-            timeout_ms = 5000
-        };
-        let mut config = config;
-        let mut plugin = toml::Table::new();
-        plugin.insert("settings".into(), settings.into());
-        plugin.insert("secrets".into(), secrets.into());
-        let mut plugins_table = toml::Table::new();
-        plugins_table.insert(vendor.name.into(), plugin.into());
-        config.insert("plugins".into(), plugins_table.into());
-        let path = dir.path().join("phonehook.toml");
-        std::fs::write(&path, toml::to_string(&config).expect("toml")).expect("config");
-        let mut child = Command::new(plugins::host_binary())
-            .args(["serve", "--config"])
-            .arg(&path)
-            .env("RUST_LOG", "debug")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawns");
-        let (tx, stderr) = std::sync::mpsc::channel();
-        let pipe = child.stderr.take().expect("stderr");
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let addr = loop {
-            let line = stderr
-                .recv_timeout(Duration::from_secs(60))
-                .expect("the server starts");
-            let json: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
-            if json["message"] == "phonehook listening" {
-                break json["addr"].as_str().expect("addr").to_owned();
-            }
-        };
-        Served {
-            child,
-            url: format!("http://{addr}"),
-            stderr,
-            dir,
-        }
+/// The vendor's plugin, pointed at `base_url`, served by the binary.
+fn serve(vendor: &Vendor, base_url: &str) -> Served {
+    let dir = tempfile::tempdir().expect("dir");
+    let plugin_dir = served::plugin_dir(dir.path(), &[vendor.package]);
+    let mut settings = toml::Table::new();
+    settings.insert("base_url".into(), base_url.into());
+    for (k, v) in &vendor.settings {
+        settings.insert((*k).into(), v.as_str().into());
     }
-
-    /// SIGTERM (a graceful shutdown), then everything it wrote to stderr.
-    fn stop(mut self) -> (String, tempfile::TempDir) {
-        let pid = self.child.id().to_string();
-        let killed = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill runs");
-        assert!(killed.success());
-        let status = self.child.wait().expect("exits");
-        assert!(status.success(), "{status}");
-        let lines: Vec<String> = self.stderr.try_iter().collect();
-        (lines.join("\n"), self.dir)
+    let mut secrets = toml::Table::new();
+    for (k, v) in &vendor.secrets {
+        secrets.insert((*k).into(), (*v).into());
     }
+    let config = toml::toml! {
+        listen = "127.0.0.1:0"
+        log_format = "json"
+        send_token = SEND
+        admin_token = ADMIN
+        active_plugin = (vendor.name)
+        plugin_dir = (plugin_dir.to_string_lossy().into_owned())
+        staging_dir = (dir.path().join("staging").to_string_lossy().into_owned())
+        [log]
+        path = (dir.path().join("log.db").to_string_lossy().into_owned())
+        [vendor]
+        timeout_ms = 5000
+    };
+    let mut config = config;
+    let mut plugin = toml::Table::new();
+    plugin.insert("settings".into(), settings.into());
+    plugin.insert("secrets".into(), secrets.into());
+    let mut plugins_table = toml::Table::new();
+    plugins_table.insert(vendor.name.into(), plugin.into());
+    config.insert("plugins".into(), plugins_table.into());
+    Served::start(dir, &toml::to_string(&config).expect("toml"))
 }
 
 fn hook(channel: &str, with_code: bool) -> Value {
@@ -410,7 +348,7 @@ async fn no_vendor_echo_leaks_a_secret_a_code_or_the_number() {
         let mode = Switch::new(Echo::default());
         let router = axum::Router::new().fallback(echo).with_state(mode.clone());
         let mock = MockVendor::start(router).await;
-        let served = Served::start(&vendor, &mock.url());
+        let served = serve(&vendor, &mock.url());
         let mut answers = Vec::new();
         for echo in [Echo::Authorization, Echo::CutCredential, Echo::Body] {
             mode.set(echo);

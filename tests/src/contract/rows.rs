@@ -101,7 +101,7 @@ pub fn rows() -> Vec<Row> {
                     Scenarios {
                         healthy: S::Accept,
                         hang: S::Hang,
-                        oversized: S::Huge(2 * 1024 * 1024),
+                        oversized: S::Huge(4 * super::MAX_REPLY_BYTES as usize),
                         empty: S::Empty,
                         not_json: S::NotJson,
                         server_error: S::ServerError,
@@ -134,7 +134,7 @@ pub fn rows() -> Vec<Row> {
                     Scenarios {
                         healthy: S::Accept,
                         hang: S::Hang,
-                        oversized: S::Huge(2 * 1024 * 1024),
+                        oversized: S::Huge(4 * super::MAX_REPLY_BYTES as usize),
                         empty: S::Empty,
                         not_json: S::NotJson,
                         server_error: S::Unavailable,
@@ -201,7 +201,7 @@ pub fn rows() -> Vec<Row> {
                     Scenarios {
                         healthy: S::Accept,
                         hang: S::Hang,
-                        oversized: S::Huge(2 * 1024 * 1024),
+                        oversized: S::Huge(4 * super::MAX_REPLY_BYTES as usize),
                         empty: S::Empty,
                         not_json: S::NotJson,
                         server_error: S::Unavailable,

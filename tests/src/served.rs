@@ -1,0 +1,90 @@
+//! `phonehook serve` as a child process of the real binary, for tests that
+//! need what only a separate process shows: its stderr, its exit status, the
+//! files it leaves after a graceful shutdown.
+//!
+//! The server runs with JSON log lines at debug level; [`Served::start`]
+//! waits for `phonehook listening` and reads the address from that line.
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::Receiver;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::plugins;
+
+/// A private plugin directory (mode 0700, as the host requires) inside
+/// `dir`, holding the shared library of each package.
+pub fn plugin_dir(dir: &Path, packages: &[&str]) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let plugin_dir = dir.join("plugins");
+    std::fs::create_dir_all(&plugin_dir).expect("plugins");
+    std::fs::set_permissions(&plugin_dir, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    for package in packages {
+        let lib = plugins::library(package);
+        std::fs::copy(&lib, plugin_dir.join(lib.file_name().expect("name"))).expect("copy");
+    }
+    plugin_dir
+}
+
+/// A running `phonehook serve`.
+pub struct Served {
+    child: Child,
+    /// `http://ADDR` of the server.
+    pub url: String,
+    stderr: Receiver<String>,
+    dir: tempfile::TempDir,
+}
+
+impl Served {
+    /// Writes `config` (TOML; it must set `log_format = "json"` and
+    /// `listen = "127.0.0.1:0"`) to `phonehook.toml` in `dir` and serves it.
+    pub fn start(dir: tempfile::TempDir, config: &str) -> Served {
+        let path = dir.path().join("phonehook.toml");
+        std::fs::write(&path, config).expect("config");
+        let mut child = Command::new(plugins::host_binary())
+            .args(["serve", "--config"])
+            .arg(&path)
+            .env("RUST_LOG", "debug")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawns");
+        let (tx, stderr) = std::sync::mpsc::channel();
+        let pipe = child.stderr.take().expect("stderr");
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let addr = loop {
+            let line = stderr
+                .recv_timeout(Duration::from_secs(60))
+                .expect("the server starts");
+            let json: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+            if json["message"] == "phonehook listening" {
+                break json["addr"].as_str().expect("addr").to_owned();
+            }
+        };
+        Served {
+            child,
+            url: format!("http://{addr}"),
+            stderr,
+            dir,
+        }
+    }
+
+    /// SIGTERM (a graceful shutdown), which must exit 0; then everything the
+    /// server wrote to stderr, and its directory for a look at its files.
+    pub fn stop(mut self) -> (String, tempfile::TempDir) {
+        // SAFETY: a signal to our own child.
+        let killed = unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        assert_eq!(killed, 0, "SIGTERM sent");
+        let status = self.child.wait().expect("exits");
+        assert!(status.success(), "{status}");
+        let lines: Vec<String> = self.stderr.try_iter().collect();
+        (lines.join("\n"), self.dir)
+    }
+}
