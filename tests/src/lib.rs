@@ -12,6 +12,7 @@
 
 pub mod arrival;
 pub mod contract;
+pub mod fds;
 pub mod host;
 pub mod load;
 pub mod mock;

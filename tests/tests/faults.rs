@@ -242,7 +242,7 @@ async fn every_vendor_fault_is_a_clear_error_in_time_and_the_next_message_goes_t
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_stalled_connections_do_not_stop_a_real_caller_and_are_closed() {
-    raise_fd_limit(4_096);
+    phonehook_e2e::fds::raise_limit(4_096);
     let host = Host::builder()
         .config("limits.header_timeout_ms", 1_500)
         .start()
@@ -294,21 +294,6 @@ async fn a_thousand_stalled_connections_do_not_stop_a_real_caller_and_are_closed
         still_open, 0,
         "stalled connections the host still holds after its header timeout"
     );
-}
-
-/// Raises this process's open-file limit to at least `want` (up to the hard limit).
-fn raise_fd_limit(want: u64) {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit write and read the struct passed by pointer.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < want {
-            limit.rlim_cur = want.min(limit.rlim_max);
-            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
-        }
-    }
 }
 
 /// Writes raw bytes to the host and returns the status line of its answer.

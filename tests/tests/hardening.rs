@@ -102,21 +102,6 @@ impl Drop for Serve {
     }
 }
 
-/// Raises this process's open-file limit to at least `want` (up to the hard limit).
-fn raise_fd_limit(want: u64) {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit write and read the struct passed by pointer.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < want {
-            limit.rlim_cur = want.min(limit.rlim_max);
-            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
-        }
-    }
-}
-
 /// Sends a request head announcing `Content-Length: 65000`, then one byte
 /// per write every 10 ms until the server answers; returns the answer and
 /// how long after the head it came.
@@ -167,7 +152,7 @@ async fn slowly_sent_bodies_cost_memory_in_proportion_and_get_408_in_time() {
     // the fix each byte received pinned an 8 KiB buffer: ~300 bytes per
     // connection here, 2.3 MiB each, some 470 MiB in all.
     const BOUND_MIB: f64 = (CONNECTIONS * 4 * 64) as f64 / 1024.0;
-    raise_fd_limit(4_096);
+    phonehook_e2e::fds::raise_limit(4_096);
     let server = Serve::start(&format!("body_timeout_ms = {BODY_TIMEOUT_MS}"));
     assert_eq!(
         server.send().await,
@@ -206,7 +191,7 @@ async fn slowly_sent_bodies_cost_memory_in_proportion_and_get_408_in_time() {
 async fn connections_beyond_the_bound_wait_in_the_backlog_without_descriptors() {
     const BOUND: usize = 50;
     const IDLE: usize = 300;
-    raise_fd_limit(4_096);
+    phonehook_e2e::fds::raise_limit(4_096);
     let server = Serve::start(&format!(
         "max_connections = {BOUND}\nheader_timeout_ms = 60000"
     ));
@@ -264,6 +249,20 @@ async fn one_address_beyond_its_bound_is_closed_at_once() {
 }
 
 /// A vendor (the echo fixture's inbox shape) that takes two seconds.
+/// Sends one SMS hook on a raw connection and leaves it open: the caller of
+/// this decides when to hang up.
+async fn send_raw(host: &Host) -> TcpStream {
+    let addr = host.url().trim_start_matches("http://").to_owned();
+    let body = sms().to_string();
+    let request = format!(
+        "POST /api/v1/messages HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let mut stream = TcpStream::connect(&addr).await.expect("connect");
+    stream.write_all(request.as_bytes()).await.expect("send");
+    stream
+}
+
 fn slow_vendor(arrived: Arc<AtomicUsize>) -> axum::Router {
     axum::Router::new().route(
         "/sandbox/messages",
@@ -291,14 +290,7 @@ async fn a_caller_that_hangs_up_does_not_cancel_or_hide_the_attempt() {
         .setting("echo", "base_url", mock.url())
         .start()
         .await;
-    let addr = host.url().trim_start_matches("http://").to_owned();
-    let body = sms().to_string();
-    let request = format!(
-        "POST /api/v1/messages HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    let mut stream = TcpStream::connect(&addr).await.expect("connect");
-    stream.write_all(request.as_bytes()).await.expect("send");
+    let stream = send_raw(&host).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     drop(stream);
 
@@ -334,14 +326,7 @@ async fn shutdown_waits_for_an_attempt_whose_caller_left() {
         .config("log.path", log.to_string_lossy().into_owned())
         .start()
         .await;
-    let addr = host.url().trim_start_matches("http://").to_owned();
-    let body = sms().to_string();
-    let request = format!(
-        "POST /api/v1/messages HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    let mut stream = TcpStream::connect(&addr).await.expect("connect");
-    stream.write_all(request.as_bytes()).await.expect("send");
+    let stream = send_raw(&host).await;
     while arrived.load(Ordering::SeqCst) == 0 {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
