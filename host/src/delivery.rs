@@ -4,6 +4,7 @@
 
 use std::time::{Duration, SystemTime};
 
+use http::StatusCode;
 use phonehook_plugin_api::{Call, Channel, ErrorKind, HttpReply, Message};
 
 use crate::egress::{Egress, EgressError};
@@ -180,6 +181,89 @@ fn now_unix_ms() -> i64 {
 }
 
 impl DeliveryError {
+    /// The stable error code the API answers with and the log and metrics
+    /// record (`vendor_error`, `vendor_timeout`, `no_active_plugin`, ...).
+    /// A plugin's failure takes its kind's name ([`ErrorKind::as_str`]), so
+    /// the contract and the host never spell one differently.
+    pub fn code(&self) -> &'static str {
+        match self {
+            DeliveryError::NoActivePlugin => "no_active_plugin",
+            DeliveryError::Misconfigured { .. } => "plugin_config",
+            DeliveryError::Unsupported { .. } => "unsupported",
+            DeliveryError::Contract(_) => "plugin_contract",
+            DeliveryError::Egress(e) => e.code(),
+            DeliveryError::Plugin { error, .. } => error.kind.as_str(),
+        }
+    }
+
+    /// The HTTP status the API answers with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            DeliveryError::NoActivePlugin | DeliveryError::Misconfigured { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            DeliveryError::Unsupported { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            DeliveryError::Contract(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            DeliveryError::Egress(e) => match e {
+                EgressError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+                EgressError::Unreachable(_) | EgressError::TooLarge(_) => StatusCode::BAD_GATEWAY,
+                EgressError::InvalidUrl(_) | EgressError::HostNotAllowed(_) => {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                }
+            },
+            DeliveryError::Plugin { error, .. } => match error.kind {
+                ErrorKind::Vendor | ErrorKind::Protocol => StatusCode::BAD_GATEWAY,
+                ErrorKind::Config => StatusCode::SERVICE_UNAVAILABLE,
+                ErrorKind::Unsupported | ErrorKind::InvalidMessage => {
+                    StatusCode::UNPROCESSABLE_ENTITY
+                }
+                ErrorKind::Panic | ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            },
+        }
+    }
+
+    /// Whether sending the same message again may succeed: a timeout or an
+    /// unreachable vendor may pass on a later try, a plugin says so itself,
+    /// and nothing else changes by trying again.
+    pub fn retryable(&self) -> bool {
+        match self {
+            DeliveryError::Egress(e) => {
+                matches!(e, EgressError::Timeout(_) | EgressError::Unreachable(_))
+            }
+            DeliveryError::Plugin { error, .. } => error.retryable,
+            DeliveryError::NoActivePlugin
+            | DeliveryError::Misconfigured { .. }
+            | DeliveryError::Unsupported { .. }
+            | DeliveryError::Contract(_) => false,
+        }
+    }
+
+    /// Whether the vendor reported the failure (it refused, or answered
+    /// something unreadable) rather than the host or the plugin.
+    pub fn from_vendor(&self) -> bool {
+        matches!(
+            self,
+            DeliveryError::Plugin { error, .. }
+                if matches!(error.kind, ErrorKind::Vendor | ErrorKind::Protocol)
+        )
+    }
+
+    /// The vendor's own error code, when the plugin passed one on.
+    pub fn vendor_code(&self) -> Option<&str> {
+        match self {
+            DeliveryError::Plugin { error, .. } if !error.code.is_empty() => Some(&error.code),
+            _ => None,
+        }
+    }
+
+    /// The HTTP status of the vendor's last reply, when there was one.
+    pub fn vendor_status(&self) -> Option<u16> {
+        match self {
+            DeliveryError::Plugin { vendor_status, .. } => *vendor_status,
+            _ => None,
+        }
+    }
+
     /// The error with every text `redactor` knows removed: a plugin or vendor
     /// text may quote a credential, the code or the number back (vendors
     /// echo request fields), and an egress error may quote a URL.
@@ -217,6 +301,145 @@ impl DeliveryError {
 mod tests {
     use super::*;
     use phonehook_plugin_api::ErrorKind;
+
+    fn plugin_error(kind: ErrorKind, retryable: bool) -> DeliveryError {
+        DeliveryError::Plugin {
+            error: OwnedError {
+                kind,
+                code: String::new(),
+                message: "m".into(),
+                retryable,
+                retry_after_secs: 0,
+            },
+            vendor_status: None,
+        }
+    }
+
+    /// The codes and statuses the README's error table documents: the API,
+    /// the log and the metrics all take them from here.
+    #[test]
+    fn every_error_has_its_documented_code_status_and_retryability() {
+        use StatusCode as S;
+        let misconfigured = DeliveryError::Misconfigured {
+            plugin: "p".into(),
+            problems: vec!["API_KEY is not set".into()],
+        };
+        let unsupported = DeliveryError::Unsupported {
+            plugin: "p".into(),
+            channel: "voice",
+        };
+        let egress = |e| DeliveryError::Egress(e);
+        let cases = [
+            (
+                DeliveryError::NoActivePlugin,
+                "no_active_plugin",
+                S::SERVICE_UNAVAILABLE,
+                false,
+            ),
+            (
+                misconfigured,
+                "plugin_config",
+                S::SERVICE_UNAVAILABLE,
+                false,
+            ),
+            (unsupported, "unsupported", S::UNPROCESSABLE_ENTITY, false),
+            (
+                DeliveryError::Contract("x".into()),
+                "plugin_contract",
+                S::INTERNAL_SERVER_ERROR,
+                false,
+            ),
+            (
+                egress(EgressError::Timeout(10)),
+                "vendor_timeout",
+                S::GATEWAY_TIMEOUT,
+                true,
+            ),
+            (
+                egress(EgressError::Unreachable("x".into())),
+                "vendor_unreachable",
+                S::BAD_GATEWAY,
+                true,
+            ),
+            (
+                egress(EgressError::TooLarge(1)),
+                "vendor_reply_too_large",
+                S::BAD_GATEWAY,
+                false,
+            ),
+            (
+                egress(EgressError::InvalidUrl("x".into())),
+                "plugin_egress_denied",
+                S::INTERNAL_SERVER_ERROR,
+                false,
+            ),
+            (
+                egress(EgressError::HostNotAllowed("x".into())),
+                "plugin_egress_denied",
+                S::INTERNAL_SERVER_ERROR,
+                false,
+            ),
+            (
+                plugin_error(ErrorKind::Vendor, true),
+                "vendor_error",
+                S::BAD_GATEWAY,
+                true,
+            ),
+            (
+                plugin_error(ErrorKind::Vendor, false),
+                "vendor_error",
+                S::BAD_GATEWAY,
+                false,
+            ),
+            (
+                plugin_error(ErrorKind::Protocol, false),
+                "vendor_protocol",
+                S::BAD_GATEWAY,
+                false,
+            ),
+            (
+                plugin_error(ErrorKind::Config, false),
+                "plugin_config",
+                S::SERVICE_UNAVAILABLE,
+                false,
+            ),
+            (
+                plugin_error(ErrorKind::Unsupported, false),
+                "unsupported",
+                S::UNPROCESSABLE_ENTITY,
+                false,
+            ),
+            (
+                plugin_error(ErrorKind::InvalidMessage, false),
+                "invalid_message",
+                S::UNPROCESSABLE_ENTITY,
+                false,
+            ),
+            (
+                plugin_error(ErrorKind::Panic, false),
+                "plugin_panic",
+                S::INTERNAL_SERVER_ERROR,
+                false,
+            ),
+            (
+                plugin_error(ErrorKind::Internal, false),
+                "plugin_internal",
+                S::INTERNAL_SERVER_ERROR,
+                false,
+            ),
+        ];
+        for (error, code, status, retryable) in cases {
+            assert_eq!(
+                (error.code(), error.status(), error.retryable()),
+                (code, status, retryable),
+                "{error:?}"
+            );
+        }
+        assert!(plugin_error(ErrorKind::Vendor, false).from_vendor());
+        assert!(plugin_error(ErrorKind::Protocol, false).from_vendor());
+        assert!(!plugin_error(ErrorKind::Config, false).from_vendor());
+        assert!(!DeliveryError::Egress(EgressError::Timeout(1)).from_vendor());
+    }
 
     #[test]
     fn every_text_of_an_error_is_redacted() {

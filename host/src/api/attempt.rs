@@ -16,7 +16,7 @@ use tracing::{Instrument, Span};
 
 use super::error::ApiError;
 use crate::delivery::{self, Delivered, DeliveryError};
-use crate::deliverylog::{Event, Pending};
+use crate::deliverylog::{Event, Failure, FailureSource, Pending};
 use crate::mask::mask_number;
 use crate::plugins::Active;
 use crate::state::AppState;
@@ -124,8 +124,8 @@ async fn deliver_and_record(
     };
     let _entered = span.enter();
     let event = match &result {
-        Ok(delivered) => pending.delivered(delivered),
-        Err(error) => pending.failed_delivery(error),
+        Ok(d) => pending.delivered(&d.message_id, &d.vendor_status, d.vendor_latency),
+        Err(error) => pending.failed(failure(error)),
     };
     let plugin = active
         .as_deref()
@@ -135,6 +135,24 @@ async fn deliver_and_record(
     report(&event, &result, message.channel.as_str());
     state.log.record(event);
     result
+}
+
+/// The log's account of `error`: the same code and retryability the API
+/// answers with, because both come from the error itself. The log redacts the
+/// texts again as it stores them ([`Pending::failed`]).
+fn failure(error: &DeliveryError) -> Failure {
+    Failure {
+        code: error.code().to_owned(),
+        message: error.to_string(),
+        retryable: error.retryable(),
+        source: if error.from_vendor() {
+            FailureSource::Vendor
+        } else {
+            FailureSource::Host
+        },
+        vendor_code: error.vendor_code().map(str::to_owned),
+        vendor_status: error.vendor_status(),
+    }
 }
 
 /// The log line and the metrics for a finished attempt. The log line uses the
@@ -163,5 +181,55 @@ fn report(event: &Event, result: &Result<Delivered, ApiError>, channel: &'static
                 .unwrap_or_default();
             tracing::warn!(code = error.code, error = %reason, elapsed_ms, "message not delivered");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use phonehook_plugin_api::ErrorKind;
+
+    use super::*;
+    use crate::egress::EgressError;
+    use crate::plugins::OwnedError;
+
+    #[test]
+    fn the_log_failure_is_the_errors_own_classification() {
+        let vendor = failure(&DeliveryError::Plugin {
+            error: OwnedError {
+                kind: ErrorKind::Vendor,
+                code: "21211".into(),
+                message: "invalid 'To'".into(),
+                retryable: false,
+                retry_after_secs: 0,
+            },
+            vendor_status: Some(400),
+        });
+        assert_eq!(
+            (
+                vendor.code.as_str(),
+                vendor.message.as_str(),
+                vendor.source,
+                vendor.vendor_code.as_deref(),
+                vendor.vendor_status
+            ),
+            (
+                "vendor_error",
+                "invalid 'To'",
+                FailureSource::Vendor,
+                Some("21211"),
+                Some(400)
+            )
+        );
+        let timeout = failure(&DeliveryError::Egress(EgressError::Timeout(10)));
+        assert_eq!(
+            (timeout.code.as_str(), timeout.retryable, timeout.source),
+            ("vendor_timeout", true, FailureSource::Host)
+        );
+        assert_eq!(timeout.message, "the vendor did not answer within 10 ms");
+        let none = failure(&DeliveryError::NoActivePlugin);
+        assert_eq!(
+            (none.code.as_str(), none.retryable, none.vendor_code),
+            ("no_active_plugin", false, None)
+        );
     }
 }

@@ -14,6 +14,10 @@
 //! - [`control`]: the active plugin chosen through the API, kept in the same
 //!   database so that it survives a restart.
 //!
+//! The log is storage: it imports nothing from the send path (`delivery`,
+//! `egress`). The send path hands it plain values — a [`Failure`] built
+//! from its own error, a vendor message id — and it keeps them.
+//!
 //! # What is stored, and what never is
 //!
 //! Stored: the event id, time, type, plugin name/version/generation, action,
