@@ -2,11 +2,12 @@
 //! each request the plugin asks for and hands the reply to `interpret`, until
 //! the plugin says delivered or failed.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use http::StatusCode;
 use phonehook_plugin_api::{Call, Channel, ErrorKind, HttpReply, Message};
 
+use crate::deliverylog::time;
 use crate::egress::{Egress, EgressError};
 use crate::plugins::{Active, OwnedError, OwnedStep};
 use crate::redact::{self, Redactor};
@@ -117,7 +118,7 @@ async fn run_steps(
     let call = |random: [u8; 32]| Call {
         message,
         config: binding.config(),
-        now_unix_ms: now_unix_ms(),
+        now_unix_ms: time::now_ms(),
         random,
         host_url: host_url.into(),
     };
@@ -171,13 +172,6 @@ async fn run_steps(
 
 fn channel_name(channel: Channel) -> &'static str {
     channel.as_str()
-}
-
-fn now_unix_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 impl DeliveryError {
