@@ -11,6 +11,9 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
+use crate::deliverylog::LogConfig;
+use crate::egress::VendorConfig;
+
 /// The prefix of the environment variables that set configuration keys.
 pub const ENV_PREFIX: &str = "PHONEHOOK_";
 /// The command line's `--url` (a running server's address).
@@ -75,7 +78,7 @@ pub struct Config {
     /// The built-in sandbox inbox.
     pub sandbox: SandboxConfig,
     /// The delivery log (`[log]`).
-    pub log: crate::deliverylog::LogConfig,
+    pub log: LogConfig,
     /// Per-plugin settings and secrets, by plugin name.
     pub plugins: BTreeMap<String, PluginConfig>,
     /// The file this configuration was read from (watched for changes).
@@ -118,18 +121,6 @@ pub struct Limits {
     /// are closed at once. 0: no limit (the default, because behind a proxy
     /// or load balancer every caller has the proxy's address).
     pub max_connections_per_peer: usize,
-}
-
-/// How the host talks to vendors.
-#[derive(Clone, Debug, Deserialize, Serialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct VendorConfig {
-    /// Time allowed for one vendor request, from connect to the last body byte.
-    pub timeout_ms: u64,
-    /// Time allowed to establish a connection.
-    pub connect_timeout_ms: u64,
-    /// Largest vendor reply body accepted, in bytes.
-    pub max_reply_bytes: usize,
 }
 
 /// Watching the plugin directory and the configuration file.
@@ -194,7 +185,7 @@ impl Default for Config {
             limits: Limits::default(),
             vendor: VendorConfig::default(),
             sandbox: SandboxConfig::default(),
-            log: crate::deliverylog::LogConfig::default(),
+            log: LogConfig::default(),
             plugins: BTreeMap::new(),
             source: None,
             active_override: None,
@@ -213,16 +204,6 @@ impl Default for Limits {
             body_timeout_ms: 5_000,
             max_connections: 1024,
             max_connections_per_peer: 0,
-        }
-    }
-}
-
-impl Default for VendorConfig {
-    fn default() -> Self {
-        VendorConfig {
-            timeout_ms: 10_000,
-            connect_timeout_ms: 3_000,
-            max_reply_bytes: 1024 * 1024,
         }
     }
 }

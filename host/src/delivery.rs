@@ -2,10 +2,12 @@
 //! each request the plugin asks for and hands the reply to `interpret`, until
 //! the plugin says delivered or failed.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
+use http::StatusCode;
 use phonehook_plugin_api::{Call, Channel, ErrorKind, HttpReply, Message};
 
+use crate::deliverylog::time;
 use crate::egress::{Egress, EgressError};
 use crate::plugins::{Active, OwnedError, OwnedStep};
 use crate::redact::{self, Redactor};
@@ -116,7 +118,7 @@ async fn run_steps(
     let call = |random: [u8; 32]| Call {
         message,
         config: binding.config(),
-        now_unix_ms: now_unix_ms(),
+        now_unix_ms: time::now_ms(),
         random,
         host_url: host_url.into(),
     };
@@ -172,14 +174,90 @@ fn channel_name(channel: Channel) -> &'static str {
     channel.as_str()
 }
 
-fn now_unix_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 impl DeliveryError {
+    /// The stable error code the API answers with and the log and metrics
+    /// record (`vendor_error`, `vendor_timeout`, `no_active_plugin`, ...).
+    /// A plugin's failure takes its kind's name ([`ErrorKind::as_str`]), so
+    /// the contract and the host never spell one differently.
+    pub fn code(&self) -> &'static str {
+        match self {
+            DeliveryError::NoActivePlugin => "no_active_plugin",
+            DeliveryError::Misconfigured { .. } => "plugin_config",
+            DeliveryError::Unsupported { .. } => "unsupported",
+            DeliveryError::Contract(_) => "plugin_contract",
+            DeliveryError::Egress(e) => e.code(),
+            DeliveryError::Plugin { error, .. } => error.kind.as_str(),
+        }
+    }
+
+    /// The HTTP status the API answers with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            DeliveryError::NoActivePlugin | DeliveryError::Misconfigured { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            DeliveryError::Unsupported { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            DeliveryError::Contract(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            DeliveryError::Egress(e) => match e {
+                EgressError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+                EgressError::Unreachable(_) | EgressError::TooLarge(_) => StatusCode::BAD_GATEWAY,
+                EgressError::InvalidUrl(_) | EgressError::HostNotAllowed(_) => {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                }
+            },
+            DeliveryError::Plugin { error, .. } => match error.kind {
+                ErrorKind::Vendor | ErrorKind::Protocol => StatusCode::BAD_GATEWAY,
+                ErrorKind::Config => StatusCode::SERVICE_UNAVAILABLE,
+                ErrorKind::Unsupported | ErrorKind::InvalidMessage => {
+                    StatusCode::UNPROCESSABLE_ENTITY
+                }
+                ErrorKind::Panic | ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            },
+        }
+    }
+
+    /// Whether sending the same message again may succeed: a timeout or an
+    /// unreachable vendor may pass on a later try, a plugin says so itself,
+    /// and nothing else changes by trying again.
+    pub fn retryable(&self) -> bool {
+        match self {
+            DeliveryError::Egress(e) => {
+                matches!(e, EgressError::Timeout(_) | EgressError::Unreachable(_))
+            }
+            DeliveryError::Plugin { error, .. } => error.retryable,
+            DeliveryError::NoActivePlugin
+            | DeliveryError::Misconfigured { .. }
+            | DeliveryError::Unsupported { .. }
+            | DeliveryError::Contract(_) => false,
+        }
+    }
+
+    /// Whether the vendor reported the failure (it refused, or answered
+    /// something unreadable) rather than the host or the plugin.
+    pub fn from_vendor(&self) -> bool {
+        matches!(
+            self,
+            DeliveryError::Plugin { error, .. }
+                if matches!(error.kind, ErrorKind::Vendor | ErrorKind::Protocol)
+        )
+    }
+
+    /// The vendor's own error code, when the plugin passed one on.
+    pub fn vendor_code(&self) -> Option<&str> {
+        match self {
+            DeliveryError::Plugin { error, .. } if !error.code.is_empty() => Some(&error.code),
+            _ => None,
+        }
+    }
+
+    /// The HTTP status of the vendor's last reply, when there was one.
+    pub fn vendor_status(&self) -> Option<u16> {
+        match self {
+            DeliveryError::Plugin { vendor_status, .. } => *vendor_status,
+            _ => None,
+        }
+    }
+
     /// The error with every text `redactor` knows removed: a plugin or vendor
     /// text may quote a credential, the code or the number back (vendors
     /// echo request fields), and an egress error may quote a URL.
@@ -217,6 +295,68 @@ impl DeliveryError {
 mod tests {
     use super::*;
     use phonehook_plugin_api::ErrorKind;
+
+    fn plugin_error(kind: ErrorKind, retryable: bool) -> DeliveryError {
+        DeliveryError::Plugin {
+            error: OwnedError {
+                kind,
+                code: String::new(),
+                message: "m".into(),
+                retryable,
+                retry_after_secs: 0,
+            },
+            vendor_status: None,
+        }
+    }
+
+    /// The codes and statuses the README's error table documents: the API,
+    /// the log and the metrics all take them from here.
+    #[test]
+    fn every_error_has_its_documented_code_status_and_retryability() {
+        use EgressError as E;
+        use ErrorKind as K;
+        let misconfigured = DeliveryError::Misconfigured {
+            plugin: "p".into(),
+            problems: vec!["API_KEY is not set".into()],
+        };
+        let unsupported = DeliveryError::Unsupported {
+            plugin: "p".into(),
+            channel: "voice",
+        };
+        let x = || "x".to_owned();
+        // One row per case, as the README's table reads.
+        #[rustfmt::skip]
+        let cases = [
+            (DeliveryError::NoActivePlugin, "no_active_plugin", 503, false),
+            (misconfigured, "plugin_config", 503, false),
+            (unsupported, "unsupported", 422, false),
+            (DeliveryError::Contract(x()), "plugin_contract", 500, false),
+            (DeliveryError::Egress(E::Timeout(10)), "vendor_timeout", 504, true),
+            (DeliveryError::Egress(E::Unreachable(x())), "vendor_unreachable", 502, true),
+            (DeliveryError::Egress(E::TooLarge(1)), "vendor_reply_too_large", 502, false),
+            (DeliveryError::Egress(E::InvalidUrl(x())), "plugin_egress_denied", 500, false),
+            (DeliveryError::Egress(E::HostNotAllowed(x())), "plugin_egress_denied", 500, false),
+            (plugin_error(K::Vendor, true), "vendor_error", 502, true),
+            (plugin_error(K::Vendor, false), "vendor_error", 502, false),
+            (plugin_error(K::Protocol, false), "vendor_protocol", 502, false),
+            (plugin_error(K::Config, false), "plugin_config", 503, false),
+            (plugin_error(K::Unsupported, false), "unsupported", 422, false),
+            (plugin_error(K::InvalidMessage, false), "invalid_message", 422, false),
+            (plugin_error(K::Panic, false), "plugin_panic", 500, false),
+            (plugin_error(K::Internal, false), "plugin_internal", 500, false),
+        ];
+        for (error, code, status, retryable) in cases {
+            assert_eq!(
+                (error.code(), error.status().as_u16(), error.retryable()),
+                (code, status, retryable),
+                "{error:?}"
+            );
+        }
+        assert!(plugin_error(K::Vendor, false).from_vendor());
+        assert!(plugin_error(K::Protocol, false).from_vendor());
+        assert!(!plugin_error(K::Config, false).from_vendor());
+        assert!(!DeliveryError::Egress(E::Timeout(1)).from_vendor());
+    }
 
     #[test]
     fn every_text_of_an_error_is_redacted() {

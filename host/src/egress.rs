@@ -22,9 +22,32 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use phonehook_plugin_api::{Method, Pair};
+use serde::{Deserialize, Serialize};
 
-use crate::config::VendorConfig;
 use crate::plugins::{HostAllowList, OwnedRequest};
+
+/// How the host talks to vendors: `[vendor]` in the configuration, owned
+/// here so the client and its settings change together.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VendorConfig {
+    /// Time allowed for one vendor request, from connect to the last body byte.
+    pub timeout_ms: u64,
+    /// Time allowed to establish a connection.
+    pub connect_timeout_ms: u64,
+    /// Largest vendor reply body accepted, in bytes.
+    pub max_reply_bytes: usize,
+}
+
+impl Default for VendorConfig {
+    fn default() -> Self {
+        VendorConfig {
+            timeout_ms: 10_000,
+            connect_timeout_ms: 3_000,
+            max_reply_bytes: 1024 * 1024,
+        }
+    }
+}
 
 /// Why a vendor request produced no reply for the plugin to read.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]

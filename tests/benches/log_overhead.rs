@@ -142,14 +142,13 @@ async fn record_cost() -> f64 {
     .expect("log");
     let mut message = Message::new("+14155550123", "Your code is 123456");
     message.code = "123456".into();
-    let delivered = phonehook::delivery::Delivered {
-        message_id: "sbx_1".into(),
-        vendor_status: "queued".into(),
-        vendor_latency: Duration::from_millis(1),
-    };
+    let latency = Duration::from_millis(1);
     let started = Instant::now();
     for _ in 0..n {
-        log.record(log.pending(&message, "hook").delivered(&delivered));
+        log.record(
+            log.pending(&message, "hook")
+                .delivered("sbx_1", "queued", latency),
+        );
     }
     let per_event = started.elapsed().as_secs_f64() * 1e6 / n as f64;
     log.close().await;

@@ -11,7 +11,7 @@ use axum::response::Response;
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::attempt;
+use super::attempt::{self, Route};
 use super::error::ApiError;
 use super::messages::read_body;
 use crate::control::Source;
@@ -118,7 +118,7 @@ pub async fn test(
         }));
     };
     let generation = bound.generation.id;
-    let mut attempt = attempt::run(&state, &message, Some(Arc::new(bound)), "runner").await;
+    let mut attempt = attempt::run(&state, &message, Arc::new(bound), Route::Runner).await;
     attempt.result = attempt
         .result
         .map_err(|e| e.detail("generation", generation));

@@ -16,7 +16,7 @@ use tracing::{Instrument, Span};
 
 use super::error::ApiError;
 use crate::delivery::{self, Delivered, DeliveryError};
-use crate::deliverylog::{Event, Pending};
+use crate::deliverylog::{Event, Failure, FailureSource, Pending};
 use crate::mask::mask_number;
 use crate::plugins::Active;
 use crate::state::AppState;
@@ -47,9 +47,30 @@ impl Attempt {
     }
 }
 
-/// Sends `message` through `active` (none: the attempt fails as
-/// `no_active_plugin`), having come in by `route` (`hook`, `actions`,
-/// `runner`).
+/// How a message came in: its string form is what the delivery log, the
+/// tracing span and the metrics record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// `POST /api/v1/messages`, the Auth0 hook payload.
+    Hook,
+    /// `POST /api/v1/actions/send-phone-message`, the Auth0 Actions event.
+    Actions,
+    /// `POST /api/v1/plugins/{name}/test`, the admin's runner.
+    Runner,
+}
+
+impl Route {
+    /// `hook`, `actions` or `runner`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Route::Hook => "hook",
+            Route::Actions => "actions",
+            Route::Runner => "runner",
+        }
+    }
+}
+
+/// Sends `message` through `active`, having come in by `route`.
 ///
 /// The delivery runs as its own task, detached from the caller's connection:
 /// a caller that hangs up mid-send (dropping this future) does not cancel a
@@ -59,30 +80,22 @@ impl Attempt {
 pub async fn run(
     state: &Arc<AppState>,
     message: &Message,
-    active: Option<Arc<Active>>,
-    route: &str,
+    active: Arc<Active>,
+    route: Route,
 ) -> Attempt {
-    let mut pending = state.log.pending(message, route);
-    let (plugin, version, generation) = match active.as_deref() {
-        Some(a) => (
-            a.generation.info.name.as_str(),
-            a.generation.info.version.as_str(),
-            a.generation.id,
-        ),
-        None => ("", "", 0),
-    };
-    pending.plugin(plugin, version, generation);
-    if let Some(a) = active.as_deref() {
-        // Vendors echo credentials back: one redactor for the answer, the log
-        // line and the event, with the binding's secrets precomputed.
-        pending.redactor_mut().extend(a.binding.redactor());
-    }
+    let mut pending = state.log.pending(message, route.as_str());
+    let info = &active.generation.info;
+    let generation = active.generation.id;
+    pending.plugin(&info.name, &info.version, generation);
+    // Vendors echo credentials back: one redactor for the answer, the log
+    // line and the event, with the binding's secrets precomputed.
+    pending.redactor_mut().extend(active.binding.redactor());
     let event_id = pending.id().to_owned();
     let span = tracing::info_span!("message",
         event_id = %event_id,
-        plugin = %plugin,
+        plugin = %info.name,
         generation,
-        route,
+        route = route.as_str(),
         channel = message.channel.as_str(),
         to = %mask_number(&message.recipient));
     let task = state.attempts.spawn(deliver_and_record(
@@ -105,36 +118,66 @@ pub async fn run(
     Attempt { event_id, result }
 }
 
+/// An attempt that finds no plugin active: it fails as `no_active_plugin`
+/// and is recorded like any other (the event names no plugin). Nothing is
+/// sent, so nothing needs to outlive the caller.
+pub fn no_active_plugin(state: &AppState, message: &Message, route: Route) -> Attempt {
+    let pending = state.log.pending(message, route.as_str());
+    let event_id = pending.id().to_owned();
+    let span = tracing::info_span!("message",
+        event_id = %event_id,
+        route = route.as_str(),
+        channel = message.channel.as_str(),
+        to = %mask_number(&message.recipient));
+    let _entered = span.enter();
+    let error = DeliveryError::NoActivePlugin;
+    let event = pending.failed(failure(&error));
+    let result = Err(ApiError::delivery(error, ""));
+    report(&event, &result, message.channel.as_str());
+    state.log.record(event);
+    Attempt { event_id, result }
+}
+
 /// The detached part of [`run`]: the delivery, its event, the metrics.
 async fn deliver_and_record(
     state: Arc<AppState>,
     message: Message,
-    active: Option<Arc<Active>>,
+    active: Arc<Active>,
     mut pending: Pending,
     span: Span,
 ) -> Result<Delivered, ApiError> {
-    let result = match active.as_deref() {
-        Some(a) => {
-            let redactor = pending.redactor_mut();
-            delivery::deliver(a, &message, &state.egress, &state.host_url, redactor)
-                .instrument(span.clone())
-                .await
-        }
-        None => Err(DeliveryError::NoActivePlugin),
-    };
+    let redactor = pending.redactor_mut();
+    let result = delivery::deliver(&active, &message, &state.egress, &state.host_url, redactor)
+        .instrument(span.clone())
+        .await;
     let _entered = span.enter();
     let event = match &result {
-        Ok(delivered) => pending.delivered(delivered),
-        Err(error) => pending.failed_delivery(error),
+        Ok(d) => pending.delivered(&d.message_id, &d.vendor_status, d.vendor_latency),
+        Err(error) => pending.failed(failure(error)),
     };
-    let plugin = active
-        .as_deref()
-        .map(|a| a.generation.info.name.as_str())
-        .unwrap_or_default();
+    let plugin = active.generation.info.name.as_str();
     let result = result.map_err(|e| ApiError::delivery(e, plugin));
     report(&event, &result, message.channel.as_str());
     state.log.record(event);
     result
+}
+
+/// The log's account of `error`: the same code and retryability the API
+/// answers with, because both come from the error itself. The log redacts the
+/// texts again as it stores them ([`Pending::failed`]).
+fn failure(error: &DeliveryError) -> Failure {
+    Failure {
+        code: error.code().to_owned(),
+        message: error.to_string(),
+        retryable: error.retryable(),
+        source: if error.from_vendor() {
+            FailureSource::Vendor
+        } else {
+            FailureSource::Host
+        },
+        vendor_code: error.vendor_code().map(str::to_owned),
+        vendor_status: error.vendor_status(),
+    }
 }
 
 /// The log line and the metrics for a finished attempt. The log line uses the
@@ -163,5 +206,55 @@ fn report(event: &Event, result: &Result<Delivered, ApiError>, channel: &'static
                 .unwrap_or_default();
             tracing::warn!(code = error.code, error = %reason, elapsed_ms, "message not delivered");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use phonehook_plugin_api::ErrorKind;
+
+    use super::*;
+    use crate::egress::EgressError;
+    use crate::plugins::OwnedError;
+
+    #[test]
+    fn the_log_failure_is_the_errors_own_classification() {
+        let vendor = failure(&DeliveryError::Plugin {
+            error: OwnedError {
+                kind: ErrorKind::Vendor,
+                code: "21211".into(),
+                message: "invalid 'To'".into(),
+                retryable: false,
+                retry_after_secs: 0,
+            },
+            vendor_status: Some(400),
+        });
+        assert_eq!(
+            (
+                vendor.code.as_str(),
+                vendor.message.as_str(),
+                vendor.source,
+                vendor.vendor_code.as_deref(),
+                vendor.vendor_status
+            ),
+            (
+                "vendor_error",
+                "invalid 'To'",
+                FailureSource::Vendor,
+                Some("21211"),
+                Some(400)
+            )
+        );
+        let timeout = failure(&DeliveryError::Egress(EgressError::Timeout(10)));
+        assert_eq!(
+            (timeout.code.as_str(), timeout.retryable, timeout.source),
+            ("vendor_timeout", true, FailureSource::Host)
+        );
+        assert_eq!(timeout.message, "the vendor did not answer within 10 ms");
+        let none = failure(&DeliveryError::NoActivePlugin);
+        assert_eq!(
+            (none.code.as_str(), none.retryable, none.vendor_code),
+            ("no_active_plugin", false, None)
+        );
     }
 }

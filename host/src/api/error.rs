@@ -4,11 +4,9 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use phonehook_plugin_api::ErrorKind;
 use serde_json::{json, Map, Value};
 
 use crate::delivery::DeliveryError;
-use crate::egress::EgressError;
 use crate::inbound::InputError;
 
 /// An error answer.
@@ -56,55 +54,26 @@ impl ApiError {
         self
     }
 
-    /// A delivery failure through plugin `plugin`.
+    /// A delivery failure through plugin `plugin`: the status, code and
+    /// retryability are the error's own ([`DeliveryError::code`] and its
+    /// neighbours); this adds the fields each kind of failure carries.
     pub fn delivery(err: DeliveryError, plugin: &str) -> Self {
-        use StatusCode as S;
-        let message = err.to_string();
-        let api = match err {
-            DeliveryError::NoActivePlugin => {
-                ApiError::new(S::SERVICE_UNAVAILABLE, "no_active_plugin", message)
-            }
+        let api = ApiError::new(err.status(), err.code(), err.to_string());
+        let api = match &err {
+            DeliveryError::NoActivePlugin
+            | DeliveryError::Unsupported { .. }
+            | DeliveryError::Contract(_) => api,
             DeliveryError::Misconfigured { problems, .. } => {
-                ApiError::new(S::SERVICE_UNAVAILABLE, "plugin_config", message)
-                    .detail("problems", problems)
+                api.detail("problems", problems.clone())
             }
-            DeliveryError::Unsupported { .. } => {
-                ApiError::new(S::UNPROCESSABLE_ENTITY, "unsupported", message)
-            }
-            DeliveryError::Contract(_) => {
-                ApiError::new(S::INTERNAL_SERVER_ERROR, "plugin_contract", message)
-            }
-            DeliveryError::Egress(e) => {
-                let status = match e {
-                    EgressError::Timeout(_) => S::GATEWAY_TIMEOUT,
-                    EgressError::Unreachable(_) | EgressError::TooLarge(_) => S::BAD_GATEWAY,
-                    EgressError::InvalidUrl(_) | EgressError::HostNotAllowed(_) => {
-                        S::INTERNAL_SERVER_ERROR
-                    }
-                };
-                let retryable = matches!(e, EgressError::Timeout(_) | EgressError::Unreachable(_));
-                ApiError::new(status, e.code(), message).detail("retryable", retryable)
-            }
-            DeliveryError::Plugin {
-                error,
-                vendor_status,
-            } => {
-                let (status, code) = match error.kind {
-                    ErrorKind::Vendor => (S::BAD_GATEWAY, "vendor_error"),
-                    ErrorKind::Protocol => (S::BAD_GATEWAY, "vendor_protocol"),
-                    ErrorKind::Config => (S::SERVICE_UNAVAILABLE, "plugin_config"),
-                    ErrorKind::Unsupported => (S::UNPROCESSABLE_ENTITY, "unsupported"),
-                    ErrorKind::InvalidMessage => (S::UNPROCESSABLE_ENTITY, "invalid_message"),
-                    ErrorKind::Panic => (S::INTERNAL_SERVER_ERROR, "plugin_panic"),
-                    ErrorKind::Internal => (S::INTERNAL_SERVER_ERROR, "plugin_internal"),
-                };
-                let mut api =
-                    ApiError::new(status, code, error.message).detail("retryable", error.retryable);
-                if !error.code.is_empty() {
-                    api = api.detail("vendor_code", error.code);
+            DeliveryError::Egress(_) => api.detail("retryable", err.retryable()),
+            DeliveryError::Plugin { error, .. } => {
+                let mut api = api.detail("retryable", err.retryable());
+                if let Some(code) = err.vendor_code() {
+                    api = api.detail("vendor_code", code);
                 }
-                if let Some(vs) = vendor_status {
-                    api = api.detail("vendor_status", vs);
+                if let Some(status) = err.vendor_status() {
+                    api = api.detail("vendor_status", status);
                 }
                 if error.retry_after_secs > 0 {
                     api.retry_after = Some(error.retry_after_secs);

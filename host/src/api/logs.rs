@@ -1,12 +1,10 @@
-//! `GET /api/v1/logs` (the delivery log, filtered and paged) and
-//! `GET /metrics` (Prometheus text). Both are admin routes.
+//! `GET /api/v1/logs`: the delivery log, filtered and paged. An admin route.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{RawQuery, State};
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
 use axum::Json;
 
 use super::error::ApiError;
@@ -54,18 +52,4 @@ fn log_error(error: LogError) -> ApiError {
             )
         }
     }
-}
-
-/// `GET /metrics`.
-pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
-    // Read at scrape time, so the gauge is right however the plugin changed
-    // (admin API, configuration file, reload).
-    match state.registry.active() {
-        Some(active) => {
-            crate::metrics::active_plugin(&active.generation.info.name, active.generation.id)
-        }
-        None => crate::metrics::no_active_plugin(),
-    }
-    let body = crate::metrics::render();
-    ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], body).into_response()
 }

@@ -12,7 +12,7 @@ use axum::response::Response;
 use axum::Json;
 use serde_json::json;
 
-use super::attempt;
+use super::attempt::{self, Route};
 use super::error::ApiError;
 use crate::inbound::{self, Inbound, InputError};
 use crate::state::AppState;
@@ -23,7 +23,7 @@ pub async fn send_hook(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body = read_body(&state, body)?;
-    send(&state, inbound::parse_hook(&body), "hook").await
+    send(&state, inbound::parse_hook(&body), Route::Hook).await
 }
 
 /// The Actions event.
@@ -32,7 +32,7 @@ pub async fn send_action(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body = read_body(&state, body)?;
-    send(&state, inbound::parse_actions_event(&body), "actions").await
+    send(&state, inbound::parse_actions_event(&body), Route::Actions).await
 }
 
 pub(super) fn read_body(
@@ -55,10 +55,12 @@ pub(super) fn read_body(
 async fn send(
     state: &Arc<AppState>,
     inbound: Result<Inbound, InputError>,
-    route: &str,
+    route: Route,
 ) -> Result<Response, ApiError> {
     let message = inbound?.validate(&state.rules)?;
-    let active = state.registry.active();
-    let attempt = attempt::run(state, &message, active, route).await;
+    let attempt = match state.registry.active() {
+        Some(active) => attempt::run(state, &message, active, route).await,
+        None => attempt::no_active_plugin(state, &message, route),
+    };
     Ok(attempt.respond(|delivered| Json(json!({ "MessageID": delivered.message_id }))))
 }

@@ -13,6 +13,7 @@ mod error;
 mod health;
 mod logs;
 mod messages;
+mod metrics_route;
 mod sandbox;
 
 use std::sync::Arc;
@@ -52,7 +53,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/api/v1/plugins/{name}/test", post(admin::test))
         .route("/api/v1/logs", get(logs::list))
-        .route("/metrics", get(logs::metrics));
+        .route("/metrics", get(metrics_route::render));
     if state.config.sandbox.enabled {
         admin = admin.route(
             "/sandbox/messages",

@@ -18,13 +18,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hmac::{Hmac, Mac};
-use phonehook_plugin_api::{Channel, ErrorKind, Message};
+use phonehook_plugin_api::{wire, Channel, Message};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 use super::time;
-use crate::delivery::{Delivered, DeliveryError};
-use crate::egress::EgressError;
 use crate::mask::mask_number;
 use crate::redact::{self, Redactor};
 
@@ -123,58 +121,6 @@ pub struct Failure {
     /// The HTTP status of the vendor's last reply, when there was one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vendor_status: Option<u16>,
-}
-
-impl Failure {
-    /// The failure a [`DeliveryError`] describes, with the same codes the API
-    /// answers with.
-    pub fn from_delivery(err: &DeliveryError) -> Failure {
-        let host = |code: &str, retryable: bool| Failure {
-            code: code.to_owned(),
-            message: err.to_string(),
-            retryable,
-            source: FailureSource::Host,
-            vendor_code: None,
-            vendor_status: None,
-        };
-        match err {
-            DeliveryError::NoActivePlugin => host("no_active_plugin", false),
-            DeliveryError::Misconfigured { .. } => host("plugin_config", false),
-            DeliveryError::Unsupported { .. } => host("unsupported", false),
-            DeliveryError::Contract(_) => host("plugin_contract", false),
-            DeliveryError::Egress(e) => host(
-                e.code(),
-                matches!(e, EgressError::Timeout(_) | EgressError::Unreachable(_)),
-            ),
-            DeliveryError::Plugin {
-                error,
-                vendor_status,
-            } => {
-                let (code, source) = plugin_failure_code(error.kind);
-                Failure {
-                    code: code.to_owned(),
-                    message: error.message.clone(),
-                    retryable: error.retryable,
-                    source,
-                    vendor_code: Some(error.code.clone()).filter(|c| !c.is_empty()),
-                    vendor_status: *vendor_status,
-                }
-            }
-        }
-    }
-}
-
-/// The API's code for a failure a plugin reported (see `api::error`).
-fn plugin_failure_code(kind: ErrorKind) -> (&'static str, FailureSource) {
-    match kind {
-        ErrorKind::Vendor => ("vendor_error", FailureSource::Vendor),
-        ErrorKind::Protocol => ("vendor_protocol", FailureSource::Vendor),
-        ErrorKind::Config => ("plugin_config", FailureSource::Host),
-        ErrorKind::Unsupported => ("unsupported", FailureSource::Host),
-        ErrorKind::InvalidMessage => ("invalid_message", FailureSource::Host),
-        ErrorKind::Panic => ("plugin_panic", FailureSource::Host),
-        ErrorKind::Internal => ("plugin_internal", FailureSource::Host),
-    }
 }
 
 /// One send attempt as stored and as `GET /api/v1/logs` returns it.
@@ -327,7 +273,8 @@ impl Pending {
             user_id: message.user_id.to_string(),
             ip: message.ip.to_string(),
             text_chars: u32::try_from(text.chars().count()).unwrap_or(u32::MAX),
-            segments: (message.channel == Channel::Sms).then(|| sms_segments(text)),
+            segments: (message.channel == Channel::Sms)
+                .then(|| u32::try_from(wire::sms_segments(text)).unwrap_or(u32::MAX)),
             redactor,
         }
     }
@@ -351,14 +298,20 @@ impl Pending {
         &mut self.redactor
     }
 
-    /// The vendor accepted the message.
-    pub fn delivered(self, delivered: &Delivered) -> Event {
-        let vendor_message_id = self.redactor.redact(&delivered.message_id);
-        let vendor_status = self.redactor.redact(&delivered.vendor_status);
+    /// The vendor accepted the message as `message_id` with its status word
+    /// `vendor_status`, after `vendor_latency` spent waiting for it.
+    pub fn delivered(
+        self,
+        message_id: &str,
+        vendor_status: &str,
+        vendor_latency: Duration,
+    ) -> Event {
+        let vendor_message_id = self.redactor.redact(message_id);
+        let vendor_status = self.redactor.redact(vendor_status);
         let mut event = self.finish(true, None);
         event.vendor_message_id = Some(vendor_message_id);
         event.vendor_status = Some(vendor_status).filter(|s| !s.is_empty());
-        event.vendor_latency_ms = Some(millis(delivered.vendor_latency));
+        event.vendor_latency_ms = Some(millis(vendor_latency));
         event
     }
 
@@ -369,11 +322,6 @@ impl Pending {
         failure.message = self.redactor.redact(&failure.message);
         failure.vendor_code = failure.vendor_code.map(|c| self.redactor.redact(&c));
         self.finish(false, Some(failure))
-    }
-
-    /// The attempt failed with this delivery error.
-    pub fn failed_delivery(self, err: &DeliveryError) -> Event {
-        self.failed(Failure::from_delivery(err))
     }
 
     fn finish(self, delivered: bool, details: Option<Failure>) -> Event {
@@ -415,44 +363,9 @@ fn new_event_id(time_ms: i64) -> String {
     format!("ev_{time:012x}{}", hex::encode(random))
 }
 
-/// SMS segments for `text`: 160 GSM-7 septets in one message or 153 per part
-/// of a long one; any character outside GSM-7 makes it UCS-2, 70 or 67 UTF-16
-/// units.
-pub fn sms_segments(text: &str) -> u32 {
-    let (units, single, part) = match gsm7_septets(text) {
-        Some(septets) => (septets, 160, 153),
-        None => (text.encode_utf16().count(), 70, 67),
-    };
-    let segments = if units <= single {
-        1
-    } else {
-        units.div_ceil(part)
-    };
-    u32::try_from(segments).unwrap_or(u32::MAX)
-}
-
-/// The GSM 03.38 default alphabet (one septet each).
-const GSM7_BASIC: &str = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?\
-¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
-/// Its extension table (an escape plus the character: two septets each).
-const GSM7_EXTENSION: &str = "^{}\\[~]|€\u{c}";
-
-fn gsm7_septets(text: &str) -> Option<usize> {
-    text.chars().try_fold(0usize, |n, c| {
-        if GSM7_BASIC.contains(c) {
-            Some(n + 1)
-        } else if GSM7_EXTENSION.contains(c) {
-            Some(n + 2)
-        } else {
-            None
-        }
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plugins::OwnedError;
 
     fn message(channel: Channel) -> Message {
         let mut m = Message::new("+14155550123", "Your code is 493817");
@@ -471,24 +384,30 @@ mod tests {
         RecipientHasher::new(b"test key")
     }
 
-    fn delivered() -> Delivered {
-        Delivered {
-            message_id: "SM123".into(),
-            vendor_status: "queued".into(),
-            vendor_latency: Duration::from_millis(12),
+    /// Finishes `pending` as the vendor's acceptance `SM123`.
+    fn delivered(pending: Pending) -> Event {
+        pending.delivered("SM123", "queued", Duration::from_millis(12))
+    }
+
+    fn vendor_failure(message: &str) -> Failure {
+        Failure {
+            code: "vendor_error".into(),
+            message: message.into(),
+            retryable: false,
+            source: FailureSource::Vendor,
+            vendor_code: Some("21211".into()),
+            vendor_status: Some(400),
         }
     }
 
-    fn vendor_error(message: &str) -> DeliveryError {
-        DeliveryError::Plugin {
-            error: OwnedError {
-                kind: ErrorKind::Vendor,
-                code: "21211".into(),
-                message: message.into(),
-                retryable: false,
-                retry_after_secs: 0,
-            },
-            vendor_status: Some(400),
+    fn host_failure(code: &str) -> Failure {
+        Failure {
+            code: code.into(),
+            message: "no plugin is active".into(),
+            retryable: false,
+            source: FailureSource::Host,
+            vendor_code: None,
+            vendor_status: None,
         }
     }
 
@@ -512,14 +431,12 @@ mod tests {
 
     #[test]
     fn events_from_the_send_path_carry_the_right_type() {
-        let sms_ok =
-            Pending::new(&message(Channel::Sms), "hook", &hasher()).delivered(&delivered());
-        let voice_ok =
-            Pending::new(&message(Channel::Voice), "hook", &hasher()).delivered(&delivered());
-        let sms_fail = Pending::new(&message(Channel::Sms), "hook", &hasher())
-            .failed_delivery(&vendor_error("x"));
+        let sms_ok = delivered(Pending::new(&message(Channel::Sms), "hook", &hasher()));
+        let voice_ok = delivered(Pending::new(&message(Channel::Voice), "hook", &hasher()));
+        let sms_fail =
+            Pending::new(&message(Channel::Sms), "hook", &hasher()).failed(vendor_failure("x"));
         let voice_fail = Pending::new(&message(Channel::Voice), "runner", &hasher())
-            .failed_delivery(&DeliveryError::NoActivePlugin);
+            .failed(host_failure("no_active_plugin"));
         assert_eq!(sms_ok.kind, EventType::SendSms);
         assert_eq!(voice_ok.kind, EventType::SendVoice);
         assert_eq!(sms_fail.kind, EventType::SendSmsFailure);
@@ -532,38 +449,8 @@ mod tests {
     }
 
     #[test]
-    fn failure_details_come_from_vendor_or_host() {
-        let vendor = Failure::from_delivery(&vendor_error("invalid 'To'"));
-        assert_eq!(
-            (
-                vendor.code.as_str(),
-                vendor.source,
-                vendor.vendor_code.as_deref(),
-                vendor.vendor_status
-            ),
-            (
-                "vendor_error",
-                FailureSource::Vendor,
-                Some("21211"),
-                Some(400)
-            )
-        );
-        let timeout = Failure::from_delivery(&DeliveryError::Egress(EgressError::Timeout(10)));
-        assert_eq!(
-            (timeout.code.as_str(), timeout.retryable),
-            ("vendor_timeout", true)
-        );
-        assert_eq!(timeout.source, FailureSource::Host);
-        let none = Failure::from_delivery(&DeliveryError::NoActivePlugin);
-        assert_eq!(
-            (none.code.as_str(), none.retryable),
-            ("no_active_plugin", false)
-        );
-    }
-
-    #[test]
     fn recipient_is_masked_and_hashed() {
-        let event = Pending::new(&message(Channel::Sms), "hook", &hasher()).delivered(&delivered());
+        let event = delivered(Pending::new(&message(Channel::Sms), "hook", &hasher()));
         assert_eq!(event.recipient, "+1********23");
         assert_eq!(event.recipient_hash, hasher().hash("+14155550123"));
         assert_ne!(
@@ -587,7 +474,7 @@ mod tests {
                     code 493817 with token sk_live_abcdef";
         let mut pending = Pending::new(&message(Channel::Sms), "hook", &hasher());
         pending.redactor_mut().secret("sk_live_abcdef").secret("ab");
-        let event = pending.failed_delivery(&vendor_error(echo));
+        let event = pending.failed(vendor_failure(echo));
         let details = event.details.expect("a failure has details");
         for leaked in [
             "493817",
@@ -630,6 +517,8 @@ mod tests {
 
     #[test]
     fn sms_segments_follow_the_encoding() {
+        // Counted by `wire::sms_segments`, the plugins' own count; these cases
+        // pin the extension table and the UCS-2 switch the log relies on.
         let cases = [
             ("Your code is 123456", 1),
             (&"a".repeat(160), 1),
@@ -644,7 +533,9 @@ mod tests {
             ("Ваш код 123456", 1),
         ];
         for (text, want) in cases {
-            assert_eq!(sms_segments(text), want, "{text}");
+            let m = Message::new("+14155550123", text);
+            let event = delivered(Pending::new(&m, "hook", &hasher()));
+            assert_eq!(event.segments, Some(want), "{text}");
         }
     }
 }

@@ -8,10 +8,15 @@
 //! - [`writer`]: the bounded queue and the thread that writes batches.
 //! - [`connection`]: the one connection the writer, queries and
 //!   [`DeliveryLog::with_connection`] share (why one: exclusive locking).
-//! - [`query`]: filters, newest-first pages, cursors, the CLI's table.
+//! - [`row`]: the `events` row both ways (columns, insert, read).
+//! - [`query`]: filters, newest-first pages, cursors.
 //! - [`schema`], [`retention`]: tables and migrations; deleting old events.
 //! - [`control`]: the active plugin chosen through the API, kept in the same
 //!   database so that it survives a restart.
+//!
+//! The log is storage: it imports nothing from the send path (`delivery`,
+//! `egress`). The send path hands it plain values — a [`Failure`] built
+//! from its own error, a vendor message id — and it keeps them.
 //!
 //! # What is stored, and what never is
 //!
@@ -66,6 +71,7 @@ pub mod control;
 pub mod event;
 pub mod query;
 pub mod retention;
+pub mod row;
 pub mod schema;
 pub mod time;
 pub mod writer;

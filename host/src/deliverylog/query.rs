@@ -1,5 +1,4 @@
-//! Reading the log: filters, newest first, cursor pagination, and the table
-//! `phonehook logs` prints.
+//! Reading the log: filters, newest first, cursor pagination.
 //!
 //! Pages are ordered by `(time_ms, seq)` descending, where `seq` is the row's
 //! insertion number; that pair is unique, so a cursor (the pair of the last
@@ -11,8 +10,8 @@ use rusqlite::types::Value;
 use rusqlite::{params_from_iter, Connection, Row};
 use serde::{Deserialize, Serialize};
 
-use super::event::{Event, EventType, Failure, FailureSource, RecipientHasher};
-use super::time;
+use super::event::{Event, EventType, RecipientHasher};
+use super::{row, time};
 use crate::e164;
 
 /// Events per page when no limit is given.
@@ -255,12 +254,6 @@ fn parse_limit(value: &str) -> Result<u32, QueryError> {
     }
 }
 
-/// Every stored column, in the order [`event_from_row`] reads them.
-const COLUMNS: &str = "seq, id, time_ms, type, route, plugin, plugin_version, generation, action, language, \
-    recipient_mask, recipient_hash, client_id, user_id, ip, vendor_message_id, vendor_status, latency_ms, \
-    vendor_latency_ms, text_chars, segments, error_code, error_message, error_retryable, error_source, \
-    vendor_code, vendor_http_status";
-
 /// Runs `query`: one page plus the cursor for the next.
 pub fn run(
     conn: &Connection,
@@ -271,11 +264,13 @@ pub fn run(
     let limit = query.limit.clamp(1, MAX_LIMIT);
     // One row more than asked says whether another page exists.
     args.push(Value::Integer(i64::from(limit) + 1));
-    let sql =
-        format!("SELECT {COLUMNS} FROM events {where_sql} ORDER BY time_ms DESC, seq DESC LIMIT ?");
+    let sql = format!(
+        "SELECT {} FROM events {where_sql} ORDER BY time_ms DESC, seq DESC LIMIT ?",
+        row::COLUMNS
+    );
     let mut stmt = conn.prepare(&sql)?;
     let mut rows: Vec<(Cursor, Event)> = stmt
-        .query_map(params_from_iter(args), event_from_row)?
+        .query_map(params_from_iter(args), cursor_and_event)?
         .collect::<Result<_, _>>()?;
     let more = rows.len() > limit as usize;
     rows.truncate(limit as usize);
@@ -336,137 +331,14 @@ fn where_clause(query: &Query, hasher: &RecipientHasher) -> (String, Vec<Value>)
     }
 }
 
-fn event_from_row(row: &Row<'_>) -> Result<(Cursor, Event), rusqlite::Error> {
-    let seq: i64 = row.get("seq")?;
-    let time_ms: i64 = row.get("time_ms")?;
-    let type_code: String = row.get("type")?;
-    let kind = EventType::parse(&type_code).ok_or_else(|| {
-        rusqlite::Error::FromSqlConversionFailure(
-            3,
-            rusqlite::types::Type::Text,
-            format!("unknown type {type_code}").into(),
-        )
-    })?;
-    let generation: i64 = row.get("generation")?;
-    let text_chars: i64 = row.get("text_chars")?;
-    let segments: Option<i64> = row.get("segments")?;
-    let event = Event {
-        id: row.get("id")?,
-        time_ms,
-        kind,
-        route: row.get("route")?,
-        plugin: row.get("plugin")?,
-        plugin_version: row.get("plugin_version")?,
-        generation: u64::try_from(generation).unwrap_or(0),
-        action: row.get("action")?,
-        language: row.get("language")?,
-        recipient: row.get("recipient_mask")?,
-        recipient_hash: row.get("recipient_hash")?,
-        client_id: row.get("client_id")?,
-        user_id: row.get("user_id")?,
-        ip: row.get("ip")?,
-        vendor_message_id: row.get("vendor_message_id")?,
-        vendor_status: row.get("vendor_status")?,
-        latency_ms: row.get("latency_ms")?,
-        vendor_latency_ms: row.get("vendor_latency_ms")?,
-        text_chars: u32::try_from(text_chars).unwrap_or(0),
-        segments: segments.and_then(|s| u32::try_from(s).ok()),
-        details: failure_from_row(row)?,
+/// A selected row as its position in the order and its event.
+fn cursor_and_event(row: &Row<'_>) -> Result<(Cursor, Event), rusqlite::Error> {
+    let (seq, event) = row::read(row)?;
+    let cursor = Cursor {
+        time_ms: event.time_ms,
+        seq,
     };
-    Ok((Cursor { time_ms, seq }, event))
-}
-
-fn failure_from_row(row: &Row<'_>) -> Result<Option<Failure>, rusqlite::Error> {
-    let Some(code) = row.get::<_, Option<String>>("error_code")? else {
-        return Ok(None);
-    };
-    let source: Option<String> = row.get("error_source")?;
-    let vendor_status: Option<i64> = row.get("vendor_http_status")?;
-    Ok(Some(Failure {
-        code,
-        message: row
-            .get::<_, Option<String>>("error_message")?
-            .unwrap_or_default(),
-        retryable: row
-            .get::<_, Option<bool>>("error_retryable")?
-            .unwrap_or(false),
-        source: match source.as_deref() {
-            Some("vendor") => FailureSource::Vendor,
-            _ => FailureSource::Host,
-        },
-        vendor_code: row.get("vendor_code")?,
-        vendor_status: vendor_status.and_then(|s| u16::try_from(s).ok()),
-    }))
-}
-
-/// The text of a failure as one line, for tables.
-fn outcome(event: &Event) -> String {
-    match (&event.details, &event.vendor_message_id) {
-        (Some(f), _) => {
-            let vendor = f
-                .vendor_code
-                .as_deref()
-                .map(|c| format!(" [{c}]"))
-                .unwrap_or_default();
-            format!("{}{vendor}: {}", f.code, f.message)
-        }
-        (None, Some(id)) => id.clone(),
-        (None, None) => String::new(),
-    }
-}
-
-/// Longest outcome text in a table cell; the JSON output has all of it.
-const MAX_OUTCOME_CHARS: usize = 60;
-
-/// The events as an aligned text table, newest first.
-pub fn table(events: &[Event]) -> String {
-    let header = [
-        "TIME",
-        "TYPE",
-        "PLUGIN",
-        "RECIPIENT",
-        "USER",
-        "CLIENT",
-        "MS",
-        "RESULT",
-        "ID",
-    ];
-    let mut rows: Vec<Vec<String>> = vec![header.iter().map(|h| h.to_string()).collect()];
-    for e in events {
-        let mut result = outcome(e).replace(['\n', '\r', '\t'], " ");
-        if result.chars().count() > MAX_OUTCOME_CHARS {
-            result = result
-                .chars()
-                .take(MAX_OUTCOME_CHARS - 1)
-                .chain(['…'])
-                .collect();
-        }
-        rows.push(vec![
-            time::format_rfc3339(e.time_ms),
-            e.kind.code().to_owned(),
-            format!("{}#{}", e.plugin, e.generation),
-            e.recipient.clone(),
-            e.user_id.clone(),
-            e.client_id.clone(),
-            format!("{:.0}", e.latency_ms),
-            result,
-            e.id.clone(),
-        ]);
-    }
-    let widths: Vec<usize> = (0..header.len())
-        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
-        .collect();
-    let mut out = String::new();
-    for row in rows {
-        let cells: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(cell, w)| format!("{cell:<w$}"))
-            .collect();
-        out.push_str(cells.join("  ").trim_end());
-        out.push('\n');
-    }
-    out
+    Ok((cursor, event))
 }
 
 #[cfg(test)]

@@ -1,12 +1,16 @@
 //! Event times: stored as Unix milliseconds (an integer sorts and compares
 //! cheaply in SQLite), shown as RFC 3339 UTC. Written by hand because the
-//! log needs three conversions, not a calendar library.
+//! log needs three conversions, not a calendar library; the calendar itself
+//! (days to a date) is plugin-api's `date`, shared with the plugins.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use phonehook_plugin_api::date;
+
 const MS_PER_DAY: i64 = 86_400_000;
 
-/// Now, in Unix milliseconds.
+/// Now, in Unix milliseconds: the host's one reading of the wall clock,
+/// for event times and for the `now_unix_ms` a plugin is handed.
 pub fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -14,15 +18,20 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// `1700000000123` → `2023-11-14T22:13:20.123Z`.
+/// `1700000000123` → `2023-11-14T22:13:20.123Z`. The calendar is
+/// plugin-api's ([`date::UtcTime`]), the one the plugins sign dates with.
 pub fn format_rfc3339(ms: i64) -> String {
-    let days = ms.div_euclid(MS_PER_DAY);
-    let in_day = ms.rem_euclid(MS_PER_DAY);
-    let (y, m, d) = civil_from_days(days);
-    let (h, rest) = (in_day / 3_600_000, in_day % 3_600_000);
-    let (min, rest) = (rest / 60_000, rest % 60_000);
-    let (s, milli) = (rest / 1000, rest % 1000);
-    format!("{y:04}-{m:02}-{d:02}T{h:02}:{min:02}:{s:02}.{milli:03}Z")
+    let t = date::UtcTime::from_unix_ms(ms);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        t.year,
+        t.month,
+        t.day,
+        t.hour,
+        t.minute,
+        t.second,
+        ms.rem_euclid(1000)
+    )
 }
 
 /// Reads a point in time as a person or a script writes it: RFC 3339
@@ -146,20 +155,6 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let doy = (153 * mp + 2) / 5 + d - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     era * 146_097 + doe - 719_468
-}
-
-/// The inverse of [`days_from_civil`].
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 /// Serde adapter: milliseconds in memory, RFC 3339 on the wire.

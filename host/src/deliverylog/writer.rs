@@ -27,12 +27,11 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use rusqlite::params;
 use tokio::sync::oneshot;
 
 use super::connection::Shared;
 use super::event::Event;
-use super::{retention, time, LogError};
+use super::{retention, row, time, LogError};
 
 /// At most one warning about dropped events per this interval (per cause).
 pub const WARN_INTERVAL: Duration = Duration::from_secs(60);
@@ -386,9 +385,9 @@ impl Worker {
         self.shared.with(|conn| {
             let tx = conn.transaction()?;
             {
-                let mut stmt = tx.prepare_cached(INSERT)?;
+                let mut stmt = tx.prepare_cached(row::INSERT)?;
                 for event in batch {
-                    insert_one(&mut stmt, event)?;
+                    row::insert(&mut stmt, event)?;
                 }
             }
             tx.commit()?;
@@ -418,50 +417,6 @@ impl Worker {
             }
         }
     }
-}
-
-const INSERT: &str = "INSERT INTO events (id, time_ms, type, route, plugin, plugin_version, generation, \
-    action, language, recipient_mask, recipient_hash, client_id, user_id, ip, vendor_message_id, vendor_status, \
-    latency_ms, vendor_latency_ms, text_chars, segments, error_code, error_message, error_retryable, error_source, \
-    vendor_code, vendor_http_status) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, \
-    ?23, ?24, ?25, ?26)";
-
-fn insert_one(stmt: &mut rusqlite::CachedStatement<'_>, e: &Event) -> Result<(), rusqlite::Error> {
-    let failure = e.details.as_ref();
-    let source = failure.map(|f| match f.source {
-        super::FailureSource::Vendor => "vendor",
-        super::FailureSource::Host => "host",
-    });
-    stmt.execute(params![
-        e.id,
-        e.time_ms,
-        e.kind.code(),
-        e.route,
-        e.plugin,
-        e.plugin_version,
-        i64::try_from(e.generation).unwrap_or(i64::MAX),
-        e.action,
-        e.language,
-        e.recipient,
-        e.recipient_hash,
-        e.client_id,
-        e.user_id,
-        e.ip,
-        e.vendor_message_id,
-        e.vendor_status,
-        e.latency_ms,
-        e.vendor_latency_ms,
-        e.text_chars,
-        e.segments,
-        failure.map(|f| f.code.as_str()),
-        failure.map(|f| f.message.as_str()),
-        failure.map(|f| f.retryable),
-        source,
-        failure.and_then(|f| f.vendor_code.as_deref()),
-        failure.and_then(|f| f.vendor_status),
-    ])?;
-    Ok(())
 }
 
 /// "Log once per interval": counts hits and lets one caller per interval

@@ -2,6 +2,8 @@
 //! `activate`, `logs` against a running server. Errors become one
 //! clear message and a non-zero exit code here, at the binary's edge.
 
+mod log_table;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -306,7 +308,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 fn print_logs(body: serde_json::Value) -> anyhow::Result<()> {
     let page: crate::deliverylog::Page =
         serde_json::from_value(body).context("the server's answer is not a delivery log page")?;
-    print!("{}", crate::deliverylog::query::table(&page.events));
+    print!("{}", log_table::table(&page.events));
     if let Some(cursor) = page.next_cursor {
         // On stderr, so the table can be piped on its own.
         eprintln!("more: add --cursor {cursor}");
