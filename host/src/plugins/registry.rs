@@ -164,6 +164,40 @@ impl State {
             &self.configs.get(name).cloned().unwrap_or_default(),
         )
     }
+
+    /// Loaded plugin `name`'s current generation with its binding, or why
+    /// there is none to activate.
+    fn bound(&self, name: &str) -> Result<(Arc<Generation>, Binding), ActivateError> {
+        let Some(slot) = self.slots.get(name) else {
+            if let Some(error) = self
+                .failed
+                .iter()
+                .find(|(p, _)| {
+                    p.file_stem()
+                        .and_then(|s| s.to_str())
+                        .is_some_and(|s| s.contains(name))
+                })
+                .map(|(_, e)| e.clone())
+            {
+                return Err(ActivateError::Failed {
+                    name: name.to_owned(),
+                    error,
+                });
+            }
+            let known: Vec<&str> = self.slots.keys().map(String::as_str).collect();
+            return Err(ActivateError::Unknown {
+                name: name.to_owned(),
+                known: if known.is_empty() {
+                    "none".to_owned()
+                } else {
+                    known.join(", ")
+                },
+            });
+        };
+        let generation = slot.current.clone();
+        let binding = self.binding(name, &generation);
+        Ok((generation, binding))
+    }
 }
 
 /// The registry.
@@ -346,45 +380,38 @@ impl Registry {
         }
     }
 
-    /// Makes `name` the active plugin. `strict` refuses a plugin with
-    /// configuration problems (the admin API); start-up is lenient so the host
-    /// comes up and answers 503 naming what is missing.
-    pub fn activate(&self, name: &str, strict: bool) -> Result<Activation, ActivateError> {
+    /// Makes `name` the active plugin; refuses one with configuration
+    /// problems (API swaps, restored swaps, configuration reloads: a running
+    /// host keeps its working plugin rather than switch to one that answers
+    /// 503).
+    pub fn activate(&self, name: &str) -> Result<Activation, ActivateError> {
         let mut state = self.lock();
-        let Some(slot) = state.slots.get(name) else {
-            if let Some(error) = state
-                .failed
-                .iter()
-                .find(|(p, _)| {
-                    p.file_stem()
-                        .and_then(|s| s.to_str())
-                        .is_some_and(|s| s.contains(name))
-                })
-                .map(|(_, e)| e.clone())
-            {
-                return Err(ActivateError::Failed {
-                    name: name.to_owned(),
-                    error,
-                });
-            }
-            let known: Vec<&str> = state.slots.keys().map(String::as_str).collect();
-            return Err(ActivateError::Unknown {
-                name: name.to_owned(),
-                known: if known.is_empty() {
-                    "none".to_owned()
-                } else {
-                    known.join(", ")
-                },
-            });
-        };
-        let generation = slot.current.clone();
-        let binding = state.binding(name, &generation);
-        if strict && !binding.problems.is_empty() {
+        let (generation, binding) = state.bound(name)?;
+        if !binding.problems.is_empty() {
             return Err(ActivateError::Misconfigured {
                 name: name.to_owned(),
                 problems: binding.problems,
             });
         }
+        Ok(self.install(&mut state, name, generation, binding))
+    }
+
+    /// Makes `name` the active plugin even with configuration problems, which
+    /// the [`Activation`] lists: at start-up, so the host comes up and answers
+    /// 503 naming what is missing.
+    pub fn activate_misconfigured(&self, name: &str) -> Result<Activation, ActivateError> {
+        let mut state = self.lock();
+        let (generation, binding) = state.bound(name)?;
+        Ok(self.install(&mut state, name, generation, binding))
+    }
+
+    fn install(
+        &self,
+        state: &mut State,
+        name: &str,
+        generation: Arc<Generation>,
+        binding: Binding,
+    ) -> Activation {
         let activation = Activation {
             name: name.to_owned(),
             generation: generation.id,
@@ -402,15 +429,12 @@ impl Registry {
             .slots
             .retain(|n, s| s.file_present || n.as_str() == name || s.current.source.exists());
         tracing::info!(plugin = %name, generation = activation.generation, "plugin activated");
-        Ok(activation)
+        activation
     }
 
     /// A loaded plugin with its configuration, active or not (the runner).
     pub fn bind(&self, name: &str) -> Option<Active> {
-        let state = self.lock();
-        let slot = state.slots.get(name)?;
-        let generation = slot.current.clone();
-        let binding = state.binding(name, &generation);
+        let (generation, binding) = self.lock().bound(name).ok()?;
         Some(Active {
             generation,
             binding,
