@@ -11,9 +11,10 @@
 use std::path::Path;
 
 use super::{Harness, Reply};
+use crate::error::ErrorKind;
 use crate::message::{Channel, Message};
-use crate::outcome::{ErrorKind, Step};
 use crate::plugin::Plugin;
+use crate::step::Step;
 
 /// A vendor reply made from fuzz bytes: two bytes of status, one byte of
 /// flags (channel, alternative configuration, content type, a Retry-After
