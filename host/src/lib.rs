@@ -9,7 +9,6 @@
 
 pub mod accept;
 pub mod api;
-pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod control;
