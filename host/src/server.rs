@@ -9,13 +9,11 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, ConfigError};
 use crate::control::{Control, UnknownConfigured};
 use crate::deliverylog::{DeliveryLog, LogError};
 use crate::egress::{Egress, EgressSetupError};
-use crate::inbox::Inbox;
 use crate::plugins::{check_trusted, PermissionError, PluginFile, Registry, Staging};
 use crate::state::AppState;
 use crate::watcher::{WatchError, Watcher};
@@ -257,7 +255,6 @@ impl Server {
                 task: "plugin loading",
                 error,
             })??;
-        let registry = control.registry().clone();
         // Before the first request, so `GET /metrics` lists every metric's help.
         crate::metrics::handle();
         let listener =
@@ -271,17 +268,14 @@ impl Server {
             addr: config.listen,
             error,
         })?;
-        let state = Arc::new(AppState {
-            inbox: Inbox::new(config.sandbox.capacity),
-            host_url: self_url(addr),
+        let state = Arc::new(AppState::new(
             config,
-            registry,
             control,
             egress,
             rules,
             log,
-            attempts: TaskTracker::new(),
-        });
+            self_url(addr),
+        ));
         let watcher = if state.config.watch.enabled {
             let w = crate::watcher::start(state.control.clone(), &state.config)
                 .map_err(StartError::Watch)?;
