@@ -7,10 +7,13 @@
 //!   against: the same egress faults, the same answers.
 //! - [`MockVendor`] — a loopback HTTP server around an axum `Router` that
 //!   records every request it receives.
+//! - [`inprocess`] — the host's router without a socket, driven with
+//!   `oneshot`, for what the HTTP surface decides by itself.
 
 pub mod arrival;
 pub mod contract;
 pub mod host;
+pub mod inprocess;
 pub mod load;
 pub mod mock;
 pub mod mocks;
