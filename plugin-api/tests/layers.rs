@@ -9,6 +9,9 @@
 //! `crate::PluginError`, counts as the module it comes from). `lib.rs`, which
 //! declares and re-exports everything, is the one file above all layers.
 
+// A test: a failed expect is a failed test.
+#![allow(clippy::expect_used)]
+
 use std::collections::BTreeMap;
 use std::path::Path;
 

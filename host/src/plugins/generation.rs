@@ -133,6 +133,8 @@ pub fn is_mapped(path: &Path) -> bool {
 }
 
 impl Drop for Generation {
+    // `ManuallyDrop::take` (see the comment inside) is the one unsafe call.
+    #[allow(unsafe_code)]
     fn drop(&mut self) {
         // Order matters: the library is closed first, by hand, so that the
         // maps check below sees whether `dlclose` really unloaded it (left to

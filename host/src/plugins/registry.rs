@@ -26,6 +26,7 @@ use super::loader::LoadError;
 use super::permissions::check_trusted;
 use super::staging::Staging;
 use super::stamp::{canonical_file, FileStamp};
+use super::sys;
 
 /// The active plugin with its configuration.
 #[derive(Debug)]
@@ -258,7 +259,7 @@ impl Registry {
         }
         let mut sha256 = None;
         let result = self.try_load(&path, &mut sha256);
-        release_freed_memory();
+        sys::release_freed_memory();
         let mut state = self.lock();
         if let Some(stamp) = stamp {
             let refused = matches!(result, Err(_) | Ok(LoadOutcome::StillRefused));
@@ -528,17 +529,6 @@ pub fn file_label(path: &Path) -> String {
         .unwrap_or_default()
         .to_string_lossy()
         .into_owned()
-}
-
-/// A load reads a whole plugin file (megabytes) on a blocking-pool thread;
-/// glibc keeps the freed buffer in that thread's arena, so without this the
-/// RSS of a host that reloads often settles tens of MiB above what it uses.
-fn release_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only returns free heap pages to the kernel.
-    unsafe {
-        libc::malloc_trim(0);
-    }
 }
 
 /// RFC 3339 in UTC, seconds precision, without a date-time dependency.
