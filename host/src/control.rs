@@ -145,7 +145,7 @@ impl Control {
             self.forget_swap();
             return false;
         }
-        match self.registry.activate(&swap.plugin, true) {
+        match self.registry.activate(&swap.plugin) {
             Ok(a) => {
                 tracing::info!(plugin = %a.name, generation = a.generation,
                     since = %time::format_rfc3339(swap.time_ms),
@@ -169,7 +169,7 @@ impl Control {
         let Some(name) = state.configured.clone() else {
             return Ok(());
         };
-        match self.registry.activate(&name, false) {
+        match self.registry.activate_misconfigured(&name) {
             Ok(a) => {
                 if !a.problems.is_empty() {
                     tracing::warn!(plugin = %a.name, problems = ?a.problems,
@@ -193,7 +193,7 @@ impl Control {
     pub fn swap(&self, name: &str) -> Result<Swap, ActivateError> {
         let mut state = self.lock();
         let previous = self.registry.active_name();
-        let activation = self.registry.activate(name, true)?;
+        let activation = self.registry.activate(name)?;
         let since_ms = time::now_ms();
         state.choice = Some(Choice {
             source: Source::Api,
@@ -234,7 +234,7 @@ impl Control {
         let Some(name) = configured else {
             return;
         };
-        match self.registry.activate(&name, true) {
+        match self.registry.activate(&name) {
             Ok(a) => {
                 state.choice = Some(Choice {
                     source: Source::Configuration,

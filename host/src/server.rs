@@ -9,22 +9,23 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tokio_util::task::TaskTracker;
 
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::control::{Control, UnknownConfigured};
-use crate::deliverylog::DeliveryLog;
-use crate::egress::Egress;
-use crate::inbox::Inbox;
-use crate::plugins::{check_trusted, PluginFile, Registry, Staging};
+use crate::deliverylog::{DeliveryLog, LogError};
+use crate::egress::{Egress, EgressSetupError};
+use crate::plugins::{check_trusted, PermissionError, PluginFile, Registry, Staging};
 use crate::state::AppState;
-use crate::watcher::Watcher;
+use crate::watcher::{WatchError, Watcher};
 
 /// Why the server could not start.
+///
+/// Each variant keeps the typed error it comes from. Causes are part of the
+/// message and deliberately not `#[source]`: the CLI prints the whole chain
+/// (`{:#}`), which would say the cause twice (`WatchError`, `LogError` and
+/// `EgressSetupError` already print theirs).
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    // I/O causes are part of the message and deliberately not `#[source]`:
-    // the CLI prints the whole chain, which would say the cause twice.
     /// The plugin directory is missing or unreadable.
     #[error("cannot read the plugin directory {}: {error}", path.display())]
     PluginDir {
@@ -61,10 +62,10 @@ pub enum StartError {
     },
     /// The HTTP client could not be built.
     #[error("cannot build the vendor HTTP client: {0}")]
-    Egress(String),
+    Egress(EgressSetupError),
     /// Invalid configuration.
     #[error("{0}")]
-    Config(String),
+    Config(ConfigError),
     /// A non-loopback address without two usable tokens.
     #[error("refusing to listen on {addr} without both send_token and admin_token configured ({problem}): anyone who can reach it could send codes and swap providers. Set both to random values of at least 16 characters (PHONEHOOK_SEND_TOKEN, PHONEHOOK_ADMIN_TOKEN) or listen on 127.0.0.1")]
     Insecure {
@@ -75,13 +76,22 @@ pub enum StartError {
     },
     /// The plugin directory can be written by other users.
     #[error("refusing to load plugins: {0}")]
-    Untrusted(String),
+    Untrusted(PermissionError),
     /// The watcher could not start.
     #[error("{0}")]
-    Watch(String),
+    Watch(WatchError),
     /// The delivery log could not start.
     #[error("{0}")]
-    Log(String),
+    Log(LogError),
+    /// A start-up step run off the async runtime panicked (a bug, or a
+    /// plugin whose constructor panicked): not the configuration's fault.
+    #[error("{task} panicked: {error}")]
+    Panicked {
+        /// What was being done (`plugin loading`, ...).
+        task: &'static str,
+        /// The panic, as the runtime reports it.
+        error: tokio::task::JoinError,
+    },
 }
 
 /// A running server.
@@ -97,7 +107,7 @@ pub struct Server {
 /// recorded, never fatal. Returns how many plugin files the directory holds.
 pub fn load_dir(registry: &Registry, dir: &Path) -> Result<usize, StartError> {
     if dir.exists() {
-        check_trusted(dir).map_err(|e| StartError::Untrusted(e.to_string()))?;
+        check_trusted(dir).map_err(StartError::Untrusted)?;
     }
     let entries = std::fs::read_dir(dir).map_err(|error| StartError::PluginDir {
         path: dir.to_path_buf(),
@@ -207,8 +217,11 @@ async fn open_log(config: &Config) -> Result<DeliveryLog, StartError> {
     let cfg = config.log.clone();
     tokio::task::spawn_blocking(move || DeliveryLog::open(&cfg))
         .await
-        .map_err(|e| StartError::Log(format!("opening the delivery log panicked: {e}")))?
-        .map_err(|e| StartError::Log(e.to_string()))
+        .map_err(|error| StartError::Panicked {
+            task: "opening the delivery log",
+            error,
+        })?
+        .map_err(StartError::Log)
 }
 
 fn self_url(addr: SocketAddr) -> String {
@@ -223,11 +236,9 @@ fn self_url(addr: SocketAddr) -> String {
 impl Server {
     /// Loads plugins, binds and starts serving in the background.
     pub async fn start(mut config: Config) -> Result<Server, StartError> {
-        let rules = config
-            .rules()
-            .map_err(|e| StartError::Config(e.to_string()))?;
+        let rules = config.rules().map_err(StartError::Config)?;
         check_exposure(&config)?;
-        let egress = Egress::new(&config.vendor).map_err(|e| StartError::Egress(e.to_string()))?;
+        let egress = Egress::new(&config.vendor).map_err(StartError::Egress)?;
         // Once, so that every file is known by one path however the directory
         // was spelled (`plugins`, `./plugins`, absolute); the watcher reports
         // canonical paths.
@@ -240,8 +251,10 @@ impl Server {
         let (cfg, for_control) = (config.clone(), log.clone());
         let control = tokio::task::spawn_blocking(move || build_control(&cfg, for_control))
             .await
-            .map_err(|e| StartError::Config(format!("plugin loading panicked: {e}")))??;
-        let registry = control.registry().clone();
+            .map_err(|error| StartError::Panicked {
+                task: "plugin loading",
+                error,
+            })??;
         // Before the first request, so `GET /metrics` lists every metric's help.
         crate::metrics::handle();
         let listener =
@@ -255,20 +268,17 @@ impl Server {
             addr: config.listen,
             error,
         })?;
-        let state = Arc::new(AppState {
-            inbox: Inbox::new(config.sandbox.capacity),
-            host_url: self_url(addr),
+        let state = Arc::new(AppState::new(
             config,
-            registry,
             control,
             egress,
             rules,
             log,
-            attempts: TaskTracker::new(),
-        });
+            self_url(addr),
+        ));
         let watcher = if state.config.watch.enabled {
             let w = crate::watcher::start(state.control.clone(), &state.config)
-                .map_err(|e| StartError::Watch(e.to_string()))?;
+                .map_err(StartError::Watch)?;
             Some(w)
         } else {
             None
@@ -402,6 +412,27 @@ mod tests {
             err.contains("admin_token is not set") && err.contains("0.0.0.0:8080"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn start_errors_say_each_cause_once() {
+        let cases = [
+            (
+                StartError::Config(ConfigError::Invalid("listen: bad".into())),
+                "invalid configuration: listen: bad",
+            ),
+            (
+                StartError::Log(LogError::Database {
+                    path: PathBuf::from("/x/log.db"),
+                    source: rusqlite::Error::InvalidQuery,
+                }),
+                "delivery log database /x/log.db: Query is not read-only",
+            ),
+        ];
+        for (error, expected) in cases {
+            // What the CLI prints: the error and its whole source chain.
+            assert_eq!(format!("{:#}", anyhow::Error::from(error)), expected);
+        }
     }
 
     #[test]

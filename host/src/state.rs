@@ -34,3 +34,32 @@ pub struct AppState {
     /// shutdown waits for them before closing the log.
     pub attempts: TaskTracker,
 }
+
+impl AppState {
+    /// The state [`crate::api::router`] serves from, around parts that are
+    /// already running: `control` has decided the active plugin (its registry
+    /// is the state's), `log` is open, `host_url` is this server's own base
+    /// URL (the sandbox plugin delivers there). [`crate::server::Server::start`]
+    /// builds it after binding; tests build one without a socket and drive
+    /// the router in-process.
+    pub fn new(
+        config: Config,
+        control: Arc<Control>,
+        egress: Egress,
+        rules: Rules,
+        log: DeliveryLog,
+        host_url: String,
+    ) -> AppState {
+        AppState {
+            inbox: Inbox::new(config.sandbox.capacity),
+            registry: control.registry().clone(),
+            config,
+            control,
+            egress,
+            rules,
+            host_url,
+            log,
+            attempts: TaskTracker::new(),
+        }
+    }
+}

@@ -1,29 +1,15 @@
-use abi_stable::std_types::{RSlice, RStr, RString};
+//! What a plugin gets for one call: the message, its configuration and the
+//! host's clock and randomness. Above the data it carries (`message`, `pair`),
+//! `error` and the encodings.
+
+use abi_stable::std_types::{RSlice, RStr};
 use abi_stable::StableAbi;
 
+use crate::encoding;
+use crate::error::PluginError;
 use crate::message::Message;
-use crate::outcome::PluginError;
+use crate::pair::Pair;
 use crate::redact::Redactor;
-
-/// A name and a value: a setting, a secret or an HTTP header.
-#[repr(C)]
-#[derive(StableAbi, Clone, Debug, PartialEq, Eq)]
-pub struct Pair {
-    /// The name.
-    pub name: RString,
-    /// The value.
-    pub value: RString,
-}
-
-impl Pair {
-    /// A pair from two strings.
-    pub fn new(name: impl Into<RString>, value: impl Into<RString>) -> Self {
-        Pair {
-            name: name.into(),
-            value: value.into(),
-        }
-    }
-}
 
 fn lookup<'a>(pairs: &'a [Pair], name: &str) -> Option<&'a str> {
     pairs
@@ -97,7 +83,7 @@ impl<'a> Config<'a> {
     ///
     /// The host already strips secrets from every error a plugin returns. A
     /// plugin needs this only before it *shortens* vendor text (with
-    /// [`crate::wire::snippet`]): redact first, then cut, so no part of a
+    /// [`crate::encoding::snippet`]): redact first, then cut, so no part of a
     /// secret longer than the snippet is left behind.
     pub fn redact(&self, text: &str) -> String {
         let secrets = self.secrets.iter().map(|p| p.value.as_str());
@@ -134,7 +120,7 @@ impl<'a> Call<'a> {
         b.copy_from_slice(&self.random[..16]);
         b[6] = (b[6] & 0x0f) | 0x40;
         b[8] = (b[8] & 0x3f) | 0x80;
-        let hex = crate::wire::hex(&b);
+        let hex = encoding::hex(&b);
         format!(
             "{}-{}-{}-{}-{}",
             &hex[0..8],

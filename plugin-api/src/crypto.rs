@@ -5,7 +5,7 @@
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
-use crate::wire;
+use crate::encoding;
 
 /// SHA-256 of `data`.
 pub fn sha256(data: &[u8]) -> [u8; 32] {
@@ -14,7 +14,7 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
 
 /// SHA-256 of `data` in lower-case hex, as AWS signs payloads.
 pub fn sha256_hex(data: &[u8]) -> String {
-    wire::hex(&sha256(data))
+    encoding::hex(&sha256(data))
 }
 
 /// HMAC-SHA256 of `data` under `key`.
@@ -47,11 +47,11 @@ mod tests {
     #[test]
     fn hmac_matches_rfc4231() {
         assert_eq!(
-            wire::hex(&hmac_sha256(&[0x0b; 20], b"Hi There")),
+            encoding::hex(&hmac_sha256(&[0x0b; 20], b"Hi There")),
             "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"
         );
         assert_eq!(
-            wire::hex(&hmac_sha256(
+            encoding::hex(&hmac_sha256(
                 &[0xaa; 131],
                 b"Test Using Larger Than Block-Size Key - Hash Key First"
             )),

@@ -10,10 +10,11 @@ use std::sync::Once;
 use abi_stable::std_types::{RResult, RString, RVec};
 
 use crate::call::{Call, Config};
+use crate::error::{ErrorKind, PluginError};
 use crate::http::HttpReply;
 use crate::manifest::Manifest;
-use crate::outcome::{ErrorKind, PluginError, Step};
 use crate::plugin::Plugin;
+use crate::step::Step;
 
 fn panic_text(payload: Box<dyn Any + Send>) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {

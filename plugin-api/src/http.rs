@@ -1,9 +1,12 @@
+//! The requests a plugin asks the host to perform and the replies it gets
+//! back. Above `error`, `pair` and the encodings; below `step`.
+
 use abi_stable::std_types::{RSlice, RStr, RString, RVec};
 use abi_stable::StableAbi;
 
-use crate::call::Pair;
-use crate::outcome::PluginError;
-use crate::wire;
+use crate::encoding;
+use crate::error::PluginError;
+use crate::pair::Pair;
 
 /// HTTP methods a plugin may ask for.
 #[repr(u8)]
@@ -86,7 +89,7 @@ impl HttpRequest {
 
     /// Adds `Authorization: Basic base64(user:password)`.
     pub fn basic_auth(self, user: &str, password: &str) -> Self {
-        let value = wire::basic_auth(user, password);
+        let value = encoding::basic_auth(user, password);
         self.header("Authorization", value)
     }
 
@@ -97,7 +100,7 @@ impl HttpRequest {
 
     /// Sets a form-encoded body and its content type.
     pub fn form<K: AsRef<str>, V: AsRef<str>>(mut self, fields: &[(K, V)]) -> Self {
-        self.body = wire::form_encode(fields).into_bytes().into();
+        self.body = encoding::form_encode(fields).into_bytes().into();
         self.header("Content-Type", "application/x-www-form-urlencoded")
     }
 
@@ -212,7 +215,7 @@ impl<'a> HttpReply<'a> {
         if self.text()?.trim().is_empty() {
             return Err(self.empty_body());
         }
-        Ok(wire::form_decode(self.body.as_slice()))
+        Ok(encoding::form_decode(self.body.as_slice()))
     }
 
     fn empty_body(&self) -> PluginError {
@@ -220,6 +223,25 @@ impl<'a> HttpReply<'a> {
             "vendor answered HTTP {} with an empty body",
             self.status
         ))
+    }
+
+    /// A vendor error for a non-success reply whose body the plugin could not
+    /// read as the vendor's error format (a proxy's HTML page): the HTTP
+    /// status as the code, and the start of the body. Retryable on 429 and
+    /// 5xx, with the vendor's `Retry-After`.
+    pub fn unexpected(&self) -> PluginError {
+        let body = String::from_utf8_lossy(self.body.as_slice());
+        let text = if body.trim().is_empty() {
+            "(empty body)".to_owned()
+        } else {
+            encoding::snippet(&body)
+        };
+        PluginError::vendor(
+            self.status.to_string(),
+            format!("HTTP {}: {text}", self.status),
+        )
+        .retryable(encoding::status_is_retryable(self.status))
+        .retry_after(self.retry_after_secs())
     }
 
     /// The body as JSON, or a protocol error that quotes the start of it.
@@ -232,7 +254,7 @@ impl<'a> HttpReply<'a> {
             PluginError::protocol(format!(
                 "vendor answered HTTP {} with a body that is not JSON ({e}): {}",
                 self.status,
-                wire::snippet(text)
+                encoding::snippet(text)
             ))
         })
     }

@@ -13,10 +13,19 @@
 //! point catches panics inside the plugin and reports them as errors.
 //!
 //! What several vendors need lives here once, so a plugin reads like its
-//! vendor's API page: [`wire`] (encodings, Basic auth, XML paths, mapping
-//! error replies), [`crypto`] (SHA-256, HMAC-SHA256), [`date`] (the clock as
-//! signed dates), [`lang`] (language tags for voice tables) and [`speech`]
-//! (codes read out digit by digit).
+//! vendor's API page: [`encoding`] (base64, hex, form and percent encoding,
+//! Basic auth, GSM-7, XML paths), [`crypto`] (SHA-256, HMAC-SHA256), [`date`]
+//! (the clock as signed dates), [`lang`] (language tags for voice tables) and
+//! [`speech`] (codes read out digit by digit); [`HttpReply::unexpected`] maps
+//! a reply in no known error format.
+//!
+//! # Layers
+//! Modules import only modules below them, so the ABI contract does not
+//! depend on helpers that keep changing (`tests/layers.rs` checks it):
+//! encodings, text rules and errors (`encoding`, `lang`, `date`, `speech`,
+//! `redact`, `error`, `pair`) at the bottom; the data they describe
+//! (`message`, `crypto`); `http`, `call` and `manifest`; `step`; the contract
+//! (`plugin`, `module`); `export`; `testing` on top.
 //!
 //! # Stability
 //! Everything that crosses the library boundary is `#[repr(C)]` and checked by
@@ -30,26 +39,34 @@
 mod call;
 pub mod crypto;
 pub mod date;
+pub mod encoding;
+mod error;
 mod export;
 mod http;
 pub mod lang;
 mod manifest;
 mod message;
 mod module;
-mod outcome;
+mod pair;
 mod plugin;
 pub mod redact;
 pub mod speech;
+mod step;
 pub mod testing;
-pub mod wire;
 
-pub use call::{Call, Config, Pair};
+/// The former name of [`encoding`], kept so plugins that use its encodings
+/// compile unchanged (its `unexpected_reply` is now [`HttpReply::unexpected`]).
+pub use encoding as wire;
+
+pub use call::{Call, Config};
+pub use error::{ErrorKind, PluginError};
 pub use http::{HttpReply, HttpRequest, Method};
 pub use manifest::{Field, Manifest};
 pub use message::{Channel, Message};
 pub use module::{PluginMod, PluginModRef, ABI_VERSION, ROOT_SYMBOL};
-pub use outcome::{Delivery, ErrorKind, PluginError, Step};
+pub use pair::Pair;
 pub use plugin::Plugin;
+pub use step::{Delivery, Step};
 
 /// Re-exported so plugins use the same JSON library as the helpers here.
 pub use serde_json;

@@ -4,9 +4,10 @@ use abi_stable::std_types::{RResult, RString, RVec};
 use abi_stable::StableAbi;
 
 use crate::call::{Call, Config};
+use crate::error::PluginError;
 use crate::http::HttpReply;
 use crate::manifest::Manifest;
-use crate::outcome::{PluginError, Step};
+use crate::step::Step;
 
 /// The plugin ABI version, `major.minor.patch`.
 ///

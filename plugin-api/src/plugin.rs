@@ -1,7 +1,8 @@
 use crate::call::{Call, Config};
+use crate::error::PluginError;
 use crate::http::{HttpReply, HttpRequest};
 use crate::manifest::Manifest;
-use crate::outcome::{PluginError, Step};
+use crate::step::Step;
 
 /// A provider plugin, in safe Rust.
 ///

@@ -38,7 +38,7 @@ pub const CODE_DIGITS: std::ops::RangeInclusive<usize> = 4..=10;
 /// `%2C+`, `%2C%20`, or a short SSML tag such as `<break time="500ms"/>`.
 const MAX_GAP: usize = 32;
 
-/// Where a cut text ends: [`crate::wire::snippet`] appends this.
+/// Where a cut text ends: [`crate::encoding::snippet`] appends this.
 const ELLIPSIS: char = '…';
 
 /// Sensitive values, with every encoding precomputed, and the text they
@@ -206,7 +206,7 @@ impl Redactor {
 
     /// `text` with every value replaced by [`MASK`]; a prefix of a value (of
     /// [`MIN_CHARS`] or more) where `text` was cut — before a `…`, as
-    /// [`crate::wire::snippet`] marks a cut — is replaced too, since the rest
+    /// [`crate::encoding::snippet`] marks a cut — is replaced too, since the rest
     /// of it was cut off.
     pub fn redact(&self, text: &str) -> String {
         let mut found: Vec<Range<usize>> = Vec::new();

@@ -87,13 +87,13 @@ fn main() {
     let reply = HttpReply::new(201, &headers, body);
 
     // Both paths must agree before timing them.
-    let Some(OwnedStep::Send(_)) = generation.prepare(&call) else {
+    let OwnedStep::Send(_) = generation.prepare(&call) else {
         panic!("so: prepare")
     };
     let Step::Send(_) = glue::prepare::<Twilio>(&call) else {
         panic!("static: prepare")
     };
-    let Some(OwnedStep::Delivered { .. }) = generation.interpret(&call, &reply) else {
+    let OwnedStep::Delivered { .. } = generation.interpret(&call, &reply) else {
         panic!("so: interpret")
     };
     let Step::Delivered(_) = glue::interpret::<Twilio>(&call, &reply) else {

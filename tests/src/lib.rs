@@ -9,11 +9,14 @@
 //!   binary, for its stderr, exit status and files.
 //! - [`MockVendor`] — a loopback HTTP server around an axum `Router` that
 //!   records every request it receives.
+//! - [`inprocess`] — the host's router without a socket, driven with
+//!   `oneshot`, for what the HTTP surface decides by itself.
 
 pub mod arrival;
 pub mod contract;
 pub mod fds;
 pub mod host;
+pub mod inprocess;
 pub mod load;
 pub mod mock;
 pub mod mocks;

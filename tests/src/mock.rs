@@ -38,7 +38,7 @@ impl Recorded {
 
     /// The body as form fields.
     pub fn form(&self) -> Vec<(String, String)> {
-        phonehook_plugin_api::wire::form_decode(&self.body)
+        phonehook_plugin_api::encoding::form_decode(&self.body)
     }
 
     /// One form field.

@@ -58,74 +58,22 @@ async fn actions_event_is_delivered_like_the_hook() {
     assert_eq!(inbox[0]["language"], "en-GB");
 }
 
+/// Each bad input's status and error code: `router.rs`, in-process. Over a
+/// socket, with a plugin serving: a refused message reaches no vendor, and
+/// the host keeps serving.
 #[tokio::test]
-async fn bad_inputs_get_their_status_and_a_clear_message() {
-    let host = Host::builder()
-        .config("limits.max_body_bytes", 4096)
-        .config("limits.max_text_chars", 50)
-        .start()
-        .await;
-    let cases: Vec<(Vec<u8>, u16, &str)> = vec![
-        (b"{not json".to_vec(), 400, "invalid_json"),
-        (b"[1,2]".to_vec(), 400, "invalid_json"),
-        (
-            json!({"text": "x"}).to_string().into_bytes(),
-            422,
-            "missing_recipient",
-        ),
-        (
-            json!({"recipient": "+14155550100"})
-                .to_string()
-                .into_bytes(),
-            422,
-            "missing_text",
-        ),
-        (
-            hook("not a number", "x").to_string().into_bytes(),
-            422,
-            "invalid_recipient",
-        ),
-        (
-            hook("+1 555", "x").to_string().into_bytes(),
-            422,
-            "invalid_recipient",
-        ),
-        (
-            json!({"recipient": "+14155550100", "text": "x", "context": {"message_type": "fax"}})
-                .to_string()
-                .into_bytes(),
-            422,
-            "invalid_message_type",
-        ),
-        (
-            hook("+14155550100", &"x".repeat(51))
-                .to_string()
-                .into_bytes(),
-            422,
-            "text_too_long",
-        ),
-        (
-            hook("+14155550100", &"x".repeat(5000))
-                .to_string()
-                .into_bytes(),
-            413,
-            "body_too_large",
-        ),
+async fn bad_inputs_deliver_nothing_and_the_host_keeps_serving() {
+    let host = Host::builder().start().await;
+    let bad: [Vec<u8>; 2] = [
+        b"{not json".to_vec(),
+        hook("not a number", "x").to_string().into_bytes(),
     ];
-    for (body, want_status, want_code) in cases {
+    for body in bad {
         let (status, resp) = host
-            .send_raw("/api/v1/messages", "application/json", body.clone())
+            .send_raw("/api/v1/messages", "application/json", body)
             .await;
-        assert_eq!(
-            (status, resp["error"]["code"].as_str()),
-            (want_status, Some(want_code)),
-            "{} -> {resp}",
-            String::from_utf8_lossy(&body[..body.len().min(80)])
-        );
-        let message = resp["error"]["message"].as_str().unwrap_or_default();
-        assert!(!message.is_empty(), "error has a message: {resp}");
+        assert!(matches!(status, 400 | 422), "{status} {resp}");
     }
-    // Nothing reached the inbox, and the host still serves.
     assert!(host.inbox().await.is_empty());
     let (status, _) = host.send(hook("+14155550100", "ok")).await;
     assert_eq!(status, 200);
@@ -172,19 +120,10 @@ async fn no_active_plugin_is_503() {
     );
 }
 
+/// 404 and 405 answers, and health without a plugin: `router.rs`.
 #[tokio::test]
-async fn unknown_routes_and_methods_get_json_errors() {
+async fn health_names_the_active_plugin() {
     let host = Host::builder().start().await;
-    let (status, body) = host.admin("GET", "/nope", None).await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (404, Some("not_found"))
-    );
-    let (status, body) = host.admin("GET", "/api/v1/messages", None).await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (405, Some("method_not_allowed"))
-    );
     let (status, body) = host.admin("GET", "/healthz", None).await;
     assert_eq!(
         (status, body["active_plugin"].as_str()),

@@ -18,7 +18,7 @@ use phonehook_e2e::mocks::scenario::Switch;
 use phonehook_e2e::mocks::{sns, twilio, vonage};
 use phonehook_e2e::served::{self, Served};
 use phonehook_e2e::MockVendor;
-use phonehook_plugin_api::wire;
+use phonehook_plugin_api::encoding;
 use serde_json::{json, Value};
 
 const CODE: &str = "918273";
@@ -27,7 +27,7 @@ const NATIONAL: &str = "4155550100";
 const SEND: &str = "send-token-7a1c9e3b5d2f4680";
 const ADMIN: &str = "admin-token-4b6d8f0a2c1e3579";
 
-/// The length of the snippet plugins quote of a reply (`wire::snippet`).
+/// The length of the snippet plugins quote of a reply (`encoding::snippet`).
 const SNIPPET_CHARS: usize = 200;
 
 /// What the echoing vendor answers.
@@ -83,7 +83,7 @@ async fn echo(State(mode): State<Switch<Echo>>, headers: HeaderMap, body: Bytes)
 /// `user:password` of a Basic `Authorization` value.
 fn basic_pair(auth: &str) -> Option<String> {
     let credential = auth.strip_prefix("Basic ")?;
-    String::from_utf8(wire::base64_decode(credential)?).ok()
+    String::from_utf8(encoding::base64_decode(credential)?).ok()
 }
 
 /// Where the code starts in a request body, in each form a plugin writes it.
@@ -239,14 +239,14 @@ fn hook(channel: &str, with_code: bool) -> Value {
 
 /// Every encoding of `value` a request or an echo of it may hold.
 fn encodings(value: &str) -> Vec<String> {
-    let form = wire::form_encode(&[("", value)]);
+    let form = encoding::form_encode(&[("", value)]);
     let form = form.trim_start_matches('=').to_owned();
     vec![
         value.to_owned(),
         form.clone(),
         form.replace('+', "%20"),
-        wire::percent_encode(value),
-        wire::base64_encode(value.as_bytes()),
+        encoding::percent_encode(value),
+        encoding::base64_encode(value.as_bytes()),
     ]
 }
 

@@ -5,7 +5,7 @@
 use phonehook_e2e::contract;
 use phonehook_e2e::mocks::esendex::{self, Esendex, Scenario, ACCOUNT, PASSWORD, USERNAME as USER};
 use phonehook_e2e::{Host, HostBuilder, MockVendor};
-use phonehook_plugin_api::wire;
+use phonehook_plugin_api::encoding;
 use serde_json::{json, Value};
 
 async fn mock(scenario: Scenario) -> MockVendor {
@@ -53,7 +53,7 @@ async fn sms_is_dispatched_as_documented() {
     );
     assert_eq!(
         req.header("authorization"),
-        Some(wire::basic_auth(USER, PASSWORD).as_str())
+        Some(encoding::basic_auth(USER, PASSWORD).as_str())
     );
     assert_eq!(req.header("content-type"), Some("application/json"));
     assert_eq!(req.header("accept"), Some("application/json"));

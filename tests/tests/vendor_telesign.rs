@@ -8,7 +8,7 @@ use phonehook_e2e::mocks::telesign::{
     self, Scenario, Telesign, API_KEY as KEY, CUSTOMER_ID as CUSTOMER,
 };
 use phonehook_e2e::{Host, HostBuilder, MockVendor};
-use phonehook_plugin_api::wire;
+use phonehook_plugin_api::encoding;
 use serde_json::{json, Value};
 
 /// Another well-formed key, which the mock does not accept.
@@ -118,7 +118,7 @@ async fn basic_auth_works_when_chosen() {
     let req = mock.last();
     assert_eq!(
         req.header("authorization"),
-        Some(wire::basic_auth(CUSTOMER, KEY).as_str())
+        Some(encoding::basic_auth(CUSTOMER, KEY).as_str())
     );
     assert_eq!(req.header("x-ts-nonce"), None);
 }

@@ -5,7 +5,7 @@ use phonehook_e2e::mocks::twilio::{
     self, Scenario, Twilio, ACCOUNT_SID, AUTH_TOKEN, FROM, VERIFY_SID,
 };
 use phonehook_e2e::{Host, HostBuilder, MockVendor};
-use phonehook_plugin_api::wire;
+use phonehook_plugin_api::encoding;
 use serde_json::{json, Value};
 
 const MESSAGES_PATH: &str = "/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Messages.json";
@@ -43,7 +43,7 @@ fn voice(language: &str) -> Value {
 }
 
 fn basic() -> String {
-    wire::basic_auth(ACCOUNT_SID, AUTH_TOKEN)
+    encoding::basic_auth(ACCOUNT_SID, AUTH_TOKEN)
 }
 
 /// Asserts a 502 vendor error and returns its error object.
@@ -124,7 +124,7 @@ async fn an_api_key_logs_in_instead_of_the_auth_token() {
     assert_eq!(req.path, MESSAGES_PATH);
     assert_eq!(
         req.header("authorization"),
-        Some(wire::basic_auth(key, "api-key-secret").as_str())
+        Some(encoding::basic_auth(key, "api-key-secret").as_str())
     );
 }
 

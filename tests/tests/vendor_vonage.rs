@@ -5,7 +5,7 @@ use phonehook_e2e::mocks::vonage::{
     self, Scenario, Vonage, API_KEY, API_SECRET, APPLICATION_ID, FROM, PRIVATE_KEY,
 };
 use phonehook_e2e::{Host, HostBuilder, MockVendor};
-use phonehook_plugin_api::wire;
+use phonehook_plugin_api::encoding;
 use serde_json::{json, Value};
 
 async fn mock(scenario: Scenario) -> MockVendor {
@@ -70,7 +70,7 @@ fn vendor_error(status: u16, body: &Value) -> &Value {
 }
 
 fn base64url_json(part: &str) -> Value {
-    let bytes = wire::base64url_decode(part).expect("base64url");
+    let bytes = encoding::base64url_decode(part).expect("base64url");
     serde_json::from_slice(&bytes).expect("JSON")
 }
 
@@ -89,7 +89,7 @@ async fn sms_is_sent_through_the_sms_api() {
     );
     assert_eq!(
         req.header("authorization"),
-        Some(wire::basic_auth(API_KEY, API_SECRET).as_str())
+        Some(encoding::basic_auth(API_KEY, API_SECRET).as_str())
     );
     assert_eq!(
         req.header("content-type"),
@@ -127,7 +127,7 @@ async fn a_long_text_comes_back_as_several_segments() {
         "Your code is 123456. {}",
         "Never share it with anyone. ".repeat(8)
     );
-    assert_eq!(wire::sms_segments(&long), 2);
+    assert_eq!(encoding::sms_segments(&long), 2);
     let (status, body) = host.send(sms(&long)).await;
     assert_eq!(status, 200, "{body}");
     // The mock numbered the two segments 1 and 2; the first one's id is the message's.

@@ -8,6 +8,7 @@
 
 mod admin;
 mod attempt;
+mod auth;
 mod body_limit;
 mod error;
 mod health;
@@ -23,7 +24,6 @@ use axum::middleware;
 use axum::routing::{get, post};
 use axum::Router;
 
-use crate::auth;
 use crate::state::AppState;
 
 pub use attempt::EVENT_ID_HEADER;

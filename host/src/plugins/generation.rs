@@ -2,6 +2,7 @@
 //! long as they run, so a swapped-out version drains naturally: when the last
 //! message on it finishes, the generation drops and its library is unloaded.
 
+use std::mem::ManuallyDrop;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::SystemTime;
@@ -36,7 +37,10 @@ pub struct Generation {
     /// When it was loaded.
     pub loaded_at: SystemTime,
     staged: PathBuf,
-    lib: Option<OpenLibrary>,
+    /// Open for as long as the generation lives. `ManuallyDrop` only so that
+    /// `Drop` can close it first, before it checks whether the copy is still
+    /// mapped (see there).
+    lib: ManuallyDrop<OpenLibrary>,
     /// Whether the registry ever took it in. A copy refused after opening (a
     /// second file claiming a loaded plugin's name) was never a plugin the
     /// host served, so its release is not reported as an unload.
@@ -79,7 +83,7 @@ impl Generation {
                 sha256: file.sha256.clone(),
                 loaded_at: SystemTime::now(),
                 staged,
-                lib: Some(lib),
+                lib: ManuallyDrop::new(lib),
                 installed: AtomicBool::new(false),
             }),
             Err(e) => {
@@ -89,25 +93,23 @@ impl Generation {
         }
     }
 
-    fn module(&self) -> Option<PluginModRef> {
-        self.lib.as_ref().map(|l| l.module)
+    fn module(&self) -> PluginModRef {
+        self.lib.module
     }
 
     /// The plugin's configuration problems.
     pub fn check(&self, config: &Config<'_>) -> Vec<String> {
-        self.module()
-            .map(|m| invoke::check(m, config))
-            .unwrap_or_default()
+        invoke::check(self.module(), config)
     }
 
     /// The first request for a message.
-    pub fn prepare(&self, call: &Call<'_>) -> Option<OwnedStep> {
-        self.module().map(|m| invoke::prepare(m, call))
+    pub fn prepare(&self, call: &Call<'_>) -> OwnedStep {
+        invoke::prepare(self.module(), call)
     }
 
     /// The plugin's reading of a reply.
-    pub fn interpret(&self, call: &Call<'_>, reply: &HttpReply<'_>) -> Option<OwnedStep> {
-        self.module().map(|m| invoke::interpret(m, call, reply))
+    pub fn interpret(&self, call: &Call<'_>, reply: &HttpReply<'_>) -> OwnedStep {
+        invoke::interpret(self.module(), call, reply)
     }
 
     /// Records that the registry installed this generation (see `installed`).
@@ -131,11 +133,19 @@ pub fn is_mapped(path: &Path) -> bool {
 }
 
 impl Drop for Generation {
+    // `ManuallyDrop::take` (see the comment inside) is the one unsafe call.
+    #[allow(unsafe_code)]
     fn drop(&mut self) {
-        if let Some(lib) = self.lib.take() {
-            if let Err(e) = lib.library.close() {
-                tracing::warn!(plugin = %self.info.name, error = %e, "dlclose failed");
-            }
+        // Order matters: the library is closed first, by hand, so that the
+        // maps check below sees whether `dlclose` really unloaded it (left to
+        // the field's own drop, it would close only after this function, and
+        // every copy would look retained); and only then is the staged file
+        // removed.
+        // SAFETY: taken exactly once, here; nothing reads `self.lib` after
+        // it, and `ManuallyDrop` gives the field no drop glue of its own.
+        let lib = unsafe { ManuallyDrop::take(&mut self.lib) };
+        if let Err(e) = lib.library.close() {
+            tracing::warn!(plugin = %self.info.name, error = %e, "dlclose failed");
         }
         if is_mapped(&self.staged) {
             RETAINED.fetch_add(1, Ordering::Relaxed);

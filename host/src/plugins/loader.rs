@@ -6,6 +6,10 @@
 //! which the library must never be unloaded. So the host runs the same layout
 //! check against a throwaway [`CheckingGlobals`] and then takes the module with
 //! `unchecked_layout`, which keeps `dlclose` safe.
+//!
+//! Loading a library is `unsafe` by nature (it runs the library's
+//! initialisers and trusts its symbols); this module is where that happens.
+#![allow(unsafe_code)]
 
 use std::path::Path;
 

@@ -12,6 +12,7 @@ mod permissions;
 mod registry;
 mod staging;
 mod stamp;
+mod sys;
 
 pub use binding::{Binding, HostAllowList};
 pub use file::{FileError, PluginFile};

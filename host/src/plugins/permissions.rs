@@ -4,6 +4,8 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
+use super::sys;
+
 /// Why a path is not trusted.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PermissionError {
@@ -46,8 +48,7 @@ pub fn check_trusted(path: &Path) -> Result<(), PermissionError> {
     if mode & 0o022 != 0 {
         return Err(PermissionError::WorldWritable { path: shown, mode });
     }
-    // SAFETY: getuid has no preconditions and cannot fail.
-    let me = unsafe { libc::getuid() };
+    let me = sys::current_uid();
     if meta.uid() != me && meta.uid() != 0 {
         return Err(PermissionError::ForeignOwner {
             path: shown,

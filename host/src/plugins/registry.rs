@@ -26,6 +26,7 @@ use super::loader::LoadError;
 use super::permissions::check_trusted;
 use super::staging::Staging;
 use super::stamp::{canonical_file, FileStamp};
+use super::sys;
 
 /// The active plugin with its configuration.
 #[derive(Debug)]
@@ -164,6 +165,40 @@ impl State {
             &self.configs.get(name).cloned().unwrap_or_default(),
         )
     }
+
+    /// Loaded plugin `name`'s current generation with its binding, or why
+    /// there is none to activate.
+    fn bound(&self, name: &str) -> Result<(Arc<Generation>, Binding), ActivateError> {
+        let Some(slot) = self.slots.get(name) else {
+            if let Some(error) = self
+                .failed
+                .iter()
+                .find(|(p, _)| {
+                    p.file_stem()
+                        .and_then(|s| s.to_str())
+                        .is_some_and(|s| s.contains(name))
+                })
+                .map(|(_, e)| e.clone())
+            {
+                return Err(ActivateError::Failed {
+                    name: name.to_owned(),
+                    error,
+                });
+            }
+            let known: Vec<&str> = self.slots.keys().map(String::as_str).collect();
+            return Err(ActivateError::Unknown {
+                name: name.to_owned(),
+                known: if known.is_empty() {
+                    "none".to_owned()
+                } else {
+                    known.join(", ")
+                },
+            });
+        };
+        let generation = slot.current.clone();
+        let binding = self.binding(name, &generation);
+        Ok((generation, binding))
+    }
 }
 
 /// The registry.
@@ -224,7 +259,7 @@ impl Registry {
         }
         let mut sha256 = None;
         let result = self.try_load(&path, &mut sha256);
-        release_freed_memory();
+        sys::release_freed_memory();
         let mut state = self.lock();
         if let Some(stamp) = stamp {
             let refused = matches!(result, Err(_) | Ok(LoadOutcome::StillRefused));
@@ -346,45 +381,38 @@ impl Registry {
         }
     }
 
-    /// Makes `name` the active plugin. `strict` refuses a plugin with
-    /// configuration problems (the admin API); start-up is lenient so the host
-    /// comes up and answers 503 naming what is missing.
-    pub fn activate(&self, name: &str, strict: bool) -> Result<Activation, ActivateError> {
+    /// Makes `name` the active plugin; refuses one with configuration
+    /// problems (API swaps, restored swaps, configuration reloads: a running
+    /// host keeps its working plugin rather than switch to one that answers
+    /// 503).
+    pub fn activate(&self, name: &str) -> Result<Activation, ActivateError> {
         let mut state = self.lock();
-        let Some(slot) = state.slots.get(name) else {
-            if let Some(error) = state
-                .failed
-                .iter()
-                .find(|(p, _)| {
-                    p.file_stem()
-                        .and_then(|s| s.to_str())
-                        .is_some_and(|s| s.contains(name))
-                })
-                .map(|(_, e)| e.clone())
-            {
-                return Err(ActivateError::Failed {
-                    name: name.to_owned(),
-                    error,
-                });
-            }
-            let known: Vec<&str> = state.slots.keys().map(String::as_str).collect();
-            return Err(ActivateError::Unknown {
-                name: name.to_owned(),
-                known: if known.is_empty() {
-                    "none".to_owned()
-                } else {
-                    known.join(", ")
-                },
-            });
-        };
-        let generation = slot.current.clone();
-        let binding = state.binding(name, &generation);
-        if strict && !binding.problems.is_empty() {
+        let (generation, binding) = state.bound(name)?;
+        if !binding.problems.is_empty() {
             return Err(ActivateError::Misconfigured {
                 name: name.to_owned(),
                 problems: binding.problems,
             });
         }
+        Ok(self.install(&mut state, name, generation, binding))
+    }
+
+    /// Makes `name` the active plugin even with configuration problems, which
+    /// the [`Activation`] lists: at start-up, so the host comes up and answers
+    /// 503 naming what is missing.
+    pub fn activate_misconfigured(&self, name: &str) -> Result<Activation, ActivateError> {
+        let mut state = self.lock();
+        let (generation, binding) = state.bound(name)?;
+        Ok(self.install(&mut state, name, generation, binding))
+    }
+
+    fn install(
+        &self,
+        state: &mut State,
+        name: &str,
+        generation: Arc<Generation>,
+        binding: Binding,
+    ) -> Activation {
         let activation = Activation {
             name: name.to_owned(),
             generation: generation.id,
@@ -402,15 +430,12 @@ impl Registry {
             .slots
             .retain(|n, s| s.file_present || n.as_str() == name || s.current.source.exists());
         tracing::info!(plugin = %name, generation = activation.generation, "plugin activated");
-        Ok(activation)
+        activation
     }
 
     /// A loaded plugin with its configuration, active or not (the runner).
     pub fn bind(&self, name: &str) -> Option<Active> {
-        let state = self.lock();
-        let slot = state.slots.get(name)?;
-        let generation = slot.current.clone();
-        let binding = state.binding(name, &generation);
+        let (generation, binding) = self.lock().bound(name).ok()?;
         Some(Active {
             generation,
             binding,
@@ -504,17 +529,6 @@ pub fn file_label(path: &Path) -> String {
         .unwrap_or_default()
         .to_string_lossy()
         .into_owned()
-}
-
-/// A load reads a whole plugin file (megabytes) on a blocking-pool thread;
-/// glibc keeps the freed buffer in that thread's arena, so without this the
-/// RSS of a host that reloads often settles tens of MiB above what it uses.
-fn release_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only returns free heap pages to the kernel.
-    unsafe {
-        libc::malloc_trim(0);
-    }
 }
 
 /// RFC 3339 in UTC, seconds precision, without a date-time dependency.

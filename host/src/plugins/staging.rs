@@ -11,6 +11,8 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::sys;
+
 /// The staging directory.
 #[derive(Debug)]
 pub struct Staging {
@@ -26,7 +28,7 @@ impl Staging {
         let (dir, remove_on_drop) = match configured {
             Some(dir) => (dir.to_path_buf(), false),
             None => {
-                let base = std::env::temp_dir().join(format!("phonehook-{}", current_uid()));
+                let base = std::env::temp_dir().join(format!("phonehook-{}", sys::current_uid()));
                 let unique = format!("{}-{:08x}", std::process::id(), rand::random::<u32>());
                 (base.join(unique), true)
             }
@@ -74,9 +76,4 @@ impl Drop for Staging {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
-}
-
-fn current_uid() -> u32 {
-    // SAFETY: getuid has no preconditions and cannot fail.
-    unsafe { libc::getuid() }
 }

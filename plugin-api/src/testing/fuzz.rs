@@ -11,9 +11,10 @@
 use std::path::Path;
 
 use super::{Harness, Reply};
+use crate::error::ErrorKind;
 use crate::message::{Channel, Message};
-use crate::outcome::{ErrorKind, Step};
 use crate::plugin::Plugin;
+use crate::step::Step;
 
 /// A vendor reply made from fuzz bytes: two bytes of status, one byte of
 /// flags (channel, alternative configuration, content type, a Retry-After
@@ -126,6 +127,8 @@ pub fn check_reply<P: Plugin>(harness: &Harness<P>, input: &FuzzReply<'_>) -> Op
 /// must be delivered and `err-*` (documented errors) must fail, which also
 /// proves the harness's configuration reaches the reply code. Panics naming
 /// every input that fails, or when `dir` holds none.
+// A test helper: it reports a failure by panicking, as `assert!` does.
+#[allow(clippy::expect_used)]
 pub fn replay<P: Plugin>(dir: impl AsRef<Path>, harness: impl Fn(bool) -> Harness<P>) {
     replay_files(dir, |name, data| {
         let input = FuzzReply::parse(data).expect("at least three bytes");

@@ -41,13 +41,15 @@ use std::marker::PhantomData;
 
 use abi_stable::std_types::RStr;
 
-use crate::call::{Call, Config, Pair};
+use crate::call::{Call, Config};
+use crate::error::PluginError;
 use crate::export;
 use crate::http::{HttpReply, HttpRequest};
 use crate::manifest::Manifest;
 use crate::message::Message;
-use crate::outcome::{Delivery, PluginError, Step};
+use crate::pair::Pair;
 use crate::plugin::Plugin;
+use crate::step::{Delivery, Step};
 
 /// A canned vendor reply.
 #[derive(Clone, Debug)]

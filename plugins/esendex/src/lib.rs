@@ -113,7 +113,7 @@ mod tests {
     use super::*;
     use phonehook_plugin_api::serde_json::{json, Value};
     use phonehook_plugin_api::testing::{Harness, Reply};
-    use phonehook_plugin_api::{wire, ErrorKind, Message};
+    use phonehook_plugin_api::{encoding, ErrorKind, Message};
 
     fn harness() -> Harness<Esendex> {
         Harness::new()
@@ -140,7 +140,7 @@ mod tests {
         );
         assert_eq!(
             req.header_value("authorization"),
-            Some(wire::basic_auth("user@example.com", "pa55word").as_str())
+            Some(encoding::basic_auth("user@example.com", "pa55word").as_str())
         );
         assert_eq!(req.header_value("content-type"), Some("application/json"));
         assert_eq!(req.header_value("accept"), Some("application/json"));

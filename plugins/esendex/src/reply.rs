@@ -2,7 +2,7 @@
 //! XML when the account answers in XML), the vendor's error otherwise.
 
 use phonehook_plugin_api::serde_json::Value;
-use phonehook_plugin_api::{wire, Delivery, HttpReply, PluginError};
+use phonehook_plugin_api::{encoding, Delivery, HttpReply, PluginError};
 
 /// The delivery, or why there is none.
 pub fn read(reply: &HttpReply<'_>) -> Result<Delivery, PluginError> {
@@ -16,7 +16,7 @@ pub fn read(reply: &HttpReply<'_>) -> Result<Delivery, PluginError> {
 fn accepted(reply: &HttpReply<'_>) -> Result<Delivery, PluginError> {
     let text = reply.text()?;
     let id = if looks_like_xml(text) {
-        wire::xml_attr(text, &["messageheaders", "messageheader"], "id")
+        encoding::xml_attr(text, &["messageheaders", "messageheader"], "id")
     } else {
         let body = reply.json()?;
         body["batch"]["messageheaders"][0]["id"]
@@ -30,7 +30,7 @@ fn accepted(reply: &HttpReply<'_>) -> Result<Delivery, PluginError> {
         Some(id) => Ok(Delivery::new(id, "")),
         None => Err(PluginError::protocol(format!(
             "Esendex accepted the message but its reply has no message header id: {}",
-            wire::snippet(text)
+            encoding::snippet(text)
         ))),
     }
 }
@@ -44,12 +44,12 @@ fn looks_like_xml(text: &str) -> bool {
 fn refused(reply: &HttpReply<'_>) -> PluginError {
     // Throttling and server faults pass; 402 (no credit left) and the other
     // 4xx need someone to act first.
-    let retryable = wire::status_is_retryable(reply.status);
+    let retryable = encoding::status_is_retryable(reply.status);
     match json_error(reply) {
         Some((code, description)) => PluginError::vendor(code, description)
             .retryable(retryable)
             .retry_after(reply.retry_after_secs()),
-        None => wire::unexpected_reply(reply),
+        None => reply.unexpected(),
     }
 }
 

@@ -3,7 +3,7 @@
 //! newer `errorCode`/`description`/`violations`).
 
 use phonehook_plugin_api::serde_json::Value;
-use phonehook_plugin_api::{wire, Delivery, HttpReply, PluginError};
+use phonehook_plugin_api::{encoding, Delivery, HttpReply, PluginError};
 
 /// Status groups that mean the message will never arrive.
 /// 1 PENDING and 3 DELIVERED are fine; 2 UNDELIVERABLE, 4 EXPIRED and
@@ -31,7 +31,7 @@ fn accepted(body: &Value) -> Result<Delivery, PluginError> {
     let Some(first) = entries.first() else {
         return Err(PluginError::protocol(format!(
             "Infobip reply has no `messages`: {}",
-            wire::snippet(&body.to_string())
+            encoding::snippet(&body.to_string())
         )));
     };
     if let Some(err) = entries.iter().find_map(rejected) {
@@ -44,7 +44,7 @@ fn accepted(body: &Value) -> Result<Delivery, PluginError> {
         .ok_or_else(|| {
             PluginError::protocol(format!(
                 "Infobip reply has no `messages[0].messageId`: {}",
-                wire::snippet(&body.to_string())
+                encoding::snippet(&body.to_string())
             ))
         })?;
     let status = first["status"]["groupName"]
@@ -78,13 +78,13 @@ fn refusal(reply: &HttpReply<'_>) -> PluginError {
     let parsed = reply.json().ok();
     match parsed.as_ref().and_then(vendor_error) {
         Some(err) => decorate(err, reply),
-        None => wire::unexpected_reply(reply),
+        None => reply.unexpected(),
     }
 }
 
 /// Adds what the HTTP layer says about retrying.
 fn decorate(err: PluginError, reply: &HttpReply<'_>) -> PluginError {
-    err.retryable(wire::status_is_retryable(reply.status))
+    err.retryable(encoding::status_is_retryable(reply.status))
         .retry_after(reply.retry_after_secs())
 }
 

@@ -1,7 +1,7 @@
 //! The account configuration: API key, per-account base URL, API flavour and
 //! sender ids, read from the plugin's settings and secrets.
 
-use phonehook_plugin_api::{wire, Config, PluginError};
+use phonehook_plugin_api::{encoding, Config, PluginError};
 
 /// The secret holding the API key.
 pub const API_KEY: &str = "INFOBIP_API_KEY";
@@ -88,7 +88,9 @@ pub fn base_url(config: &Config<'_>) -> Result<String, PluginError> {
 /// A phone number as Infobip wants it: international digits without `+`.
 /// Anything else (an alphanumeric sender such as `InfoSMS`) is kept as is.
 pub fn number_or_name(value: &str) -> String {
-    wire::phone_digits(value).unwrap_or(value.trim()).to_owned()
+    encoding::phone_digits(value)
+        .unwrap_or(value.trim())
+        .to_owned()
 }
 
 /// The SMS sender id. API v2 falls back to the account's default sender

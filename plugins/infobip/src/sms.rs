@@ -1,7 +1,7 @@
 //! SMS request bodies for both Infobip SMS APIs.
 
 use phonehook_plugin_api::serde_json::{json, Map, Value};
-use phonehook_plugin_api::{wire, PluginError};
+use phonehook_plugin_api::{encoding, PluginError};
 
 use crate::settings::SmsApi;
 
@@ -16,9 +16,9 @@ pub fn check_length(text: &str) -> Result<(), PluginError> {
     if text.trim().is_empty() {
         return Err(PluginError::invalid_message("the message text is empty"));
     }
-    let parts = wire::sms_segments(text);
+    let parts = encoding::sms_segments(text);
     if parts > MAX_PARTS {
-        let encoding = if wire::is_gsm7(text) {
+        let encoding = if encoding::is_gsm7(text) {
             "GSM-7"
         } else {
             "UCS-2"

@@ -6,7 +6,7 @@
 
 use phonehook_plugin_api::serde_json::json;
 use phonehook_plugin_api::{
-    export_plugin, wire, Call, Channel, Delivery, HttpReply, HttpRequest, Manifest, Plugin,
+    encoding, export_plugin, Call, Channel, Delivery, HttpReply, HttpRequest, Manifest, Plugin,
     PluginError, Step,
 };
 
@@ -50,7 +50,7 @@ impl Plugin for Sandbox {
             "channel": msg.channel.as_str(),
             "language": msg.language.as_str(),
             "action": msg.action.as_str(),
-            "segments": wire::sms_segments(&msg.text),
+            "segments": encoding::sms_segments(&msg.text),
         });
         let request = HttpRequest::post(format!("{base}/sandbox/messages")).json(&body);
         Ok(match call.config.secret(INBOX_TOKEN) {
@@ -68,7 +68,7 @@ impl Plugin for Sandbox {
                 .ok_or_else(|| {
                     PluginError::protocol(format!(
                         "inbox reply has no `id`: {}",
-                        wire::snippet(&body.to_string())
+                        encoding::snippet(&body.to_string())
                     ))
                 })?;
             return Ok(Step::Delivered(Delivery::new(id, "delivered")));
@@ -76,10 +76,10 @@ impl Plugin for Sandbox {
         let code = body["error"]["code"].as_str().unwrap_or_default();
         let message = body["error"]["message"].as_str().unwrap_or_default();
         if code.is_empty() && message.is_empty() {
-            return Err(wire::unexpected_reply(reply));
+            return Err(reply.unexpected());
         }
         Err(PluginError::vendor(code, message)
-            .retryable(wire::status_is_retryable(reply.status))
+            .retryable(encoding::status_is_retryable(reply.status))
             .retry_after(reply.retry_after_secs()))
     }
 }

@@ -5,7 +5,7 @@
 //! SNS sends text messages only, so the manifest lists the SMS channel alone.
 
 use phonehook_plugin_api::{
-    date, export_plugin, wire, Call, Channel, Config, HttpReply, HttpRequest, Manifest, Plugin,
+    date, encoding, export_plugin, Call, Channel, Config, HttpReply, HttpRequest, Manifest, Plugin,
     PluginError, Step,
 };
 
@@ -116,7 +116,7 @@ impl Plugin for Sns {
         let region = region(&config)?;
         let options = publish::Options::from_config(&config)?;
 
-        let body = wire::form_encode(&publish::form_fields(
+        let body = encoding::form_encode(&publish::form_fields(
             msg.recipient.as_str(),
             text,
             &options,

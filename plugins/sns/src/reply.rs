@@ -1,7 +1,7 @@
 //! SNS's answers: a `PublishResponse` with the message id, or an
 //! `ErrorResponse` with a code and a text, both XML.
 
-use phonehook_plugin_api::{wire, Config, Delivery, HttpReply, PluginError};
+use phonehook_plugin_api::{encoding, Config, Delivery, HttpReply, PluginError};
 
 const MESSAGE_ID: &[&str] = &["PublishResponse", "PublishResult", "MessageId"];
 const ERROR_CODE: &[&str] = &["ErrorResponse", "Error", "Code"];
@@ -50,14 +50,14 @@ fn delivered(reply: &HttpReply<'_>) -> Result<Delivery, PluginError> {
             reply.status
         )));
     }
-    wire::xml_text(text, MESSAGE_ID)
+    encoding::xml_text(text, MESSAGE_ID)
         .filter(|id| !id.trim().is_empty())
         .map(|id| Delivery::new(id, ""))
         .ok_or_else(|| {
             PluginError::protocol(format!(
                 "SNS answered HTTP {} without PublishResponse/PublishResult/MessageId: {}",
                 reply.status,
-                wire::snippet(text)
+                encoding::snippet(text)
             ))
         })
 }
@@ -68,16 +68,16 @@ fn delivered(reply: &HttpReply<'_>) -> Result<Delivery, PluginError> {
 /// so secrets are redacted here, before the text is cut.
 fn refused(reply: &HttpReply<'_>, config: &Config<'_>) -> PluginError {
     let Ok(text) = reply.text() else {
-        return wire::unexpected_reply(reply);
+        return reply.unexpected();
     };
-    let Some(code) = wire::xml_text(text, ERROR_CODE).filter(|c| !c.is_empty()) else {
-        return wire::unexpected_reply(reply);
+    let Some(code) = encoding::xml_text(text, ERROR_CODE).filter(|c| !c.is_empty()) else {
+        return reply.unexpected();
     };
-    let message = wire::xml_text(text, ERROR_MESSAGE)
+    let message = encoding::xml_text(text, ERROR_MESSAGE)
         .filter(|m| !m.is_empty())
         .unwrap_or_else(|| code.clone());
-    let message = wire::snippet(&config.redact(&message));
-    let retryable = wire::status_is_retryable(reply.status) || code_is_retryable(&code);
+    let message = encoding::snippet(&config.redact(&message));
+    let retryable = encoding::status_is_retryable(reply.status) || code_is_retryable(&code);
     PluginError::vendor(config.redact(&code), message)
         .retryable(retryable)
         .retry_after(reply.retry_after_secs())

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use phonehook_plugin_api::crypto::{hmac_sha256 as hmac, sha256_hex};
-use phonehook_plugin_api::wire;
+use phonehook_plugin_api::encoding;
 
 /// The signing algorithm's name, first word of the `Authorization` header.
 pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
@@ -116,7 +116,7 @@ pub fn sign(
     let (canonical_request, signed_headers) = canonical_request(request);
     let string_to_sign = string_to_sign(amz_date, &scope, &canonical_request);
     let key = signing_key(credentials.secret_access_key, &scope);
-    let signature = wire::hex(&hmac(&key, string_to_sign.as_bytes()));
+    let signature = encoding::hex(&hmac(&key, string_to_sign.as_bytes()));
     let authorization = format!(
         "{ALGORITHM} Credential={}/{scope}, SignedHeaders={signed_headers}, Signature={signature}",
         credentials.access_key_id
@@ -188,7 +188,7 @@ fn canonical_uri(path: &str) -> String {
         return "/".to_owned();
     }
     path.split('/')
-        .map(wire::percent_encode)
+        .map(encoding::percent_encode)
         .collect::<Vec<_>>()
         .join("/")
 }
@@ -201,8 +201,8 @@ fn canonical_query(query: &str) -> String {
         .map(|p| {
             let (name, value) = p.split_once('=').unwrap_or((p, ""));
             (
-                wire::percent_encode(&percent_decode(name)),
-                wire::percent_encode(&percent_decode(value)),
+                encoding::percent_encode(&percent_decode(name)),
+                encoding::percent_encode(&percent_decode(value)),
             )
         })
         .collect();

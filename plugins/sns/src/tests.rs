@@ -1,5 +1,5 @@
 use phonehook_plugin_api::testing::{Harness, Reply};
-use phonehook_plugin_api::{wire, Channel, ErrorKind, HttpRequest, Message, Step};
+use phonehook_plugin_api::{encoding, Channel, ErrorKind, HttpRequest, Message, Step};
 
 use super::*;
 
@@ -44,7 +44,7 @@ const PUBLISHED: &str = r#"<PublishResponse xmlns="http://sns.amazonaws.com/doc/
 </PublishResponse>"#;
 
 fn field(req: &HttpRequest, name: &str) -> Option<String> {
-    wire::form_decode(&req.body)
+    encoding::form_decode(&req.body)
         .into_iter()
         .find(|(k, _)| k == name)
         .map(|(_, v)| v)
@@ -119,7 +119,7 @@ fn publishes_a_signed_form_to_the_regional_endpoint() {
     assert_eq!(req.header_value("host"), None);
     assert_eq!(req.header_value("x-amz-security-token"), None);
     assert_eq!(
-        wire::form_decode(&req.body),
+        encoding::form_decode(&req.body),
         [
             ("Action", "Publish"),
             ("Version", "2010-03-31"),
@@ -381,7 +381,11 @@ fn secrets_quoted_by_aws_are_scrubbed() {
         .run(&msg(), |_| {
             xml(
                 403,
-                &error_xml("Sender", "SignatureDoesNotMatch", &wire::xml_escape(&text)),
+                &error_xml(
+                    "Sender",
+                    "SignatureDoesNotMatch",
+                    &encoding::xml_escape(&text),
+                ),
             )
         })
         .unwrap_err();

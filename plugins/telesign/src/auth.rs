@@ -4,7 +4,7 @@
 //! which never sends the key itself).
 
 use phonehook_plugin_api::crypto::hmac_sha256;
-use phonehook_plugin_api::{date, wire, Call, Config, HttpRequest, PluginError};
+use phonehook_plugin_api::{date, encoding, Call, Config, HttpRequest, PluginError};
 
 /// The customer id (a GUID from the TeleSign portal).
 pub const CUSTOMER_ID: &str = "TELESIGN_CUSTOMER_ID";
@@ -110,7 +110,7 @@ pub fn signing_key(api_key: &str) -> Result<Vec<u8>, PluginError> {
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '='))
         .collect();
-    wire::base64_decode(&cleaned)
+    encoding::base64_decode(&cleaned)
         .filter(|key| !key.is_empty())
         .ok_or_else(|| PluginError::config(format!("secret `{API_KEY}` is not valid base64")))
 }
@@ -150,7 +150,7 @@ impl Signed<'_> {
 
     /// base64(HMAC-SHA256(key, string to sign)).
     pub fn signature(&self, key: &[u8]) -> String {
-        wire::base64_encode(&hmac_sha256(key, self.string_to_sign().as_bytes()))
+        encoding::base64_encode(&hmac_sha256(key, self.string_to_sign().as_bytes()))
     }
 }
 

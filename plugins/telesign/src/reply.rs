@@ -4,7 +4,7 @@
 //! usually, an `errors` list.
 
 use phonehook_plugin_api::serde_json::Value;
-use phonehook_plugin_api::{wire, Channel, Delivery, HttpReply, PluginError};
+use phonehook_plugin_api::{encoding, Channel, Delivery, HttpReply, PluginError};
 
 /// Statuses that mean the Messaging API took the message: 290 "Message in
 /// progress" (the documented answer), or an already-known delivery to the
@@ -20,7 +20,7 @@ const VOICE_ACCEPTED: &[i64] = &[103, 105, 290];
 pub fn read(reply: &HttpReply<'_>, channel: Channel) -> Result<Delivery, PluginError> {
     let body = match reply.json() {
         Ok(body) => body,
-        Err(_) if !reply.is_success() => return Err(wire::unexpected_reply(reply)),
+        Err(_) if !reply.is_success() => return Err(reply.unexpected()),
         Err(e) => return Err(e),
     };
     let status = Status::of(&body);
@@ -37,7 +37,7 @@ pub fn read(reply: &HttpReply<'_>, channel: Channel) -> Result<Delivery, PluginE
         return Err(refusal(&body, &status, reply).retryable(false));
     }
     if status.code.is_none() && first_error(&body).is_none() {
-        return Err(wire::unexpected_reply(reply));
+        return Err(reply.unexpected());
     }
     Err(refusal(&body, &status, reply))
 }
@@ -75,7 +75,7 @@ fn delivery(body: &Value, status: &Status) -> Result<Delivery, PluginError> {
     if id.is_empty() {
         return Err(PluginError::protocol(format!(
             "TeleSign accepted the message but its reply has no `reference_id`: {}",
-            wire::snippet(&body.to_string())
+            encoding::snippet(&body.to_string())
         )));
     }
     Ok(Delivery::new(id, status.description.clone()))
@@ -105,6 +105,6 @@ fn refusal(body: &Value, status: &Status, reply: &HttpReply<'_>) -> PluginError 
         text
     };
     PluginError::vendor(code, text)
-        .retryable(wire::status_is_retryable(reply.status))
+        .retryable(encoding::status_is_retryable(reply.status))
         .retry_after(reply.retry_after_secs())
 }

@@ -2,7 +2,7 @@ use super::*;
 use crate::auth::Signed;
 use phonehook_plugin_api::serde_json::json;
 use phonehook_plugin_api::testing::{Harness, Reply};
-use phonehook_plugin_api::{wire, ErrorKind, Message};
+use phonehook_plugin_api::{encoding, ErrorKind, Message};
 
 /// A well-formed (made-up) base64 API key.
 const KEY: &str = "dGVzdC1rZXktZm9yLXBob25laG9vay10ZWxlc2lnbi1wbHVnaW4=";
@@ -48,7 +48,7 @@ fn sms_is_a_signed_form_post_to_messaging() {
     let nonce = req.header_value("x-ts-nonce").unwrap();
     assert_eq!(nonce.len(), 36);
     assert_eq!(
-        wire::form_decode(&req.body),
+        encoding::form_decode(&req.body),
         vec![
             ("phone_number".to_owned(), "14155550100".to_owned()),
             ("message".to_owned(), "Your code is 123456".to_owned()),
@@ -86,7 +86,7 @@ fn basic_auth_sends_the_key_without_signing() {
     let req = harness().setting("auth", "basic").prepare(&msg()).unwrap();
     assert_eq!(
         req.header_value("authorization"),
-        Some(wire::basic_auth(CUSTOMER, KEY).as_str())
+        Some(encoding::basic_auth(CUSTOMER, KEY).as_str())
     );
     assert_eq!(req.header_value("x-ts-nonce"), None);
 }
@@ -115,7 +115,7 @@ fn voice_posts_to_the_voice_api_with_a_voice() {
     let call = msg().with_channel(Channel::Voice).with_language("en-GB");
     let req = harness().prepare(&call).unwrap();
     assert_eq!(req.url.as_str(), "https://rest-api.telesign.com/v1/voice");
-    let form = wire::form_decode(&req.body);
+    let form = encoding::form_decode(&req.body);
     assert!(
         form.contains(&("voice".to_owned(), "f-en-GB".to_owned())),
         "{form:?}"

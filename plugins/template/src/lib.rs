@@ -18,7 +18,7 @@
 
 use phonehook_plugin_api::serde_json::json;
 use phonehook_plugin_api::{
-    export_plugin, wire, Call, Channel, Delivery, HttpReply, HttpRequest, Manifest, Plugin,
+    encoding, export_plugin, Call, Channel, Delivery, HttpReply, HttpRequest, Manifest, Plugin,
     PluginError, Step,
 };
 
@@ -66,7 +66,7 @@ impl Plugin for Template {
         let id = id.ok_or_else(|| {
             PluginError::protocol(format!(
                 "Acme's reply has no `id`: {}",
-                wire::snippet(&body.to_string())
+                encoding::snippet(&body.to_string())
             ))
         })?;
         let status = body["status"].as_str().unwrap_or_default();
@@ -78,14 +78,14 @@ impl Plugin for Template {
 /// an empty 503) as its HTTP status and first characters.
 fn refusal(reply: &HttpReply<'_>) -> PluginError {
     let Ok(body) = reply.json() else {
-        return wire::unexpected_reply(reply);
+        return reply.unexpected();
     };
     let error = &body["error"];
     let (Some(code), Some(message)) = (error["code"].as_str(), error["message"].as_str()) else {
-        return wire::unexpected_reply(reply);
+        return reply.unexpected();
     };
     PluginError::vendor(code, message)
-        .retryable(wire::status_is_retryable(reply.status))
+        .retryable(encoding::status_is_retryable(reply.status))
         .retry_after(reply.retry_after_secs())
 }
 

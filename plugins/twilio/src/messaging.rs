@@ -1,6 +1,6 @@
 //! Programmable Messaging: `POST /2010-04-01/Accounts/{AccountSid}/Messages.json`.
 
-use phonehook_plugin_api::{wire, Call, HttpRequest, PluginError};
+use phonehook_plugin_api::{encoding, Call, HttpRequest, PluginError};
 
 use crate::settings::{self, Credentials, Sender};
 
@@ -17,7 +17,7 @@ pub fn request(call: &Call<'_>, creds: &Credentials<'_>) -> Result<HttpRequest, 
     let base = call.config.base_url(settings::API_HOST);
     let url = format!(
         "{base}/2010-04-01/Accounts/{}/Messages.json",
-        wire::percent_encode(creds.account_sid)
+        encoding::percent_encode(creds.account_sid)
     );
     let (sender_field, sender_value) = match sender {
         Sender::Service(sid) => ("MessagingServiceSid", sid),

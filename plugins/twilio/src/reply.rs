@@ -2,7 +2,7 @@
 //! `{"code", "message", "more_info", "status"}` (sometimes with `detail`).
 
 use phonehook_plugin_api::serde_json::Value;
-use phonehook_plugin_api::{wire, Delivery, HttpReply, PluginError};
+use phonehook_plugin_api::{encoding, Delivery, HttpReply, PluginError};
 
 /// What a reply means: the created resource, or why Twilio refused.
 ///
@@ -30,7 +30,7 @@ fn created(reply: &HttpReply<'_>) -> Result<Delivery, PluginError> {
             PluginError::protocol(format!(
                 "Twilio answered HTTP {} without a `sid`: {}",
                 reply.status,
-                wire::snippet(&body.to_string())
+                encoding::snippet(&body.to_string())
             ))
         })?;
     let status = body
@@ -44,7 +44,7 @@ fn created(reply: &HttpReply<'_>) -> Result<Delivery, PluginError> {
 /// reply is not in that format (a proxy's HTML page, an empty 503).
 fn refusal(reply: &HttpReply<'_>) -> PluginError {
     let Ok(body) = reply.json() else {
-        return wire::unexpected_reply(reply);
+        return reply.unexpected();
     };
     let code = match body.get("code") {
         Some(Value::Number(n)) => n.to_string(),
@@ -53,7 +53,7 @@ fn refusal(reply: &HttpReply<'_>) -> PluginError {
     };
     let message = text_field(&body, "message");
     if code.is_empty() && message.is_none() {
-        return wire::unexpected_reply(reply);
+        return reply.unexpected();
     }
     let code = if code.is_empty() {
         reply.status.to_string()
@@ -61,7 +61,7 @@ fn refusal(reply: &HttpReply<'_>) -> PluginError {
         code
     };
     PluginError::vendor(code, describe(&body, message, reply.status))
-        .retryable(wire::status_is_retryable(reply.status))
+        .retryable(encoding::status_is_retryable(reply.status))
         .retry_after(reply.retry_after_secs())
 }
 

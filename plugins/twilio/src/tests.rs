@@ -2,7 +2,7 @@
 
 use phonehook_plugin_api::serde_json::{json, Value};
 use phonehook_plugin_api::testing::{Harness, Reply};
-use phonehook_plugin_api::{wire, Channel, ErrorKind, Message, Method, Step};
+use phonehook_plugin_api::{encoding, Channel, ErrorKind, Message, Method, Step};
 
 use super::Twilio;
 
@@ -29,7 +29,7 @@ fn sms() -> Message {
 }
 
 fn form(req: &phonehook_plugin_api::HttpRequest) -> Vec<(String, String)> {
-    wire::form_decode(&req.body)
+    encoding::form_decode(&req.body)
 }
 
 fn field(req: &phonehook_plugin_api::HttpRequest, name: &str) -> Option<String> {
@@ -86,7 +86,7 @@ fn text_is_a_form_post_to_messages_json() {
     );
     assert_eq!(
         req.header_value("authorization"),
-        Some(wire::basic_auth(SID, TOKEN).as_str())
+        Some(encoding::basic_auth(SID, TOKEN).as_str())
     );
     assert_eq!(
         req.header_value("content-type"),
@@ -138,7 +138,7 @@ fn api_key_logs_in_instead_of_the_auth_token() {
         .secret("TWILIO_API_SECRET", "keysecret")
         .secret("TWILIO_PHONE_NUMBER", FROM);
     let req = h.prepare(&sms()).unwrap();
-    let auth = wire::basic_auth("SK0123456789abcdef0123456789abcdef", "keysecret");
+    let auth = encoding::basic_auth("SK0123456789abcdef0123456789abcdef", "keysecret");
     assert_eq!(req.header_value("authorization"), Some(auth.as_str()));
     assert!(req.url.as_str().contains(SID));
 }
@@ -176,7 +176,7 @@ fn voice_is_a_call_with_inline_twiml() {
     );
     assert_eq!(
         req.header_value("authorization"),
-        Some(wire::basic_auth(SID, TOKEN).as_str())
+        Some(encoding::basic_auth(SID, TOKEN).as_str())
     );
     assert_eq!(field(&req, "To").as_deref(), Some("+14155550100"));
     assert_eq!(field(&req, "From").as_deref(), Some(FROM));
@@ -216,7 +216,7 @@ fn verify_posts_the_custom_code_to_the_verify_host() {
     );
     assert_eq!(
         req.header_value("authorization"),
-        Some(wire::basic_auth(SID, TOKEN).as_str())
+        Some(encoding::basic_auth(SID, TOKEN).as_str())
     );
     assert_eq!(
         req.header_value("content-type"),

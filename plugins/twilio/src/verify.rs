@@ -3,7 +3,7 @@
 //! localises the message (from the number's country); the message text here
 //! is not sent.
 
-use phonehook_plugin_api::{wire, Call, Channel, HttpRequest, PluginError};
+use phonehook_plugin_api::{encoding, Call, Channel, HttpRequest, PluginError};
 
 use crate::settings::{self, Credentials};
 
@@ -20,7 +20,7 @@ pub fn request(call: &Call<'_>, creds: &Credentials<'_>) -> Result<HttpRequest, 
     let base = settings::verify_base_url(&call.config);
     let url = format!(
         "{base}/v2/Services/{}/Verifications",
-        wire::percent_encode(service)
+        encoding::percent_encode(service)
     );
     let fields = [
         ("To", call.message.recipient.as_str()),

@@ -2,7 +2,7 @@
 //! TwiML that reads the message out, the code digit by digit, twice.
 
 use phonehook_plugin_api::speech::{self, Otherwise};
-use phonehook_plugin_api::{lang, wire, Call, HttpRequest, Message, PluginError};
+use phonehook_plugin_api::{encoding, lang, Call, HttpRequest, Message, PluginError};
 
 use crate::settings::{self, Credentials};
 
@@ -30,7 +30,7 @@ pub fn request(call: &Call<'_>, creds: &Credentials<'_>) -> Result<HttpRequest, 
     let base = call.config.base_url(settings::API_HOST);
     let url = format!(
         "{base}/2010-04-01/Accounts/{}/Calls.json",
-        wire::percent_encode(creds.account_sid)
+        encoding::percent_encode(creds.account_sid)
     );
     let fields = [
         ("To", call.message.recipient.as_str()),
@@ -50,13 +50,13 @@ pub fn twiml(message: &Message, voice: Option<&str>) -> Result<String, PluginErr
     let script = script(message)?;
     let mut attrs = String::new();
     if let Some(voice) = voice.map(str::trim).filter(|v| !v.is_empty()) {
-        attrs.push_str(&format!(" voice=\"{}\"", wire::xml_escape(voice)));
+        attrs.push_str(&format!(" voice=\"{}\"", encoding::xml_escape(voice)));
     }
     attrs.push_str(&format!(
         " language=\"{}\"",
         say_language(&message.language)
     ));
-    let say = format!("<Say{attrs}>{}</Say>", wire::xml_escape(&script));
+    let say = format!("<Say{attrs}>{}</Say>", encoding::xml_escape(&script));
     let twiml = format!("<Response>{say}<Pause length=\"1\"/>{say}</Response>");
     let chars = twiml.chars().count();
     if chars > MAX_TWIML_CHARS {

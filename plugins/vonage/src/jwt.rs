@@ -3,7 +3,7 @@
 //! application's private key. Time and the token id come from the host.
 
 use phonehook_plugin_api::serde_json::json;
-use phonehook_plugin_api::{wire, Call, PluginError};
+use phonehook_plugin_api::{encoding, Call, PluginError};
 use rsa::pkcs1::DecodeRsaPrivateKey;
 use rsa::pkcs1v15::SigningKey;
 use rsa::pkcs8::DecodePrivateKey;
@@ -74,8 +74,8 @@ fn sign(key: RsaPrivateKey, claims_json: &str) -> Result<String, PluginError> {
     let header = json!({"alg": "RS256", "typ": "JWT"}).to_string();
     let signing_input = format!(
         "{}.{}",
-        wire::base64url_encode(header.as_bytes()),
-        wire::base64url_encode(claims_json.as_bytes())
+        encoding::base64url_encode(header.as_bytes()),
+        encoding::base64url_encode(claims_json.as_bytes())
     );
     // PKCS#1 v1.5 signatures are deterministic, so no randomness is needed here.
     let signature = SigningKey::<Sha256>::new(key)
@@ -85,7 +85,7 @@ fn sign(key: RsaPrivateKey, claims_json: &str) -> Result<String, PluginError> {
         })?;
     Ok(format!(
         "{signing_input}.{}",
-        wire::base64url_encode(&signature.to_bytes())
+        encoding::base64url_encode(&signature.to_bytes())
     ))
 }
 
@@ -109,7 +109,7 @@ pub(crate) mod tests {
     pub fn verify(token: &str) -> (Value, Value) {
         let parts: Vec<&str> = token.split('.').collect();
         assert_eq!(parts.len(), 3, "a JWT has three parts: {token}");
-        let decode = |part: &str| wire::base64url_decode(part).expect("base64url");
+        let decode = |part: &str| encoding::base64url_decode(part).expect("base64url");
         let public = RsaPublicKey::from_public_key_pem(TEST_PUBLIC_KEY).unwrap();
         let signature = Signature::try_from(decode(parts[2]).as_slice()).unwrap();
         VerifyingKey::<Sha256>::new(public)

@@ -3,16 +3,16 @@
 //! "detail": …, "instance": …, "invalid_parameters": [{"name", "reason"}]}`.
 
 use phonehook_plugin_api::serde_json::Value;
-use phonehook_plugin_api::{wire, HttpReply, PluginError};
+use phonehook_plugin_api::{encoding, HttpReply, PluginError};
 
 /// The vendor error for a non-success reply: the problem document when the
 /// body is one, otherwise the HTTP status and the start of the body.
 pub fn refusal(reply: &HttpReply<'_>) -> PluginError {
     match problem(reply) {
         Some(err) => err
-            .retryable(wire::status_is_retryable(reply.status))
+            .retryable(encoding::status_is_retryable(reply.status))
             .retry_after(reply.retry_after_secs()),
-        None => wire::unexpected_reply(reply),
+        None => reply.unexpected(),
     }
 }
 

@@ -1,7 +1,7 @@
 //! The plugin's settings and secrets, and the configuration rules the manifest
 //! cannot express ("this or that", "needed only for voice").
 
-use phonehook_plugin_api::{wire, Channel, Config, PluginError};
+use phonehook_plugin_api::{encoding, Channel, Config, PluginError};
 
 use crate::jwt;
 
@@ -39,17 +39,17 @@ pub struct Sender<'a> {
 impl<'a> Sender<'a> {
     /// The sender for the SMS API: a number loses its `+`, a sender id stays.
     pub fn for_sms(&self) -> &'a str {
-        wire::phone_digits(self.value).unwrap_or(self.value)
+        encoding::phone_digits(self.value).unwrap_or(self.value)
     }
 
     /// The sender for the Voice API, which only calls from phone numbers.
     pub fn for_voice(&self) -> Result<&'a str, PluginError> {
-        wire::phone_digits(self.value).ok_or_else(|| PluginError::config(self.not_a_number()))
+        encoding::phone_digits(self.value).ok_or_else(|| PluginError::config(self.not_a_number()))
     }
 
     /// Whether the Voice API can call from this sender.
     pub fn is_number(&self) -> bool {
-        wire::phone_digits(self.value).is_some()
+        encoding::phone_digits(self.value).is_some()
     }
 
     /// Why voice calls cannot come from this sender.

@@ -4,7 +4,7 @@
 //! entry per SMS segment, each with its own `status` (`"0"` is success).
 
 use phonehook_plugin_api::serde_json::Value;
-use phonehook_plugin_api::{wire, Call, Delivery, HttpReply, HttpRequest, PluginError, Step};
+use phonehook_plugin_api::{encoding, Call, Delivery, HttpReply, HttpRequest, PluginError, Step};
 
 use crate::problem;
 use crate::settings::{self, API_KEY, API_SECRET, SMS_DEFAULT_BASE};
@@ -24,7 +24,7 @@ pub fn request(call: &Call<'_>) -> Result<HttpRequest, PluginError> {
         ("to", msg.recipient_digits()),
         ("text", msg.text.as_str()),
     ];
-    if !wire::is_gsm7(&msg.text) {
+    if !encoding::is_gsm7(&msg.text) {
         fields.push(("type", "unicode"));
     }
     let base = config.base_url(SMS_DEFAULT_BASE);
@@ -75,7 +75,7 @@ fn part(entry: &Value) -> Result<Part, PluginError> {
     let status = entry.get("status").and_then(number).ok_or_else(|| {
         PluginError::protocol(format!(
             "Vonage SMS reply entry has no numeric `status`: {}",
-            wire::snippet(&entry.to_string())
+            encoding::snippet(&entry.to_string())
         ))
     })?;
     let text = |name: &str| entry.get(name).and_then(Value::as_str).map(str::to_owned);
@@ -98,7 +98,7 @@ fn number(value: &Value) -> Option<u32> {
 fn no_id(body: &Value) -> PluginError {
     PluginError::protocol(format!(
         "Vonage SMS reply has no `messages[0].message-id`: {}",
-        wire::snippet(&body.to_string())
+        encoding::snippet(&body.to_string())
     ))
 }
 
@@ -152,7 +152,7 @@ mod tests {
     use crate::Vonage;
     use phonehook_plugin_api::serde_json::json;
     use phonehook_plugin_api::testing::{Harness, Reply};
-    use phonehook_plugin_api::{wire, ErrorKind, Message};
+    use phonehook_plugin_api::{encoding, ErrorKind, Message};
 
     fn harness() -> Harness<Vonage> {
         Harness::new()
@@ -176,13 +176,13 @@ mod tests {
         assert_eq!(req.url.as_str(), "https://rest.nexmo.com/sms/json");
         assert_eq!(
             req.header_value("authorization"),
-            Some(wire::basic_auth("abcd1234", "s3cr3tValue").as_str())
+            Some(encoding::basic_auth("abcd1234", "s3cr3tValue").as_str())
         );
         assert_eq!(
             req.header_value("content-type"),
             Some("application/x-www-form-urlencoded")
         );
-        let form = wire::form_decode(&req.body);
+        let form = encoding::form_decode(&req.body);
         let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
         assert_eq!(get("to"), Some("447700900000"));
         assert_eq!(get("from"), Some("14155550199"));
@@ -202,7 +202,7 @@ mod tests {
             .prepare(&Message::new("+33612345678", "Votre code : 123456 ✓"))
             .unwrap();
         assert_eq!(req.url.as_str(), "http://127.0.0.1:9/sms/json");
-        let form = wire::form_decode(&req.body);
+        let form = encoding::form_decode(&req.body);
         assert!(form.contains(&("type".to_owned(), "unicode".to_owned())));
         assert!(form.contains(&("from".to_owned(), "Acme Corp".to_owned())));
     }
@@ -213,7 +213,7 @@ mod tests {
             .secret("VONAGE_API_KEY", "k")
             .secret("VONAGE_API_SECRET", "s")
             .secret("VONAGE_FROM_NUMBER", "15005550006");
-        let form = wire::form_decode(&h.prepare(&msg()).unwrap().body);
+        let form = encoding::form_decode(&h.prepare(&msg()).unwrap().body);
         assert!(form.contains(&("from".to_owned(), "15005550006".to_owned())));
     }
 

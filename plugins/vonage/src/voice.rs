@@ -4,7 +4,7 @@
 use phonehook_plugin_api::serde_json::{json, Value};
 use phonehook_plugin_api::speech::{self, Otherwise};
 use phonehook_plugin_api::{
-    wire, Call, Delivery, HttpReply, HttpRequest, Message, PluginError, Step,
+    encoding, Call, Delivery, HttpReply, HttpRequest, Message, PluginError, Step,
 };
 
 use crate::settings;
@@ -57,7 +57,7 @@ pub fn interpret(reply: &HttpReply<'_>) -> Result<Step, PluginError> {
         .ok_or_else(|| {
             PluginError::protocol(format!(
                 "Vonage Voice reply has no `uuid`: {}",
-                wire::snippet(&body.to_string())
+                encoding::snippet(&body.to_string())
             ))
         })?;
     let status = body.get("status").and_then(Value::as_str).unwrap_or("");

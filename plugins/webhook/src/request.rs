@@ -1,6 +1,6 @@
 //! Building the gateway request from the settings and one message.
 
-use phonehook_plugin_api::{wire, HttpRequest, Message, PluginError};
+use phonehook_plugin_api::{encoding, HttpRequest, Message, PluginError};
 
 use crate::settings::{Body, Settings};
 use crate::template::{RenderError, Values};
@@ -23,7 +23,7 @@ pub fn check_message(settings: &Settings, message: &Message) -> Result<(), Plugi
 
 /// The request for one message.
 pub fn build(settings: &Settings, values: &Values<'_>) -> Result<HttpRequest, PluginError> {
-    let url = wire::append_query(&settings.url, &settings.query.render(values)?);
+    let url = append_query(&settings.url, &settings.query.render(values)?);
     let mut request = HttpRequest::new(settings.method, url);
     let headers = settings.headers.render(values)?;
     let configured = |name: &str| headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
@@ -37,7 +37,7 @@ pub fn build(settings: &Settings, values: &Values<'_>) -> Result<HttpRequest, Pl
         ),
         Body::Form(t) => (
             Some("application/x-www-form-urlencoded"),
-            wire::form_encode(&t.render(values)?).into_bytes(),
+            encoding::form_encode(&t.render(values)?).into_bytes(),
             None,
         ),
     };
@@ -59,6 +59,29 @@ pub fn build(settings: &Settings, values: &Values<'_>) -> Result<HttpRequest, Pl
         request = request.header(&name, value);
     }
     Ok(request)
+}
+
+/// `url` with `fields` form-encoded onto its query (the `query` table): after a `?` it already has
+/// (joined with `&`), before any `#fragment`.
+fn append_query<K: AsRef<str>, V: AsRef<str>>(url: &str, fields: &[(K, V)]) -> String {
+    if fields.is_empty() {
+        return url.to_owned();
+    }
+    let (base, fragment) = match url.split_once('#') {
+        Some((base, fragment)) => (base, Some(fragment)),
+        None => (url, None),
+    };
+    let sep = match base.find('?') {
+        None => "?",
+        Some(i) if i + 1 == base.len() || base.ends_with('&') => "",
+        Some(_) => "&",
+    };
+    let mut out = format!("{base}{sep}{}", encoding::form_encode(fields));
+    if let Some(fragment) = fragment {
+        out.push('#');
+        out.push_str(fragment);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -245,5 +268,31 @@ mod tests {
             body,
             json!({"type": "voice", "say": "Code: 123 & \"more\"", "lang": "de"})
         );
+    }
+
+    #[test]
+    fn query_joins_the_url() {
+        let fields = [("to", "+1 5"), ("t", "a&b")];
+        let cases = [
+            ("https://gw/send", "https://gw/send?to=%2B1+5&t=a%26b"),
+            (
+                "https://gw/send?user=x",
+                "https://gw/send?user=x&to=%2B1+5&t=a%26b",
+            ),
+            ("https://gw/send?", "https://gw/send?to=%2B1+5&t=a%26b"),
+            (
+                "https://gw/send?a=1&",
+                "https://gw/send?a=1&to=%2B1+5&t=a%26b",
+            ),
+            (
+                "https://gw/send#frag",
+                "https://gw/send?to=%2B1+5&t=a%26b#frag",
+            ),
+        ];
+        for (url, want) in cases {
+            assert_eq!(append_query(url, &fields), want, "{url}");
+        }
+        let none: [(&str, &str); 0] = [];
+        assert_eq!(append_query("https://gw/send", &none), "https://gw/send");
     }
 }

@@ -6,7 +6,7 @@ use std::fmt;
 use std::ops::RangeInclusive;
 
 use phonehook_plugin_api::serde_json::Value;
-use phonehook_plugin_api::{wire, Delivery, HttpReply, PluginError};
+use phonehook_plugin_api::{encoding, Delivery, HttpReply, PluginError};
 
 /// Why a rule in the configuration was refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -194,8 +194,8 @@ impl Document {
 
     fn snippet(&self) -> String {
         match self {
-            Document::Json(doc) => wire::snippet(&doc.to_string()),
-            Document::Form(fields) => wire::snippet(&wire::form_encode(fields)),
+            Document::Json(doc) => encoding::snippet(&doc.to_string()),
+            Document::Form(fields) => encoding::snippet(&encoding::form_encode(fields)),
         }
     }
 }
@@ -262,7 +262,7 @@ impl Rules {
         Document::read(reply, self.reply_format)
             .ok()
             .and_then(|doc| self.vendor_error(reply, &doc, reply.status.to_string()))
-            .unwrap_or_else(|| wire::unexpected_reply(reply))
+            .unwrap_or_else(|| reply.unexpected())
     }
 
     /// A success status whose success field says otherwise.
@@ -282,7 +282,7 @@ impl Rules {
                 got.clone(),
                 format!("`{}` is `{got}`, not `{}`", field.pointer, field.value),
             )
-            .retryable(wire::status_is_retryable(reply.status))
+            .retryable(encoding::status_is_retryable(reply.status))
             .retry_after(reply.retry_after_secs()),
             None => PluginError::protocol(format!(
                 "vendor reply has no `{}`: {}",
@@ -314,7 +314,7 @@ impl Rules {
         let message = message.unwrap_or_else(|| format!("HTTP {}", reply.status));
         Some(
             PluginError::vendor(code, message)
-                .retryable(wire::status_is_retryable(reply.status))
+                .retryable(encoding::status_is_retryable(reply.status))
                 .retry_after(reply.retry_after_secs()),
         )
     }

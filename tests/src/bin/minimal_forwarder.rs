@@ -117,7 +117,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let forwarder: &'static Forwarder = Box::leak(Box::new(Forwarder {
         client: Client::builder(TokioExecutor::new()).build(connector),
         messages: format!("{vendor}/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json").parse()?,
-        authorization: HeaderValue::from_str(&phonehook_plugin_api::wire::basic_auth(
+        authorization: HeaderValue::from_str(&phonehook_plugin_api::encoding::basic_auth(
             ACCOUNT_SID,
             AUTH_TOKEN,
         ))?,

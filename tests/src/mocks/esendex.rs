@@ -170,7 +170,7 @@ fn header_value<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
 }
 
 fn authorized(mock: &Esendex, headers: &HeaderMap) -> bool {
-    let expected = phonehook_plugin_api::wire::basic_auth(&mock.username, &mock.password);
+    let expected = phonehook_plugin_api::encoding::basic_auth(&mock.username, &mock.password);
     header_value(headers, "authorization") == expected
 }
 

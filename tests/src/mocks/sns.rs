@@ -24,7 +24,7 @@ use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::Router;
-use phonehook_plugin_api::{date, wire};
+use phonehook_plugin_api::{date, encoding};
 use phonehook_plugin_sns::sigv4;
 
 use super::scenario::{hang, oversized_filler, retry_after, Counter, Switch};
@@ -141,7 +141,7 @@ pub fn error_body(kind: &str, code: &str, message: &str) -> String {
     format!(
         "<ErrorResponse xmlns=\"{XMLNS}\">\n  <Error>\n    <Type>{kind}</Type>\n    <Code>{code}</Code>\n    \
          <Message>{}</Message>\n  </Error>\n  <RequestId>8c4c8aa7-436b-5b46-91d5-c0a339158557</RequestId>\n</ErrorResponse>\n",
-        wire::xml_escape(message)
+        encoding::xml_escape(message)
     )
 }
 
@@ -443,7 +443,7 @@ async fn publish(
     if let Err(refusal) = authenticate(&state, &method, &uri, &headers, &body) {
         return *refusal;
     }
-    let form = wire::form_decode(&body);
+    let form = encoding::form_decode(&body);
     if let Err(refusal) = check_form(&form) {
         return *refusal;
     }

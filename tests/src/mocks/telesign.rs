@@ -23,7 +23,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use bytes::Bytes;
-use phonehook_plugin_api::{crypto, wire};
+use phonehook_plugin_api::{crypto, encoding};
 use serde_json::{json, Value};
 
 use super::scenario::{hang, retry_after, Counter, Switch};
@@ -231,7 +231,7 @@ fn authenticate(
         return Err((-30004, "Missing required 'Authorization' header"));
     }
     if let Some(basic) = authorization.strip_prefix("Basic ") {
-        let decoded = wire::base64_decode(basic).ok_or((
+        let decoded = encoding::base64_decode(basic).ok_or((
             -30005,
             "Required 'Authorization' header is not in the correct format",
         ))?;
@@ -301,8 +301,8 @@ fn authenticate(
     }
     to_sign.push('\n');
     to_sign.push_str(path);
-    let key = wire::base64_decode(&mock.api_key).unwrap_or_default();
-    if wire::base64_encode(&crypto::hmac_sha256(&key, to_sign.as_bytes())) != signature {
+    let key = encoding::base64_decode(&mock.api_key).unwrap_or_default();
+    if encoding::base64_encode(&crypto::hmac_sha256(&key, to_sign.as_bytes())) != signature {
         return Err((-30006, "Invalid Signature."));
     }
     if !mock.fresh_nonce(nonce) {
@@ -348,7 +348,7 @@ fn check_fields(api: Api, headers: &HeaderMap, body: &[u8]) -> Result<(), (i64, 
     if header_value(headers, "content-type") != "application/x-www-form-urlencoded" {
         return Err(bad(12000, "Missing Required Parameter phone_number"));
     }
-    let form = wire::form_decode(body);
+    let form = encoding::form_decode(body);
     let field = |name: &str| {
         form.iter()
             .find(|(k, _)| k == name)

@@ -18,7 +18,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
-use phonehook_plugin_api::wire;
+use phonehook_plugin_api::encoding;
 use serde_json::{json, Value};
 
 use super::scenario::{hang, oversized_filler, retry_after, Counter, Switch};
@@ -198,7 +198,7 @@ fn check_envelope(
     let auth = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    if auth != Some(wire::basic_auth(&state.user, &state.password).as_str()) {
+    if auth != Some(encoding::basic_auth(&state.user, &state.password).as_str()) {
         return Err(Refusal::authenticate());
     }
     let content_type = headers
@@ -210,7 +210,7 @@ fn check_envelope(
             "Content-Type must be application/x-www-form-urlencoded, not `{content_type}`"
         )));
     }
-    let form = wire::form_decode(body);
+    let form = encoding::form_decode(body);
     for (name, _) in &form {
         if !allowed.contains(&name.as_str()) {
             return Err(Refusal::malformed(format!("unknown parameter `{name}`")));
@@ -336,7 +336,7 @@ fn message_resource(
         "from": from,
         "messaging_service_sid": service,
         "num_media": "0",
-        "num_segments": wire::sms_segments(text).to_string(),
+        "num_segments": encoding::sms_segments(text).to_string(),
         "price": null,
         "price_unit": "USD",
         "sid": sid,
@@ -401,7 +401,7 @@ fn call_resource(
         if twiml.chars().count() > 4000 {
             return Err(Refusal::malformed("Twiml is longer than 4000 characters"));
         }
-        if wire::xml_text(twiml, &["Response", "Say"]).is_none() {
+        if encoding::xml_text(twiml, &["Response", "Say"]).is_none() {
             return Err(Refusal::malformed(
                 "Twiml is not a well-formed <Response> with a <Say>",
             ));

@@ -25,7 +25,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
-use phonehook_plugin_api::wire;
+use phonehook_plugin_api::encoding;
 use rsa::pkcs1v15::{Signature, VerifyingKey};
 use rsa::pkcs8::DecodePublicKey;
 use rsa::sha2::Sha256;
@@ -239,7 +239,7 @@ fn sms_fields(headers: &HeaderMap, body: &[u8]) -> Result<Vec<(String, String)>,
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     if content_type.starts_with("application/x-www-form-urlencoded") {
-        return Ok(wire::form_decode(body));
+        return Ok(encoding::form_decode(body));
     }
     if content_type.starts_with("application/json") {
         let object: Map<String, Value> = serde_json::from_slice(body)
@@ -264,7 +264,7 @@ fn sms_credentials_ok(headers: &HeaderMap, fields: &[(String, String)]) -> bool 
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     if let Some(basic) = basic {
-        return basic == wire::basic_auth(API_KEY, API_SECRET);
+        return basic == encoding::basic_auth(API_KEY, API_SECRET);
     }
     let field = |name: &str| {
         fields
@@ -332,7 +332,7 @@ async fn sms(State(state): State<Vonage>, headers: HeaderMap, body: Bytes) -> Re
             json!({"to": to, "status": status.to_string(), "error-text": text}),
         ]),
         _ => {
-            let segments = wire::sms_segments(text).max(1);
+            let segments = encoding::sms_segments(text).max(1);
             sms_reply((0..segments).map(|_| ok_entry(&state)).collect())
         }
     }
@@ -374,19 +374,19 @@ fn verify_jwt(state: &Vonage, headers: &HeaderMap) -> Result<(), String> {
     let [head, claims, signature] = parts.as_slice() else {
         return Err("the token is not header.claims.signature".into());
     };
-    let header: Value = wire::base64url_decode(head)
+    let header: Value = encoding::base64url_decode(head)
         .and_then(|b| serde_json::from_slice(&b).ok())
         .ok_or("the JWT header is not base64url JSON")?;
     if header["alg"] != "RS256" {
         return Err(format!("JWT alg is {}, not RS256", header["alg"]));
     }
-    let signature = wire::base64url_decode(signature)
+    let signature = encoding::base64url_decode(signature)
         .and_then(|b| Signature::try_from(b.as_slice()).ok())
         .ok_or("the JWT signature is not base64url")?;
     VerifyingKey::<Sha256>::new((*state.public_key).clone())
         .verify(format!("{head}.{claims}").as_bytes(), &signature)
         .map_err(|_| "the JWT signature does not verify with the application's public key")?;
-    let claims: Value = wire::base64url_decode(claims)
+    let claims: Value = encoding::base64url_decode(claims)
         .and_then(|b| serde_json::from_slice(&b).ok())
         .ok_or("the JWT claims are not base64url JSON")?;
     check_claims(&claims)
@@ -512,7 +512,7 @@ mod tests {
     use rsa::RsaPrivateKey;
 
     fn b64(bytes: &[u8]) -> String {
-        wire::base64url_encode(bytes)
+        encoding::base64url_encode(bytes)
     }
 
     fn token(claims: &Value) -> String {

@@ -24,7 +24,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
-use phonehook_plugin_api::wire;
+use phonehook_plugin_api::encoding;
 use serde_json::{json, Value};
 
 use super::scenario::{hang, oversized_filler, proxy_unavailable, retry_after, Switch};
@@ -107,7 +107,7 @@ fn json_error(status: StatusCode, code: &str, message: &str) -> Response {
 }
 
 fn form_reply(status: StatusCode, fields: &[(&str, &str)]) -> Response {
-    let body = wire::form_encode(fields);
+    let body = encoding::form_encode(fields);
     (
         status,
         [(header::CONTENT_TYPE, "application/x-www-form-urlencoded")],
@@ -266,7 +266,7 @@ async fn form_gateway(State(gw): State<Gateway>, headers: HeaderMap, body: Bytes
             ],
         );
     }
-    if let Some(problem) = form_problem(&wire::form_decode(&body)) {
+    if let Some(problem) = form_problem(&encoding::form_decode(&body)) {
         return form_reply(
             StatusCode::OK,
             &[("result", "2"), ("reason", &format!("mock: {problem}"))],

@@ -1,11 +1,13 @@
-//! Plumbing most vendor plugins share: encodings, text limits and error mapping.
-//! Kept here so each plugin reads like its vendor's API page and nothing is
-//! copied from plugin to plugin.
+//! Encodings most vendor plugins share: base64, hex, form and percent
+//! encoding, Basic auth, text cuts, GSM-7, XML. Kept here so each plugin reads
+//! like its vendor's API page and nothing is copied from plugin to plugin.
+//!
+//! The bottom layer of the crate: it uses no type of the crate (strings and
+//! bytes in, strings and bytes out), so the contract above it can change
+//! without touching it and it never changes the contract. See
+//! `tests/layers.rs`.
 
 use base64::Engine;
-
-use crate::http::HttpReply;
-use crate::outcome::PluginError;
 
 /// `Basic base64(user:password)`, the value of an `Authorization` header.
 pub fn basic_auth(user: &str, password: &str) -> String {
@@ -66,29 +68,6 @@ pub fn form_decode(body: &[u8]) -> Vec<(String, String)> {
     form_urlencoded::parse(body).into_owned().collect()
 }
 
-/// `url` with `fields` form-encoded onto its query: after a `?` it already has
-/// (joined with `&`), before any `#fragment`.
-pub fn append_query<K: AsRef<str>, V: AsRef<str>>(url: &str, fields: &[(K, V)]) -> String {
-    if fields.is_empty() {
-        return url.to_owned();
-    }
-    let (base, fragment) = match url.split_once('#') {
-        Some((base, fragment)) => (base, Some(fragment)),
-        None => (url, None),
-    };
-    let sep = match base.find('?') {
-        None => "?",
-        Some(i) if i + 1 == base.len() || base.ends_with('&') => "",
-        Some(_) => "&",
-    };
-    let mut out = format!("{base}{sep}{}", form_encode(fields));
-    if let Some(fragment) = fragment {
-        out.push('#');
-        out.push_str(fragment);
-    }
-    out
-}
-
 /// Percent-encoding of one path segment or query value (RFC 3986 unreserved kept).
 pub fn percent_encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -127,23 +106,6 @@ pub fn snippet(text: &str) -> String {
 /// Whether a vendor HTTP status is worth retrying: throttling or a server fault.
 pub fn status_is_retryable(status: u16) -> bool {
     status == 429 || status >= 500
-}
-
-/// A vendor error for a non-success reply whose body the plugin could not read
-/// as the vendor's error format: the HTTP status and the start of the body.
-pub fn unexpected_reply(reply: &HttpReply<'_>) -> PluginError {
-    let body = String::from_utf8_lossy(reply.body.as_slice());
-    let text = if body.trim().is_empty() {
-        "(empty body)".to_owned()
-    } else {
-        snippet(&body)
-    };
-    PluginError::vendor(
-        reply.status.to_string(),
-        format!("HTTP {}: {text}", reply.status),
-    )
-    .retryable(status_is_retryable(reply.status))
-    .retry_after(reply.retry_after_secs())
 }
 
 /// The characters of the GSM 03.38 default alphabet and its extension table.
@@ -326,32 +288,6 @@ mod tests {
         for (value, want) in cases {
             assert_eq!(phone_digits(value), want, "{value:?}");
         }
-    }
-
-    #[test]
-    fn query_joins_the_url() {
-        let fields = [("to", "+1 5"), ("t", "a&b")];
-        let cases = [
-            ("https://gw/send", "https://gw/send?to=%2B1+5&t=a%26b"),
-            (
-                "https://gw/send?user=x",
-                "https://gw/send?user=x&to=%2B1+5&t=a%26b",
-            ),
-            ("https://gw/send?", "https://gw/send?to=%2B1+5&t=a%26b"),
-            (
-                "https://gw/send?a=1&",
-                "https://gw/send?a=1&to=%2B1+5&t=a%26b",
-            ),
-            (
-                "https://gw/send#frag",
-                "https://gw/send?to=%2B1+5&t=a%26b#frag",
-            ),
-        ];
-        for (url, want) in cases {
-            assert_eq!(append_query(url, &fields), want, "{url}");
-        }
-        let none: [(&str, &str); 0] = [];
-        assert_eq!(append_query("https://gw/send", &none), "https://gw/send");
     }
 
     #[test]
