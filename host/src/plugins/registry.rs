@@ -531,29 +531,13 @@ pub fn file_label(path: &Path) -> String {
         .into_owned()
 }
 
-/// RFC 3339 in UTC, seconds precision, without a date-time dependency.
+/// RFC 3339 in UTC, seconds precision (the plugin API's one calendar).
 pub fn rfc3339(t: SystemTime) -> String {
-    let secs = t
+    let ms = t
         .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Howard Hinnant's days-to-civil algorithm.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    phonehook_plugin_api::date::UtcTime::from_unix_ms(ms).rfc3339()
 }
 
 #[cfg(test)]
