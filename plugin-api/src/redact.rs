@@ -18,6 +18,8 @@ use std::ops::Range;
 
 use base64::Engine;
 
+use crate::encoding::xml_escape;
+
 /// What a redacted value is replaced with.
 pub const MASK: &str = "[redacted]";
 
@@ -372,21 +374,6 @@ fn spelled_prefix_start(before: &str, code: &[char]) -> Option<usize> {
             && matched < code.len()
             && at + len + skip_gap(&before[at + len..]) == before.len()
     })
-}
-
-fn xml_escape(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for c in value.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]
