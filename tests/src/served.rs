@@ -29,9 +29,20 @@ pub fn plugin_dir(dir: &Path, packages: &[&str]) -> PathBuf {
     plugin_dir
 }
 
+/// The server's process, killed if still running when dropped, so a test
+/// that fails half-way does not leave it behind.
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A running `phonehook serve`.
 pub struct Served {
-    child: Child,
+    child: Reaped,
     /// `http://ADDR` of the server.
     pub url: String,
     stderr: Receiver<String>,
@@ -69,7 +80,7 @@ impl Served {
             }
         };
         Served {
-            child,
+            child: Reaped(child),
             url: format!("http://{addr}"),
             stderr,
             dir,
@@ -80,9 +91,9 @@ impl Served {
     /// server wrote to stderr, and its directory for a look at its files.
     pub fn stop(mut self) -> (String, tempfile::TempDir) {
         // SAFETY: a signal to our own child.
-        let killed = unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let killed = unsafe { libc::kill(self.child.0.id() as i32, libc::SIGTERM) };
         assert_eq!(killed, 0, "SIGTERM sent");
-        let status = self.child.wait().expect("exits");
+        let status = self.child.0.wait().expect("exits");
         assert!(status.success(), "{status}");
         let lines: Vec<String> = self.stderr.try_iter().collect();
         (lines.join("\n"), self.dir)

@@ -132,6 +132,14 @@ impl Process {
     }
 }
 
+/// A test that fails half-way must not leave its server running.
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 #[test]
 fn serve_starts_beside_foreign_variables_and_warns_about_unknown_names() {
     let dir = tempfile::tempdir().expect("dir");
