@@ -93,34 +93,14 @@ pub fn telesign(r: &FuzzReply<'_>) -> Option<Step> {
 
 /// The webhook plugin: a JSON API with a status field, or a form API.
 pub fn webhook(r: &FuzzReply<'_>) -> Option<Step> {
-    let h = Harness::<phonehook_plugin_webhook::Webhook>::new();
-    let h = if r.alternative {
-        h.setting("url", "http://10.0.0.5/cgi-bin/sendsms")
-            .setting("body_format", "form")
-            .setting(
-                "body",
-                r#"{"msg": "{{text}}", "msisdn": "{{recipient_digits}}"}"#,
-            )
-            .setting("success_status", "200")
-            .setting("success_pointer", "/result")
-            .setting("success_value", "0")
-            .setting("id_pointer", "/id")
-            .setting("error_code_pointer", "/result")
-            .setting("error_message_pointer", "/reason")
-    } else {
-        h.setting("url", "https://sms.internal.example/v1/messages")
-            .setting("headers", r#"{"X-Api-Key": "{{secret.GATEWAY_KEY}}"}"#)
-            .setting(
-                "body",
-                r#"{"to": "{{recipient}}", "message": "{{text}}", "type": "{{message_type}}"}"#,
-            )
-            .setting("success_pointer", "/status")
-            .setting("success_value", "ok")
-            .setting("id_pointer", "/data/id")
-            .setting("error_code_pointer", "/error/code")
-            .setting("error_message_pointer", "/error/message")
-            .secret("GATEWAY_KEY", "gk-1")
-    };
+    use phonehook_plugin_webhook::examples::{FORM_API, JSON_API};
+    let settings = if r.alternative { FORM_API } else { JSON_API };
+    let h = settings
+        .iter()
+        .fold(Harness::<phonehook_plugin_webhook::Webhook>::new(), |h, (name, value)| {
+            h.setting(name, value)
+        })
+        .secret("GATEWAY_KEY", "gk-1");
     reply(&h, r)
 }
 

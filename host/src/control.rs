@@ -170,9 +170,9 @@ impl Control {
             return Ok(());
         };
         match self.registry.activate_misconfigured(&name) {
-            Ok(a) => {
-                if !a.problems.is_empty() {
-                    tracing::warn!(plugin = %a.name, problems = ?a.problems,
+            Ok((a, problems)) => {
+                if !problems.is_empty() {
+                    tracing::warn!(plugin = %a.name, problems = ?problems,
                         "active plugin is missing configuration; messages get 503 until it is fixed");
                 }
                 state.choice = Some(Choice {

@@ -5,16 +5,12 @@
 use std::time::Duration;
 
 use http::StatusCode;
-use phonehook_plugin_api::{Call, Channel, ErrorKind, HttpReply, Message};
+use phonehook_plugin_api::{Call, Channel, ErrorKind, HttpReply, Message, RequestBudget};
 
 use crate::deliverylog::time;
 use crate::egress::{Egress, EgressError};
 use crate::plugins::{Active, OwnedError, OwnedStep};
 use crate::redact::{self, Redactor};
-
-/// A token flow plus a send is two requests; eight leaves room for any real
-/// vendor and still stops a plugin that loops.
-const MAX_REQUESTS: u32 = 8;
 
 /// A message the vendor accepted.
 #[derive(Debug, Clone)]
@@ -126,7 +122,9 @@ async fn run_steps(
     let mut step = generation.prepare(&call(rand::random()));
     let mut vendor_latency = Duration::ZERO;
     let mut last_status = None;
-    for n in 0..MAX_REQUESTS {
+    // The plugin API's budget, which its test harness counts with too.
+    let mut budget = RequestBudget::new();
+    loop {
         let request = match step {
             OwnedStep::Send(request) => request,
             OwnedStep::Delivered { message_id, status } => {
@@ -148,6 +146,9 @@ async fn run_steps(
                 })
             }
         };
+        let n = budget
+            .spend()
+            .map_err(|e| DeliveryError::Contract(format!("it {e}")))?;
         redact::add_request(redactor, &request);
         let reply = egress
             .send(&request, &binding.allow)
@@ -160,9 +161,6 @@ async fn run_steps(
         http.step = n;
         step = generation.interpret(&call(rand::random()), &http);
     }
-    Err(DeliveryError::Contract(format!(
-        "it asked for more than {MAX_REQUESTS} requests for one message"
-    )))
 }
 
 fn channel_name(channel: Channel) -> &'static str {

@@ -65,7 +65,7 @@ fn is_credential_header(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use phonehook_plugin_api::{wire, Method};
+    use phonehook_plugin_api::{encoding, Method};
 
     fn message(code: &str) -> Message {
         let mut m = Message::new("+14155550123", "Your code is 918273. Valid 5 min.");
@@ -100,7 +100,7 @@ mod tests {
 
     #[test]
     fn request_credentials_are_added_from_their_headers() {
-        let basic = wire::basic_auth("AC0123456789", "tok-987654321");
+        let basic = encoding::basic_auth("AC0123456789", "tok-987654321");
         let header = |name: &str, value: &str| (name.to_owned(), value.to_owned());
         let request = OwnedRequest {
             method: Method::Post,

@@ -2,7 +2,6 @@
 //! (AWS Signature Version 4, TeleSign's TSA signature, webhook signatures).
 //! Here once so a plugin never pulls in and wraps its own copy.
 
-use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
 use crate::encoding;
@@ -17,18 +16,28 @@ pub fn sha256_hex(data: &[u8]) -> String {
     encoding::hex(&sha256(data))
 }
 
-/// HMAC-SHA256 of `data` under `key`.
+/// HMAC-SHA256 of `data` under `key` (RFC 2104). Written out on SHA-256
+/// rather than through a MAC crate whose constructor returns a `Result` that
+/// cannot fail for this hash: a key of any length is valid, so the function
+/// is total without a fallback value.
 pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
-    // RFC 2104 HMAC takes a key of any length (a long one is hashed first), so
-    // `new_from_slice` has no error case for SHA-256; the fallback only keeps
-    // the function total.
-    match Hmac::<Sha256>::new_from_slice(key) {
-        Ok(mut mac) => {
-            mac.update(data);
-            mac.finalize().into_bytes().into()
-        }
-        Err(_) => [0; 32],
+    const BLOCK: usize = 64;
+    let mut block = [0u8; BLOCK];
+    if key.len() > BLOCK {
+        block[..32].copy_from_slice(&sha256(key));
+    } else {
+        block[..key.len()].copy_from_slice(key);
     }
+    let pad = |byte: u8| block.map(|k| k ^ byte);
+    let inner = Sha256::new()
+        .chain_update(pad(0x36))
+        .chain_update(data)
+        .finalize();
+    Sha256::new()
+        .chain_update(pad(0x5c))
+        .chain_update(inner)
+        .finalize()
+        .into()
 }
 
 #[cfg(test)]

@@ -66,7 +66,7 @@ pub use message::{Channel, Message};
 pub use module::{PluginMod, PluginModRef, ABI_VERSION, ROOT_SYMBOL};
 pub use pair::Pair;
 pub use plugin::Plugin;
-pub use step::{Delivery, Step};
+pub use step::{Delivery, RequestBudget, Step, TooManyRequests, MAX_REQUESTS_PER_MESSAGE};
 
 /// Re-exported so plugins use the same JSON library as the helpers here.
 pub use serde_json;

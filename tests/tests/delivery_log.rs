@@ -545,7 +545,7 @@ async fn a_read_only_database_does_not_stop_sending_and_is_counted() {
     .expect("creates")
     .close()
     .await;
-    let _read_only = ReadOnly::apply(&log);
+    let read_only = ReadOnly::apply(&log);
     let host = Host::builder()
         .config("log.path", log.to_string_lossy().into_owned())
         .config("log.flush_interval_ms", 20)
@@ -574,6 +574,19 @@ async fn a_read_only_database_does_not_stop_sending_and_is_counted() {
         (0, 10),
         "{stats:?}"
     );
+    // Writable again: the next message is recorded, without a restart.
+    drop(read_only);
+    let (status, body, _) = post(&host, "/api/v1/messages", &hook(NUMBER, "sms")).await;
+    assert_eq!(status, 200, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while host.server().state().log.stats().written < 1 {
+        assert!(
+            Instant::now() < deadline,
+            "recording did not resume: {:?}",
+            host.server().state().log.stats()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test]

@@ -17,10 +17,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hmac::{Hmac, Mac};
-use phonehook_plugin_api::{wire, Channel, Message};
+use phonehook_plugin_api::{crypto, encoding, Channel, Message};
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 
 use super::time;
 use crate::mask::mask_number;
@@ -195,15 +193,7 @@ impl RecipientHasher {
 
     /// Hex HMAC-SHA256 of the E.164 number.
     pub fn hash(&self, e164: &str) -> String {
-        // HMAC accepts keys of any length, so `new_from_slice` cannot fail;
-        // an empty digest (which matches nothing) is the safe fallback anyway.
-        match Hmac::<Sha256>::new_from_slice(&self.key) {
-            Ok(mut mac) => {
-                mac.update(e164.as_bytes());
-                hex::encode(mac.finalize().into_bytes())
-            }
-            Err(_) => String::new(),
-        }
+        encoding::hex(&crypto::hmac_sha256(&self.key, e164.as_bytes()))
     }
 }
 
@@ -274,7 +264,7 @@ impl Pending {
             ip: message.ip.to_string(),
             text_chars: u32::try_from(text.chars().count()).unwrap_or(u32::MAX),
             segments: (message.channel == Channel::Sms)
-                .then(|| u32::try_from(wire::sms_segments(text)).unwrap_or(u32::MAX)),
+                .then(|| u32::try_from(encoding::sms_segments(text)).unwrap_or(u32::MAX)),
             redactor,
         }
     }
@@ -517,7 +507,7 @@ mod tests {
 
     #[test]
     fn sms_segments_follow_the_encoding() {
-        // Counted by `wire::sms_segments`, the plugins' own count; these cases
+        // Counted by `encoding::sms_segments`, the plugins' own count; these cases
         // pin the extension table and the UCS-2 switch the log relies on.
         let cases = [
             ("Your code is 123456", 1),

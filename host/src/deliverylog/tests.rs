@@ -350,46 +350,6 @@ async fn flush_makes_queued_events_visible() -> TestResult {
 }
 
 #[tokio::test]
-async fn a_read_only_database_does_not_block_recording_and_is_counted() -> TestResult {
-    let dir = tempfile::tempdir()?;
-    let cfg = config(&dir);
-    DeliveryLog::open(&cfg)?.close().await;
-    let guard = ReadOnly::apply(&cfg.path)?;
-    let log = DeliveryLog::open(&cfg)?;
-    let m = message(NUMBER, Channel::Sms);
-    let started = Instant::now();
-    for _ in 0..200 {
-        log.record(
-            log.pending(&m, "hook")
-                .delivered(OK_ID, OK_STATUS, OK_LATENCY),
-        );
-    }
-    let recording = started.elapsed();
-    log.flush().await?;
-    let stats = log.stats();
-    assert_eq!(
-        (stats.written, stats.dropped_write_failed),
-        (0, 200),
-        "{stats:?}"
-    );
-    // Generous for a loaded CI machine; a blocking write would take far
-    // longer than this for 200 events.
-    assert!(
-        recording < Duration::from_millis(500),
-        "recording took {recording:?}"
-    );
-    drop(guard);
-    // Writable again: the next batch gets through.
-    log.record(
-        log.pending(&m, "hook")
-            .delivered(OK_ID, OK_STATUS, OK_LATENCY),
-    );
-    log.flush().await?;
-    assert_eq!(log.stats().written, 1);
-    Ok(())
-}
-
-#[tokio::test]
 async fn a_query_holding_the_connection_pauses_the_writer_and_a_full_queue_is_counted() -> TestResult
 {
     let dir = tempfile::tempdir()?;
@@ -578,72 +538,6 @@ async fn a_configured_hash_key_is_used_and_never_stored() -> TestResult {
     assert_eq!(schema::stored_key(&conn)?, None);
     let hash: String = conn.query_row("SELECT recipient_hash FROM events", [], |r| r.get(0))?;
     assert_eq!(hash, RecipientHasher::new(key.as_bytes()).hash(NUMBER));
-    Ok(())
-}
-
-/// Makes a file unwritable even for root, who ignores file modes (CI often
-/// runs as root): mode 0444, plus the immutable attribute when the mode alone
-/// does not stop this process. Undone on drop.
-struct ReadOnly {
-    path: PathBuf,
-    immutable: bool,
-}
-
-/// `FS_IMMUTABLE_FL` from `linux/fs.h`.
-const FS_IMMUTABLE_FL: libc::c_int = 0x10;
-
-impl ReadOnly {
-    fn apply(path: &Path) -> Result<ReadOnly, Box<dyn std::error::Error>> {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o444))?;
-        let mut guard = ReadOnly {
-            path: path.to_path_buf(),
-            immutable: false,
-        };
-        if writable(path) {
-            set_immutable(path, true)?;
-            guard.immutable = true;
-        }
-        if writable(path) {
-            return Err("cannot make the database file read-only on this machine".into());
-        }
-        Ok(guard)
-    }
-}
-
-impl Drop for ReadOnly {
-    fn drop(&mut self) {
-        use std::os::unix::fs::PermissionsExt;
-        if self.immutable {
-            let _ = set_immutable(&self.path, false);
-        }
-        let _ = std::fs::set_permissions(&self.path, std::fs::Permissions::from_mode(0o644));
-    }
-}
-
-fn writable(path: &Path) -> bool {
-    std::fs::OpenOptions::new().write(true).open(path).is_ok()
-}
-
-fn set_immutable(path: &Path, on: bool) -> std::io::Result<()> {
-    use std::os::fd::AsRawFd;
-    let file = std::fs::File::open(path)?;
-    let mut flags: libc::c_int = 0;
-    // SAFETY: both ioctls take a pointer to an int, which `flags` is, on an
-    // open file descriptor that outlives the calls.
-    unsafe {
-        if libc::ioctl(file.as_raw_fd(), libc::FS_IOC_GETFLAGS, &mut flags) != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        flags = if on {
-            flags | FS_IMMUTABLE_FL
-        } else {
-            flags & !FS_IMMUTABLE_FL
-        };
-        if libc::ioctl(file.as_raw_fd(), libc::FS_IOC_SETFLAGS, &flags) != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-    }
     Ok(())
 }
 

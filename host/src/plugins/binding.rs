@@ -229,7 +229,7 @@ mod tests {
             Pair::new("TOKEN", "tok-987654321"),
         ];
         let redactor = secrets_redactor(&secrets);
-        let basic = phonehook_plugin_api::wire::basic_auth("AC0123456789", "tok-987654321");
+        let basic = phonehook_plugin_api::encoding::basic_auth("AC0123456789", "tok-987654321");
         let credential = basic.trim_start_matches("Basic ");
         assert_eq!(
             redactor.redact(&format!("AC0123456789 tok-987654321 {credential}")),

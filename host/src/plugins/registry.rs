@@ -73,9 +73,6 @@ pub struct Activation {
     pub name: String,
     /// Its generation.
     pub generation: u64,
-    /// Configuration problems it was activated with (only at start-up, where
-    /// the host serves 503 naming them rather than refusing to start).
-    pub problems: Vec<String>,
 }
 
 /// What loading a file did.
@@ -397,13 +394,20 @@ impl Registry {
         Ok(self.install(&mut state, name, generation, binding))
     }
 
-    /// Makes `name` the active plugin even with configuration problems, which
-    /// the [`Activation`] lists: at start-up, so the host comes up and answers
-    /// 503 naming what is missing.
-    pub fn activate_misconfigured(&self, name: &str) -> Result<Activation, ActivateError> {
+    /// Makes `name` the active plugin even with configuration problems, and
+    /// says which (empty when it has none): at start-up, so the host comes up
+    /// and answers 503 naming what is missing.
+    pub fn activate_misconfigured(
+        &self,
+        name: &str,
+    ) -> Result<(Activation, Vec<String>), ActivateError> {
         let mut state = self.lock();
         let (generation, binding) = state.bound(name)?;
-        Ok(self.install(&mut state, name, generation, binding))
+        let problems = binding.problems.clone();
+        Ok((
+            self.install(&mut state, name, generation, binding),
+            problems,
+        ))
     }
 
     fn install(
@@ -416,7 +420,6 @@ impl Registry {
         let activation = Activation {
             name: name.to_owned(),
             generation: generation.id,
-            problems: binding.problems.clone(),
         };
         state.active_name = Some(name.to_owned());
         self.active.store(Some(Arc::new(Active {

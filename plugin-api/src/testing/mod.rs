@@ -201,14 +201,19 @@ impl<P: Plugin> Harness<P> {
     }
 
     /// Runs the whole flow: `vendor` answers every request the plugin makes,
-    /// for at most eight requests.
+    /// for at most [`MAX_REQUESTS_PER_MESSAGE`](crate::MAX_REQUESTS_PER_MESSAGE)
+    /// requests, as the host allows.
     pub fn run(
         &self,
         message: &Message,
         mut vendor: impl FnMut(&HttpRequest) -> Reply,
     ) -> Result<Delivery, PluginError> {
+        let mut budget = crate::step::RequestBudget::new();
         let mut request = self.prepare(message)?;
-        for step in 0..8 {
+        loop {
+            let step = budget
+                .spend()
+                .map_err(|e| PluginError::protocol(format!("the plugin {e}")))?;
             let reply = vendor(&request);
             match self.interpret_step(message, &request, &reply, step) {
                 Step::Send(next) => request = next,
@@ -216,9 +221,6 @@ impl<P: Plugin> Harness<P> {
                 Step::Failed(e) => return Err(e),
             }
         }
-        Err(PluginError::protocol(
-            "the plugin asked for more than 8 requests",
-        ))
     }
 }
 

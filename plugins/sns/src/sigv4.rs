@@ -345,143 +345,70 @@ mod tests {
         secret_access_key: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
     };
     const DATE: &str = "20150830T123600Z";
-    const HOST: (&str, &str) = ("Host", "example.amazonaws.com");
-    const STAMP: (&str, &str) = ("X-Amz-Date", DATE);
-    const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
-    const PARAM1_SHA256: &str = "9095672bbd1f56dfc5b65f3e153adc8731a4a654192329106275f4c7b24d0b6e";
-    const STS_TOKEN: &str = "AQoDYXdzEPT//////////wEXAMPLEtc764bNrC9SAPBSM22wDOk4x4HIZ8j4FZTwdQWLWsKWHGBuFqwAeMicRXmxfpSPfIeoIYRqTflfKD8YUuwthAx7mSEI/qkPpKPi/kMcGdQrmGdeehM4IC1NtBmUpp2wUE8phUZampKsburEDy0KPkyQDYwT7WZ0wq5VSXDvp75YU9HFvlRd8Tx6q6fE8YQcHNVXAkiY9q6d+xo0rKwT38xVqr7ZD0u0iPPkUL64lIZbqBAz+scqKmlzm8FDrypNC9Yjc8fPOLn9FX9KSYvKTr4rvx3iSIlTJabIQwj2ICCR/oLxBA==";
 
+    /// One case of the suite, as `sigv4_suite.json` holds it (data, so the
+    /// suite grows by a file entry, not by code).
     struct Vector {
-        name: &'static str,
-        method: &'static str,
-        query: &'static str,
-        headers: Vec<(&'static str, &'static str)>,
-        payload: &'static [u8],
+        name: String,
+        method: String,
+        query: String,
+        headers: Vec<(String, String)>,
+        payload: String,
         canonical_request: String,
-        string_to_sign: &'static str,
-        authorization: &'static str,
+        string_to_sign: String,
+        authorization: String,
     }
 
     fn vectors() -> Vec<Vector> {
-        vec![
-            Vector {
-                name: "get-vanilla",
-                method: "GET",
-                query: "",
-                headers: vec![HOST, STAMP],
-                payload: b"",
-                canonical_request: format!("GET\n/\n\nhost:example.amazonaws.com\nx-amz-date:20150830T123600Z\n\nhost;x-amz-date\n{EMPTY_SHA256}"),
-                string_to_sign: "AWS4-HMAC-SHA256\n20150830T123600Z\n20150830/us-east-1/service/aws4_request\nbb579772317eb040ac9ed261061d46c1f17a8133879d6129b6e1c25292927e63",
-                authorization: "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=host;x-amz-date, Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31",
-            },
-            Vector {
-                name: "post-vanilla",
-                method: "POST",
-                query: "",
-                headers: vec![HOST, STAMP],
-                payload: b"",
-                canonical_request: format!("POST\n/\n\nhost:example.amazonaws.com\nx-amz-date:20150830T123600Z\n\nhost;x-amz-date\n{EMPTY_SHA256}"),
-                string_to_sign: "AWS4-HMAC-SHA256\n20150830T123600Z\n20150830/us-east-1/service/aws4_request\n553f88c9e4d10fc9e109e2aeb65f030801b70c2f6468faca261d401ae622fc87",
-                authorization: "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=host;x-amz-date, Signature=5da7c1a2acd57cee7505fc6676e4e544621c30862966e37dddb68e92efbe5d6b",
-            },
-            Vector {
-                // The suite's current form: the body is signed through
-                // `x-amz-content-sha256`, and `content-length` is signed too.
-                name: "post-x-www-form-urlencoded",
-                method: "POST",
-                query: "",
-                headers: vec![
-                    ("Content-Type", "application/x-www-form-urlencoded"),
-                    HOST,
-                    ("Content-Length", "13"),
-                    STAMP,
-                    ("x-amz-content-sha256", PARAM1_SHA256),
-                ],
-                payload: b"Param1=value1",
-                canonical_request: format!("POST\n/\n\ncontent-length:13\ncontent-type:application/x-www-form-urlencoded\nhost:example.amazonaws.com\nx-amz-content-sha256:{PARAM1_SHA256}\nx-amz-date:20150830T123600Z\n\ncontent-length;content-type;host;x-amz-content-sha256;x-amz-date\n{PARAM1_SHA256}"),
-                string_to_sign: "AWS4-HMAC-SHA256\n20150830T123600Z\n20150830/us-east-1/service/aws4_request\nb1edd1d03544c25390e32085d55b57acc9a3961bb59415ff86c45c3d89d16cfb",
-                authorization: "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=content-length;content-type;host;x-amz-content-sha256;x-amz-date, Signature=d3875051da38690788ef43de4db0d8f280229d82040bfac253562e56c3f20e0b",
-            },
-            Vector {
-                // The classic form, which is exactly the SNS shape: a form body
-                // with `content-type;host;x-amz-date` signed.
-                name: "post-x-www-form-urlencoded (classic)",
-                method: "POST",
-                query: "",
-                headers: vec![("Content-Type", "application/x-www-form-urlencoded"), HOST, STAMP],
-                payload: b"Param1=value1",
-                canonical_request: format!("POST\n/\n\ncontent-type:application/x-www-form-urlencoded\nhost:example.amazonaws.com\nx-amz-date:20150830T123600Z\n\ncontent-type;host;x-amz-date\n{PARAM1_SHA256}"),
-                string_to_sign: "AWS4-HMAC-SHA256\n20150830T123600Z\n20150830/us-east-1/service/aws4_request\n42a5e5bb34198acb3e84da4f085bb7927f2bc277ca766e6d19c73c2154021281",
-                authorization: "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=content-type;host;x-amz-date, Signature=ff11897932ad3f4e8b18135d722051e5ac45fc38421b1da7b9d196a0fe09473a",
-            },
-            Vector {
-                name: "post-x-www-form-urlencoded-parameters",
-                method: "POST",
-                query: "",
-                headers: vec![
-                    ("Content-Type", "application/x-www-form-urlencoded; charset=utf-8"),
-                    HOST,
-                    ("Content-Length", "13"),
-                    STAMP,
-                    ("x-amz-content-sha256", PARAM1_SHA256),
-                ],
-                payload: b"Param1=value1",
-                canonical_request: format!("POST\n/\n\ncontent-length:13\ncontent-type:application/x-www-form-urlencoded; charset=utf-8\nhost:example.amazonaws.com\nx-amz-content-sha256:{PARAM1_SHA256}\nx-amz-date:20150830T123600Z\n\ncontent-length;content-type;host;x-amz-content-sha256;x-amz-date\n{PARAM1_SHA256}"),
-                string_to_sign: "AWS4-HMAC-SHA256\n20150830T123600Z\n20150830/us-east-1/service/aws4_request\na89f1a5b53e37702ee6363ce1da3ce8f54386f3c8f352ae652153c2982a0bc4d",
-                authorization: "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=content-length;content-type;host;x-amz-content-sha256;x-amz-date, Signature=328d1b9eaadca9f5818ef05e8392801e091653bafec24fcab71e7344e7f51422",
-            },
-            Vector {
-                name: "post-sts-header-before",
-                method: "POST",
-                query: "",
-                headers: vec![HOST, ("X-Amz-Security-Token", STS_TOKEN), STAMP],
-                payload: b"",
-                canonical_request: format!("POST\n/\n\nhost:example.amazonaws.com\nx-amz-date:20150830T123600Z\nx-amz-security-token:{STS_TOKEN}\n\nhost;x-amz-date;x-amz-security-token\n{EMPTY_SHA256}"),
-                string_to_sign: "AWS4-HMAC-SHA256\n20150830T123600Z\n20150830/us-east-1/service/aws4_request\nc237e1b440d4c63c32ca95b5b99481081cb7b13c7e40434868e71567c1a882f6",
-                authorization: "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=host;x-amz-date;x-amz-security-token, Signature=85d96828115b5dc0cfc3bd16ad9e210dd772bbebba041836c64533a82be05ead",
-            },
-            Vector {
-                name: "get-header-value-trim",
-                method: "GET",
-                query: "",
-                headers: vec![HOST, ("My-Header1", " value1"), ("My-Header2", " \"a   b   c\""), STAMP],
-                payload: b"",
-                canonical_request: format!("GET\n/\n\nhost:example.amazonaws.com\nmy-header1:value1\nmy-header2:\"a b c\"\nx-amz-date:20150830T123600Z\n\nhost;my-header1;my-header2;x-amz-date\n{EMPTY_SHA256}"),
-                string_to_sign: "AWS4-HMAC-SHA256\n20150830T123600Z\n20150830/us-east-1/service/aws4_request\na726db9b0df21c14f559d0a978e563112acb1b9e05476f0a6a1c7d68f28605c7",
-                authorization: "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=host;my-header1;my-header2;x-amz-date, Signature=acc3ed3afb60bb290fc8d2dd0098b9911fcaa05412b367055dee359757a9c736",
-            },
-            Vector {
-                name: "get-header-key-duplicate",
-                method: "GET",
-                query: "",
-                headers: vec![HOST, ("My-Header1", "value2"), ("My-Header1", "value2"), ("My-Header1", "value1"), STAMP],
-                payload: b"",
-                canonical_request: format!("GET\n/\n\nhost:example.amazonaws.com\nmy-header1:value2,value2,value1\nx-amz-date:20150830T123600Z\n\nhost;my-header1;x-amz-date\n{EMPTY_SHA256}"),
-                string_to_sign: "AWS4-HMAC-SHA256\n20150830T123600Z\n20150830/us-east-1/service/aws4_request\ndc7f04a3abfde8d472b0ab1a418b741b7c67174dad1551b4117b15527fbe966c",
-                authorization: "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=host;my-header1;x-amz-date, Signature=c9d5ea9f3f72853aea855b47ea873832890dbdd183b4468f858259531a5138ea",
-            },
-            Vector {
-                name: "get-vanilla-query-order-key-case",
-                method: "GET",
-                query: "Param2=value2&Param1=value1",
-                headers: vec![HOST, STAMP],
-                payload: b"",
-                canonical_request: format!("GET\n/\nParam1=value1&Param2=value2\nhost:example.amazonaws.com\nx-amz-date:20150830T123600Z\n\nhost;x-amz-date\n{EMPTY_SHA256}"),
-                string_to_sign: "AWS4-HMAC-SHA256\n20150830T123600Z\n20150830/us-east-1/service/aws4_request\n816cd5b414d056048ba4f7c5386d6e0533120fb1fcfa93762cf0fc39e2cf19e0",
-                authorization: "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=host;x-amz-date, Signature=b97d918cfa904a5beff61c982a1b6f458b799221646efd99d3219ec94cdf2500",
-            },
-        ]
+        use phonehook_plugin_api::serde_json::{self, Value};
+        let suite: Value =
+            serde_json::from_str(include_str!("sigv4_suite.json")).expect("the suite is JSON");
+        let text = |v: &Value, key: &str| -> String {
+            v[key]
+                .as_str()
+                .unwrap_or_else(|| panic!("`{key}` is a string in every case"))
+                .to_owned()
+        };
+        let cases = suite.as_array().expect("the suite is a list of cases");
+        cases
+            .iter()
+            .map(|v| Vector {
+                name: text(v, "name"),
+                method: text(v, "method"),
+                query: text(v, "query"),
+                headers: v["headers"]
+                    .as_array()
+                    .expect("headers are a list")
+                    .iter()
+                    .map(|pair| {
+                        let part = |i: usize| pair[i].as_str().expect("a header is two strings");
+                        (part(0).to_owned(), part(1).to_owned())
+                    })
+                    .collect(),
+                payload: text(v, "payload"),
+                canonical_request: text(v, "canonical_request"),
+                string_to_sign: text(v, "string_to_sign"),
+                authorization: text(v, "authorization"),
+            })
+            .collect()
     }
 
     #[test]
     fn matches_the_aws_sigv4_test_suite() {
-        for v in vectors() {
+        let vectors = vectors();
+        assert_eq!(vectors.len(), 9, "every case of the suite is read");
+        for v in vectors {
+            let headers: Vec<(&str, &str)> = v
+                .headers
+                .iter()
+                .map(|(k, val)| (k.as_str(), val.as_str()))
+                .collect();
             let request = Request {
-                method: v.method,
+                method: &v.method,
                 path: "/",
-                query: v.query,
-                headers: &v.headers,
-                payload: v.payload,
+                query: &v.query,
+                headers: &headers,
+                payload: v.payload.as_bytes(),
             };
             let signed = sign(&request, &CREDS, DATE, "us-east-1", "service");
             assert_eq!(
@@ -505,7 +432,7 @@ mod tests {
     #[test]
     fn authorization_parses_back() {
         let v = &vectors()[5];
-        let auth = Authorization::parse(v.authorization).unwrap();
+        let auth = Authorization::parse(&v.authorization).unwrap();
         assert_eq!(auth.access_key_id, "AKIDEXAMPLE");
         assert_eq!(auth.scope, Scope::new(DATE, "us-east-1", "service"));
         assert_eq!(

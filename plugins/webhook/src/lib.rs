@@ -10,6 +10,7 @@
 //! The gateway's host is only known from the `url` setting, so the manifest
 //! declares none: the host allows the host of the configured `url`.
 
+pub mod examples;
 mod request;
 mod rules;
 mod settings;

@@ -6,6 +6,7 @@ use phonehook_plugin_api::serde_json::{self, json, Value};
 use phonehook_plugin_api::testing::{Harness, Reply};
 use phonehook_plugin_api::{Channel, ErrorKind, Message, Method};
 
+use super::examples::{FORM_API, JSON_API};
 use super::Webhook;
 
 fn msg() -> Message {
@@ -13,20 +14,6 @@ fn msg() -> Message {
         .with_code("123456")
         .with_language("en")
 }
-
-const JSON_API: &[(&str, &str)] = &[
-    ("url", "https://sms.internal.example/v1/messages"),
-    ("headers", r#"{"X-Api-Key": "{{secret.GATEWAY_KEY}}"}"#),
-    (
-        "body",
-        r#"{"to": "{{recipient}}", "message": "{{text}}", "meta": {"type": "{{message_type}}", "lang": "{{language}}"}}"#,
-    ),
-    ("success_pointer", "/status"),
-    ("success_value", "ok"),
-    ("id_pointer", "/data/id"),
-    ("error_code_pointer", "/error/code"),
-    ("error_message_pointer", "/error/message"),
-];
 
 /// The JSON API's configuration, with some settings replaced.
 fn json_api_with(changes: &[(&str, &str)]) -> Harness<Webhook> {
@@ -48,24 +35,21 @@ fn json_api_with(changes: &[(&str, &str)]) -> Harness<Webhook> {
         .secret("GATEWAY_KEY", "gk-1")
 }
 
+/// A harness with exactly these settings.
+fn with_settings(settings: &[(&str, &str)]) -> Harness<Webhook> {
+    settings
+        .iter()
+        .fold(Harness::<Webhook>::new(), |h, (name, value)| {
+            h.setting(name, value)
+        })
+}
+
 fn json_api() -> Harness<Webhook> {
     json_api_with(&[])
 }
 
 fn form_api() -> Harness<Webhook> {
-    Harness::<Webhook>::new()
-        .setting("url", "http://10.0.0.5/cgi-bin/sendsms")
-        .setting("body_format", "form")
-        .setting(
-            "body",
-            r#"{"msg": "{{text}}", "msisdn": "{{recipient_digits}}"}"#,
-        )
-        .setting("success_status", "200")
-        .setting("success_pointer", "/result")
-        .setting("success_value", "0")
-        .setting("id_pointer", "/id")
-        .setting("error_code_pointer", "/result")
-        .setting("error_message_pointer", "/reason")
+    with_settings(FORM_API)
 }
 
 fn form_reply(status: u16, body: &str) -> Reply {
