@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::deliverylog::LogConfig;
 use crate::egress::VendorConfig;
+use crate::guard::GuardConfig;
 
 /// The prefix of the environment variables that set configuration keys.
 pub const ENV_PREFIX: &str = "PHONEHOOK_";
@@ -79,6 +80,8 @@ pub struct Config {
     pub sandbox: SandboxConfig,
     /// The delivery log (`[log]`).
     pub log: LogConfig,
+    /// The abuse guard (`[guard]`).
+    pub guard: GuardConfig,
     /// Per-plugin settings and secrets, by plugin name.
     pub plugins: BTreeMap<String, PluginConfig>,
     /// The file this configuration was read from (watched for changes).
@@ -186,6 +189,7 @@ impl Default for Config {
             vendor: VendorConfig::default(),
             sandbox: SandboxConfig::default(),
             log: LogConfig::default(),
+            guard: GuardConfig::default(),
             plugins: BTreeMap::new(),
             source: None,
             active_override: None,
@@ -273,6 +277,9 @@ impl Config {
 
     fn validate(&self) -> Result<(), ConfigError> {
         self.log
+            .validate()
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        self.guard
             .validate()
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         if crate::e164::region(&self.default_region).is_none() {

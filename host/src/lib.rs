@@ -18,6 +18,7 @@ pub mod config;
 pub mod control;
 pub mod delivery;
 pub mod deliverylog;
+pub mod guard;
 pub mod e164;
 pub mod egress;
 pub mod inbound;

@@ -20,6 +20,9 @@
 //! | `phonehook_log_events_dropped_total` | counter | `reason` (`queue_full`, `write_failed`, `closed`) |
 //! | `phonehook_config_reloads_total` | counter | |
 //! | `phonehook_unknown_actions_total` | counter | (none: the values are the caller's, unbounded) |
+//! | `phonehook_guard_blocked_total` | counter | `rule`, `mode` (`enforce`: refused; `monitor`: would have been) |
+//! | `phonehook_guard_untracked_total` | counter | (keys the guard could not track: its table was full of live keys) |
+//! | `phonehook_guard_tracked_keys` | gauge | |
 //!
 //! Every series is listed from the start with 0: the unlabelled and
 //! fixed-label ones when the recorder is installed, a plugin's when it is
@@ -45,6 +48,9 @@ const LOG_WRITTEN: &str = "phonehook_log_events_written_total";
 const LOG_DROPPED: &str = "phonehook_log_events_dropped_total";
 const CONFIG_RELOADS: &str = "phonehook_config_reloads_total";
 const UNKNOWN_ACTIONS: &str = "phonehook_unknown_actions_total";
+const GUARD_BLOCKED: &str = "phonehook_guard_blocked_total";
+const GUARD_UNTRACKED: &str = "phonehook_guard_untracked_total";
+const GUARD_TRACKED: &str = "phonehook_guard_tracked_keys";
 
 /// Every value the `reason` label of [`LOG_DROPPED`] takes.
 const DROP_REASONS: [&str; 3] = ["queue_full", "write_failed", "closed"];
@@ -124,6 +130,15 @@ fn describe() {
         UNKNOWN_ACTIONS,
         "Messages delivered with a context.action phonehook does not know"
     );
+    describe_counter!(
+        GUARD_BLOCKED,
+        "Messages the abuse guard refused (or would have, in monitor mode), by rule"
+    );
+    describe_counter!(
+        GUARD_UNTRACKED,
+        "Messages whose keys the guard could not track (table full of live keys)"
+    );
+    describe_gauge!(GUARD_TRACKED, "Keys the abuse guard tracks now");
 }
 
 /// The series whose labels are known before anything happens, at 0.
@@ -131,6 +146,12 @@ fn register_fixed() {
     metrics::counter!(LOG_WRITTEN).increment(0);
     metrics::counter!(CONFIG_RELOADS).increment(0);
     metrics::counter!(UNKNOWN_ACTIONS).increment(0);
+    metrics::counter!(GUARD_UNTRACKED).increment(0);
+    for rule in crate::guard::Rule::ALL {
+        for mode in ["enforce", "monitor"] {
+            metrics::counter!(GUARD_BLOCKED, "rule" => rule.as_str(), "mode" => mode).increment(0);
+        }
+    }
     for reason in DROP_REASONS {
         metrics::counter!(LOG_DROPPED, "reason" => reason).increment(0);
     }
@@ -242,6 +263,25 @@ pub fn log_events_written(n: u64) {
 pub fn unknown_action() {
     handle();
     metrics::counter!(UNKNOWN_ACTIONS).increment(1);
+}
+
+/// The guard refused a message by `rule` (`mode` `enforce`), or would have
+/// (`monitor`).
+pub fn guard_blocked(rule: &'static str, mode: &'static str) {
+    handle();
+    metrics::counter!(GUARD_BLOCKED, "rule" => rule, "mode" => mode).increment(1);
+}
+
+/// The guard could not track a key (its table was full of live keys).
+pub fn guard_untracked() {
+    handle();
+    metrics::counter!(GUARD_UNTRACKED).increment(1);
+}
+
+/// How many keys the guard tracks now.
+pub fn guard_tracked(keys: usize) {
+    handle();
+    metrics::gauge!(GUARD_TRACKED).set(keys as f64);
 }
 
 /// The value of one sample line in a rendered page: `name{labels}` exactly as

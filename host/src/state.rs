@@ -8,6 +8,7 @@ use crate::config::Config;
 use crate::control::Control;
 use crate::deliverylog::DeliveryLog;
 use crate::egress::Egress;
+use crate::guard::Guard;
 use crate::inbound::Rules;
 use crate::inbox::Inbox;
 use crate::plugins::Registry;
@@ -30,6 +31,8 @@ pub struct AppState {
     pub host_url: String,
     /// The delivery log (one event per send attempt).
     pub log: DeliveryLog,
+    /// The abuse guard, between validation and the plugin.
+    pub guard: Arc<Guard>,
     /// Send attempts in flight, detached from their callers' connections;
     /// shutdown waits for them before closing the log.
     pub attempts: TaskTracker,
@@ -50,6 +53,9 @@ impl AppState {
         log: DeliveryLog,
         host_url: String,
     ) -> AppState {
+        // The guard reads its stored safe list and backoffs here: two small
+        // reads at start, before the server takes traffic.
+        let guard = Arc::new(Guard::start(&config.guard, &log));
         AppState {
             inbox: Inbox::new(config.sandbox.capacity),
             registry: control.registry().clone(),
@@ -58,6 +64,7 @@ impl AppState {
             egress,
             rules,
             host_url,
+            guard,
             log,
             attempts: TaskTracker::new(),
         }

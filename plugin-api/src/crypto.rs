@@ -16,28 +16,53 @@ pub fn sha256_hex(data: &[u8]) -> String {
     encoding::hex(&sha256(data))
 }
 
-/// HMAC-SHA256 of `data` under `key` (RFC 2104). Written out on SHA-256
-/// rather than through a MAC crate whose constructor returns a `Result` that
-/// cannot fail for this hash: a key of any length is valid, so the function
-/// is total without a fallback value.
+/// HMAC-SHA256 of `data` under `key` (RFC 2104).
 pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
-    const BLOCK: usize = 64;
-    let mut block = [0u8; BLOCK];
-    if key.len() > BLOCK {
-        block[..32].copy_from_slice(&sha256(key));
-    } else {
-        block[..key.len()].copy_from_slice(key);
+    HmacKey::new(key).mac(data)
+}
+
+/// An HMAC-SHA256 key with its two padded blocks already hashed, for code
+/// that signs many short messages under one key (the host's recipient hash):
+/// each [`HmacKey::mac`] then costs two SHA-256 blocks instead of four.
+///
+/// Written out on SHA-256 rather than through a MAC crate whose constructor
+/// returns a `Result` that cannot fail for this hash: a key of any length is
+/// valid, so this is total without a fallback value.
+#[derive(Clone)]
+pub struct HmacKey {
+    inner: Sha256,
+    outer: Sha256,
+}
+
+impl HmacKey {
+    /// Prepares `key` (any length; one longer than a block is hashed first).
+    pub fn new(key: &[u8]) -> HmacKey {
+        const BLOCK: usize = 64;
+        let mut block = [0u8; BLOCK];
+        if key.len() > BLOCK {
+            block[..32].copy_from_slice(&sha256(key));
+        } else {
+            block[..key.len()].copy_from_slice(key);
+        }
+        let pad = |byte: u8| block.map(|k| k ^ byte);
+        HmacKey {
+            inner: Sha256::new().chain_update(pad(0x36)),
+            outer: Sha256::new().chain_update(pad(0x5c)),
+        }
     }
-    let pad = |byte: u8| block.map(|k| k ^ byte);
-    let inner = Sha256::new()
-        .chain_update(pad(0x36))
-        .chain_update(data)
-        .finalize();
-    Sha256::new()
-        .chain_update(pad(0x5c))
-        .chain_update(inner)
-        .finalize()
-        .into()
+
+    /// HMAC-SHA256 of `data` under this key.
+    pub fn mac(&self, data: &[u8]) -> [u8; 32] {
+        let inner = self.inner.clone().chain_update(data).finalize();
+        self.outer.clone().chain_update(inner).finalize().into()
+    }
+}
+
+// The padded key blocks are key material: never print them.
+impl std::fmt::Debug for HmacKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HmacKey(..)")
+    }
 }
 
 #[cfg(test)]

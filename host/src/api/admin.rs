@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
@@ -14,6 +15,7 @@ use serde_json::{json, Value};
 use super::attempt::{self, Route};
 use super::error::ApiError;
 use super::messages::read_body;
+use super::screen::{self, peer_ip, Peer};
 use crate::control::Source;
 use crate::deliverylog::time::format_rfc3339;
 use crate::inbound;
@@ -96,14 +98,44 @@ fn activate_error(e: ActivateError) -> ApiError {
     }
 }
 
+/// The runner's query: `?guard=skip` sends without the abuse guard (an
+/// admin's explicit choice, e.g. to test a number the guard refuses).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestQuery {
+    /// `skip`, or nothing.
+    guard: Option<String>,
+}
+
 /// `POST /api/v1/plugins/{name}/test` with a hook payload: one message through
-/// that plugin, active or not (logged with route `runner`).
+/// that plugin, active or not (logged with route `runner`). The guard screens
+/// it as any message unless the query says `guard=skip`.
 pub async fn test(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
+    peer: Peer,
+    query: Result<Query<TestQuery>, QueryRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body = read_body(&state, body)?;
+    let skip_guard = match query.map(|Query(q)| q.guard) {
+        Ok(None) => false,
+        Ok(Some(g)) if g == "skip" => true,
+        Ok(Some(other)) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_query",
+                format!("guard=`{}`: the only value is `skip`", crate::mask::excerpt(&other)),
+            ))
+        }
+        Err(e) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_query",
+                e.body_text(),
+            ))
+        }
+    };
     let message = inbound::parse_hook(&body)?.validate(&state.rules)?;
     let Some(bound) = state.registry.bind(&name) else {
         let known: Vec<String> = state
@@ -118,7 +150,16 @@ pub async fn test(
         }));
     };
     let generation = bound.generation.id;
-    let mut attempt = attempt::run(&state, &message, Arc::new(bound), Route::Runner).await;
+    let refused = if skip_guard {
+        tracing::info!(plugin = %name, "runner message sent without the guard (guard=skip)");
+        None
+    } else {
+        screen::screen(&state, &message, peer_ip(&peer), Route::Runner)
+    };
+    let mut attempt = match refused {
+        Some(refused) => refused,
+        None => attempt::run(&state, &message, Arc::new(bound), Route::Runner).await,
+    };
     attempt.result = attempt
         .result
         .map_err(|e| e.detail("generation", generation));

@@ -177,6 +177,7 @@ fn failure(error: &DeliveryError) -> Failure {
         },
         vendor_code: error.vendor_code().map(str::to_owned),
         vendor_status: error.vendor_status(),
+        rule: None,
     }
 }
 

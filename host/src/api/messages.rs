@@ -2,6 +2,7 @@
 //! `POST /api/v1/actions/send-phone-message` (the Actions event): validate, hand
 //! to the active plugin, answer `{"MessageID": ...}`.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -13,6 +14,7 @@ use axum::Json;
 use serde_json::json;
 
 use super::attempt::{self, Route};
+use super::screen::{self, peer_ip, Peer};
 use super::error::ApiError;
 use crate::inbound::{self, Inbound, InputError};
 use crate::state::AppState;
@@ -20,19 +22,23 @@ use crate::state::AppState;
 /// The hook payload.
 pub async fn send_hook(
     State(state): State<Arc<AppState>>,
+    peer: Peer,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body = read_body(&state, body)?;
-    send(&state, inbound::parse_hook(&body), Route::Hook).await
+    let peer = peer_ip(&peer);
+    send(&state, inbound::parse_hook(&body), peer, Route::Hook).await
 }
 
 /// The Actions event.
 pub async fn send_action(
     State(state): State<Arc<AppState>>,
+    peer: Peer,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body = read_body(&state, body)?;
-    send(&state, inbound::parse_actions_event(&body), Route::Actions).await
+    let peer = peer_ip(&peer);
+    send(&state, inbound::parse_actions_event(&body), peer, Route::Actions).await
 }
 
 pub(super) fn read_body(
@@ -55,12 +61,16 @@ pub(super) fn read_body(
 async fn send(
     state: &Arc<AppState>,
     inbound: Result<Inbound, InputError>,
+    peer: Option<IpAddr>,
     route: Route,
 ) -> Result<Response, ApiError> {
     let message = inbound?.validate(&state.rules)?;
-    let attempt = match state.registry.active() {
-        Some(active) => attempt::run(state, &message, active, route).await,
-        None => attempt::no_active_plugin(state, &message, route),
+    let refused = screen::screen(state, &message, peer, route);
+    let attempt = match (refused, state.registry.active()) {
+        (Some(refused), _) => refused,
+        (None, Some(active)) => attempt::run(state, &message, active, route).await,
+        (None, None) => attempt::no_active_plugin(state, &message, route),
     };
     Ok(attempt.respond(|delivered| Json(json!({ "MessageID": delivered.message_id }))))
 }
+

@@ -11,17 +11,19 @@ mod attempt;
 mod auth;
 mod body_limit;
 mod error;
+mod guard;
 mod health;
 mod logs;
 mod messages;
 mod metrics_route;
 mod sandbox;
+mod screen;
 
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::Router;
 
 use crate::state::AppState;
@@ -53,6 +55,21 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/api/v1/plugins/{name}/test", post(admin::test))
         .route("/api/v1/logs", get(logs::list))
+        .route("/api/v1/guard", get(guard::overview))
+        .route(
+            "/api/v1/guard/numbers/{number}",
+            get(guard::number_status).delete(guard::reset_number),
+        )
+        .route(
+            "/api/v1/guard/safe-list",
+            get(guard::safe_list)
+                .put(guard::replace_safe_list)
+                .delete(guard::clear_safe_list),
+        )
+        .route(
+            "/api/v1/guard/safe-list/{entry}",
+            put(guard::add_entry).delete(guard::remove_entry),
+        )
         .route("/metrics", get(metrics_route::render));
     if state.config.sandbox.enabled {
         admin = admin.route(

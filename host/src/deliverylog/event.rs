@@ -40,15 +40,24 @@ pub enum EventType {
     /// A voice call that was not placed.
     #[serde(rename = "gd_send_voice_failure")]
     SendVoiceFailure,
+    /// A message the abuse guard refused before any plugin saw it.
+    #[serde(rename = "guard_blocked")]
+    GuardBlocked,
+    /// A message the guard, in monitor mode, would have refused; it was sent
+    /// on, and its send has an event of its own.
+    #[serde(rename = "guard_would_block")]
+    GuardWouldBlock,
 }
 
 impl EventType {
     /// Every type, in a stable order.
-    pub const ALL: [EventType; 4] = [
+    pub const ALL: [EventType; 6] = [
         EventType::SendSms,
         EventType::SendSmsFailure,
         EventType::SendVoice,
         EventType::SendVoiceFailure,
+        EventType::GuardBlocked,
+        EventType::GuardWouldBlock,
     ];
 
     /// The type of an attempt on `channel` that did or did not succeed.
@@ -68,6 +77,8 @@ impl EventType {
             EventType::SendSmsFailure => "gd_send_sms_failure",
             EventType::SendVoice => "gd_send_voice",
             EventType::SendVoiceFailure => "gd_send_voice_failure",
+            EventType::GuardBlocked => "guard_blocked",
+            EventType::GuardWouldBlock => "guard_would_block",
         }
     }
 
@@ -80,7 +91,7 @@ impl EventType {
     pub fn is_failure(self) -> bool {
         matches!(
             self,
-            EventType::SendSmsFailure | EventType::SendVoiceFailure
+            EventType::SendSmsFailure | EventType::SendVoiceFailure | EventType::GuardBlocked
         )
     }
 }
@@ -99,6 +110,8 @@ pub enum FailureSource {
     Vendor,
     /// The host or the plugin (no plugin, configuration, timeout, contract).
     Host,
+    /// The abuse guard (a limit or the destination policy).
+    Guard,
 }
 
 /// Why an attempt failed: Auth0's `details` for a failure event.
@@ -119,6 +132,10 @@ pub struct Failure {
     /// The HTTP status of the vendor's last reply, when there was one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vendor_status: Option<u16>,
+    /// The guard's rule that refused the message (`per_number`, `backoff`,
+    /// `country`...), for guard events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
 }
 
 /// One send attempt as stored and as `GET /api/v1/logs` returns it.
@@ -182,18 +199,25 @@ pub struct Event {
 /// the number being stored (see the module docs of `deliverylog`).
 #[derive(Clone)]
 pub struct RecipientHasher {
-    key: Arc<[u8]>,
+    key: Arc<crypto::HmacKey>,
 }
 
 impl RecipientHasher {
     /// A hasher with this key.
     pub fn new(key: &[u8]) -> RecipientHasher {
-        RecipientHasher { key: key.into() }
+        RecipientHasher {
+            key: Arc::new(crypto::HmacKey::new(key)),
+        }
+    }
+
+    /// HMAC-SHA256 of the E.164 number.
+    pub fn digest(&self, e164: &str) -> [u8; 32] {
+        self.key.mac(e164.as_bytes())
     }
 
     /// Hex HMAC-SHA256 of the E.164 number.
     pub fn hash(&self, e164: &str) -> String {
-        encoding::hex(&crypto::hmac_sha256(&self.key, e164.as_bytes()))
+        encoding::hex(&self.digest(e164))
     }
 }
 
@@ -305,6 +329,18 @@ impl Pending {
         event
     }
 
+    /// The guard refused the message (`enforced`) or, in monitor mode, would
+    /// have: one event of its own type, with the rule in `failure.rule`.
+    pub fn guarded(self, failure: Failure, enforced: bool) -> Event {
+        let mut event = self.failed(failure);
+        event.kind = if enforced {
+            EventType::GuardBlocked
+        } else {
+            EventType::GuardWouldBlock
+        };
+        event
+    }
+
     /// The attempt failed; `failure.message` and the vendor code are
     /// redacted here (again, for failures the send path redacted: the log
     /// keeps its invariant whoever built the failure).
@@ -387,6 +423,7 @@ mod tests {
             source: FailureSource::Vendor,
             vendor_code: Some("21211".into()),
             vendor_status: Some(400),
+            rule: None,
         }
     }
 
@@ -398,6 +435,7 @@ mod tests {
             source: FailureSource::Host,
             vendor_code: None,
             vendor_status: None,
+            rule: None,
         }
     }
 

@@ -69,6 +69,7 @@
 pub mod connection;
 pub mod control;
 pub mod event;
+pub mod guard_state;
 pub mod query;
 pub mod retention;
 pub mod row;
@@ -284,6 +285,12 @@ impl DeliveryLog {
             hasher: RecipientHasher::new(&rand::random::<[u8; 32]>()),
             inner: None,
         }
+    }
+
+    /// The keyed hash the log searches numbers by; the guard keys its
+    /// per-number state by it too, so what it stores joins the log's rows.
+    pub fn hasher(&self) -> &RecipientHasher {
+        &self.hasher
     }
 
     /// Whether events are recorded.

@@ -11,9 +11,9 @@ use super::event::{Event, EventType, Failure, FailureSource};
 pub const INSERT: &str = "INSERT INTO events (id, time_ms, type, route, plugin, plugin_version, generation, \
     action, language, recipient_mask, recipient_hash, client_id, user_id, ip, vendor_message_id, vendor_status, \
     latency_ms, vendor_latency_ms, text_chars, segments, error_code, error_message, error_retryable, error_source, \
-    vendor_code, vendor_http_status) \
+    vendor_code, vendor_http_status, guard_rule) \
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, \
-    ?23, ?24, ?25, ?26)";
+    ?23, ?24, ?25, ?26, ?27)";
 
 /// Every stored column, for `SELECT {COLUMNS} FROM events`: what [`read`]
 /// reads. `seq` (the insertion number) comes first; the others are
@@ -21,13 +21,14 @@ pub const INSERT: &str = "INSERT INTO events (id, time_ms, type, route, plugin, 
 pub const COLUMNS: &str = "seq, id, time_ms, type, route, plugin, plugin_version, generation, action, language, \
     recipient_mask, recipient_hash, client_id, user_id, ip, vendor_message_id, vendor_status, latency_ms, \
     vendor_latency_ms, text_chars, segments, error_code, error_message, error_retryable, error_source, \
-    vendor_code, vendor_http_status";
+    vendor_code, vendor_http_status, guard_rule";
 
 /// The stored form of a failure's source.
 fn source_name(source: FailureSource) -> &'static str {
     match source {
         FailureSource::Vendor => "vendor",
         FailureSource::Host => "host",
+        FailureSource::Guard => "guard",
     }
 }
 
@@ -61,6 +62,7 @@ pub fn insert(stmt: &mut CachedStatement<'_>, e: &Event) -> Result<(), rusqlite:
         failure.map(|f| source_name(f.source)),
         failure.and_then(|f| f.vendor_code.as_deref()),
         failure.and_then(|f| f.vendor_status),
+        failure.and_then(|f| f.rule.as_deref()),
     ])?;
     Ok(())
 }
@@ -121,10 +123,12 @@ fn read_failure(row: &Row<'_>) -> Result<Option<Failure>, rusqlite::Error> {
             .unwrap_or(false),
         source: match source.as_deref() {
             Some(name) if name == source_name(FailureSource::Vendor) => FailureSource::Vendor,
+            Some(name) if name == source_name(FailureSource::Guard) => FailureSource::Guard,
             _ => FailureSource::Host,
         },
         vendor_code: row.get("vendor_code")?,
         vendor_status: vendor_status.and_then(|s| u16::try_from(s).ok()),
+        rule: row.get("guard_rule")?,
     }))
 }
 
@@ -148,7 +152,7 @@ mod tests {
             .map(|(columns, _)| words(columns))
             .unwrap_or_default();
         let selected = words(COLUMNS);
-        assert_eq!(inserted.len(), 26, "{inserted:?}");
+        assert_eq!(inserted.len(), 27, "{inserted:?}");
         assert_eq!(selected.first().map(String::as_str), Some("seq"));
         assert_eq!(selected[1..], inserted[..]);
     }

@@ -63,6 +63,22 @@ const MIGRATIONS: &[&str] = &[
         configured TEXT,
         time_ms    INTEGER NOT NULL
     );",
+    // 3: the abuse guard. Which rule refused a message; the safe list an
+    // admin keeps through the API; numbers in backoff (by the same keyed
+    // hash as `events.recipient_hash`, never the number), so that a restart
+    // does not hand an attacker a fresh burst.
+    "ALTER TABLE events ADD COLUMN guard_rule TEXT;
+    CREATE TABLE guard_safe_list (
+        entry    TEXT PRIMARY KEY,
+        note     TEXT NOT NULL,
+        added_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE guard_backoff (
+        recipient_hash TEXT PRIMARY KEY,
+        sends          INTEGER NOT NULL,
+        last_ms        INTEGER NOT NULL,
+        next_ms        INTEGER NOT NULL
+    ) WITHOUT ROWID;",
 ];
 
 /// The schema version this build writes.

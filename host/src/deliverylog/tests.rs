@@ -45,6 +45,7 @@ fn echoing_failure() -> Failure {
         source: FailureSource::Vendor,
         vendor_code: Some("21211".into()),
         vendor_status: Some(400),
+        rule: None,
     }
 }
 

@@ -1,0 +1,536 @@
+//! The abuse guard: stops SMS pumping and toll fraud after validation and
+//! before any plugin, on every send route (the runner too, unless the admin
+//! asks to skip it).
+//!
+//! In order, for one message: a safe-listed number passes untouched; the
+//! destination policy (countries, number types) may refuse it outright; then
+//! the number's backoff and the counting rules (per number, caller address,
+//! number prefix, country) admit it — all counted together or none. In
+//! monitor mode every rule is evaluated and counted, and what would have
+//! been refused is reported, but nothing is refused.
+//!
+//! **Architecture Invariant:** the guard decides; it does not answer or
+//! record. `api::screen` turns a [`Verdict`] into the 429/403 answer, the
+//! delivery-log event and the metric, so a refusal is described in one place.
+//!
+//! Counters live behind [`counters::CounterStore`] (memory today); the safe
+//! list and backoffs are kept across restarts in the delivery log's database
+//! ([`crate::deliverylog::guard_state`]), written off the send path.
+
+pub mod caller;
+pub mod config;
+pub mod counters;
+pub mod destination;
+mod persist;
+mod recent;
+pub mod safelist;
+
+use std::hash::{BuildHasher, Hash};
+use std::net::IpAddr;
+
+use phonenumber::country::Id;
+use phonehook_plugin_api::Message;
+use serde::Serialize;
+
+pub use config::{BackoffConfig, GuardConfig, GuardConfigError, GuardMode, Limit};
+use counters::{Admission, BackoffState, Check, CounterStore, MemoryStore, Usage};
+use destination::{Destination, NumberKind};
+use safelist::{Entry, EntryError, SafeList};
+
+use crate::deliverylog::{DeliveryLog, RecipientHasher};
+
+/// A rule of the guard, by the name answers, events and metrics use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rule {
+    /// Messages per destination number.
+    PerNumber,
+    /// Messages per caller address.
+    PerIp,
+    /// Messages per number prefix.
+    PerPrefix,
+    /// Messages per destination country.
+    PerCountry,
+    /// The wait after a burst to one number.
+    Backoff,
+    /// The country policy.
+    Country,
+    /// The number-type policy.
+    NumberType,
+}
+
+impl Rule {
+    /// Every rule.
+    pub const ALL: [Rule; 7] = [
+        Rule::PerNumber,
+        Rule::PerIp,
+        Rule::PerPrefix,
+        Rule::PerCountry,
+        Rule::Backoff,
+        Rule::Country,
+        Rule::NumberType,
+    ];
+
+    /// `per_number`, `backoff`, `country`...
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rule::PerNumber => "per_number",
+            Rule::PerIp => "per_ip",
+            Rule::PerPrefix => "per_prefix",
+            Rule::PerCountry => "per_country",
+            Rule::Backoff => "backoff",
+            Rule::Country => "country",
+            Rule::NumberType => "number_type",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Why the guard refuses a message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// Too many messages: try again later.
+    RateLimited {
+        /// The rule.
+        rule: Rule,
+        /// Seconds until the message would pass.
+        retry_after_secs: u64,
+    },
+    /// Messages to this destination are not sent at all.
+    DestinationBlocked {
+        /// [`Rule::Country`] or [`Rule::NumberType`].
+        rule: Rule,
+        /// What about the destination, for people (`premium-rate number`,
+        /// `country RU is denied`).
+        reason: String,
+    },
+}
+
+impl Refusal {
+    /// The rule that refused.
+    pub fn rule(&self) -> Rule {
+        match self {
+            Refusal::RateLimited { rule, .. } | Refusal::DestinationBlocked { rule, .. } => *rule,
+        }
+    }
+
+    /// The API's error code: `rate_limited` or `destination_blocked`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Refusal::RateLimited { .. } => "rate_limited",
+            Refusal::DestinationBlocked { .. } => "destination_blocked",
+        }
+    }
+
+    /// What happened, for people. Says nothing of other keys' counts.
+    pub fn message(&self) -> String {
+        match self {
+            Refusal::RateLimited {
+                rule,
+                retry_after_secs,
+            } => {
+                let what = match rule {
+                    Rule::PerNumber => "too many messages to this number",
+                    Rule::PerIp => "too many messages from this address",
+                    Rule::PerPrefix => "too many messages to this number range",
+                    Rule::PerCountry => "too many messages to this country",
+                    Rule::Backoff => "messages to this number must wait after a burst",
+                    Rule::Country | Rule::NumberType => "too many messages",
+                };
+                format!("{what}; try again in {retry_after_secs} s")
+            }
+            Refusal::DestinationBlocked { reason, .. } => {
+                format!("messages to this destination are blocked: {reason}")
+            }
+        }
+    }
+}
+
+/// What the guard decided for one message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Send it.
+    Pass,
+    /// Refuse it.
+    Refuse(Refusal),
+    /// Monitor mode: send it, and record that this would have refused it.
+    WouldRefuse(Refusal),
+}
+
+/// One number's state, for the admin API. Only this number's.
+#[derive(Clone, Debug, Serialize)]
+pub struct NumberStatus {
+    /// The number, masked.
+    pub number: String,
+    /// Whether the safe list covers it.
+    pub safe_listed: bool,
+    /// Its country, when known.
+    pub country: Option<String>,
+    /// Its kind of line.
+    pub number_type: &'static str,
+    /// Whether the destination policy refuses it, and why.
+    pub blocked: Option<String>,
+    /// Messages to it in the current window, and the limit.
+    pub per_number: Option<Counter>,
+    /// Its backoff, when it is in one.
+    pub backoff: Option<BackoffView>,
+}
+
+/// A counter as the API shows it.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Counter {
+    /// Counted in the current window.
+    pub count: u32,
+    /// The limit.
+    pub limit: u32,
+    /// Seconds until the window ends.
+    pub resets_in_secs: u64,
+}
+
+/// A backoff as the API shows it.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct BackoffView {
+    /// Messages in the current burst.
+    pub sends: u32,
+    /// Seconds until the next message may go (0: now).
+    pub next_in_secs: u64,
+}
+
+/// The abuse guard.
+pub struct Guard {
+    config: GuardConfig,
+    allow: Vec<Id>,
+    deny: Vec<Id>,
+    store: Box<dyn CounterStore>,
+    safe: SafeList,
+    numbers: RecipientHasher,
+    keys: std::collections::hash_map::RandomState,
+    recent: recent::Recent,
+    persist: persist::Persister,
+}
+
+impl std::fmt::Debug for Guard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Guard")
+            .field("enabled", &self.config.enabled)
+            .field("mode", &self.config.mode)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Guard {
+    /// The guard for `config` (validated with the rest of the configuration),
+    /// with the safe list and backoffs `log`'s database kept. Blocking (two
+    /// small reads); says at start what an operator should know: the guard
+    /// is off, or no country policy is set.
+    pub fn start(config: &GuardConfig, log: &DeliveryLog) -> Guard {
+        let regions = |codes: &[String]| -> Vec<Id> {
+            codes
+                .iter()
+                .filter_map(|c| crate::e164::region(c))
+                .collect()
+        };
+        let guard = Guard {
+            allow: regions(&config.allow_countries),
+            deny: regions(&config.deny_countries),
+            store: Box::new(MemoryStore::new(config.max_tracked_keys)),
+            safe: SafeList::new(&config.safe_list),
+            numbers: log.hasher().clone(),
+            keys: std::collections::hash_map::RandomState::new(),
+            recent: recent::Recent::default(),
+            persist: persist::Persister::start(log.clone()),
+            config: config.clone(),
+        };
+        if !config.enabled {
+            tracing::warn!("the abuse guard is off (guard.enabled = false): every valid number is sent to the vendor");
+            return guard;
+        }
+        guard.restore(log);
+        if config.allow_countries.is_empty() && config.deny_countries.is_empty() {
+            tracing::info!(
+                "no country policy (guard.allow_countries / guard.deny_countries): messages may go to any country; SMS pumping aims at countries a service does not serve, so list yours"
+            );
+        }
+        if config.mode == GuardMode::Monitor {
+            tracing::warn!("the abuse guard is in monitor mode: it records what it would refuse and refuses nothing");
+        }
+        guard
+    }
+
+    fn restore(&self, log: &DeliveryLog) {
+        let Some(stored) = self.persist.load(log, self.config.backoff.quiet_secs) else {
+            return;
+        };
+        let entries = stored.safe_list.into_iter().map(|e| Entry {
+            entry: e.entry,
+            note: e.note,
+            added_ms: e.added_ms,
+            source: safelist::EntrySource::Api,
+        });
+        for entry in entries {
+            if let Err(e) = self.safe.add(std::slice::from_ref(&entry)) {
+                tracing::warn!(error = %e, "a stored safe-list entry is not applied");
+            }
+        }
+        for b in stored.backoffs {
+            if let Some(key) = key_of_hash(&b.recipient_hash) {
+                self.store.restore_backoff(
+                    key,
+                    BackoffState {
+                        sends: b.sends,
+                        last_s: ms_to_s(b.last_ms),
+                        next_s: ms_to_s(b.next_ms),
+                    },
+                );
+            }
+        }
+    }
+
+    /// Whether the guard runs at all.
+    pub fn is_enabled(&self) -> bool {
+        self.config.enabled
+    }
+
+    /// The configuration it runs with.
+    pub fn config(&self) -> &GuardConfig {
+        &self.config
+    }
+
+    /// The safe list.
+    pub fn safe_list(&self) -> &SafeList {
+        &self.safe
+    }
+
+    /// Decides for `message`, from a caller at `peer` (used when the payload
+    /// names no address), at `now_ms` (Unix milliseconds).
+    pub fn screen(&self, message: &Message, peer: Option<IpAddr>, now_ms: i64) -> Verdict {
+        if !self.config.enabled {
+            return Verdict::Pass;
+        }
+        let number = message.recipient.as_str();
+        if self.safe.covers(number) {
+            return Verdict::Pass;
+        }
+        let enforce = self.config.mode == GuardMode::Enforce;
+        let destination = destination::classify(number);
+        let mut would = None;
+        if let Some(refusal) = self.destination_refusal(&destination) {
+            if enforce {
+                return self.refuse(refusal, now_ms);
+            }
+            would = Some(refusal);
+        }
+        let ip = caller::network(message.ip.as_str(), peer, self.config.ipv6_prefix_len);
+        let number_key = self.number_key(number);
+        let checks = self.checks(number, number_key, ip, destination.region);
+        let admission = Admission {
+            checks: &checks,
+            number: number_key,
+            backoff: self.config.backoff,
+            jitter: rand::random::<f64>(),
+        };
+        let now_s = ms_to_s(now_ms);
+        let outcome = if enforce {
+            self.store.admit(&admission, now_s)
+        } else {
+            self.store.count(&admission, now_s)
+        };
+        // Monitor mode counts every message; enforce mode only admitted ones.
+        let counted = !enforce || outcome.refused.is_none();
+        if let (true, Some(state)) = (counted, outcome.backoff) {
+            self.persist.backoff(&self.numbers, number, state);
+        }
+        if let Some(refused) = outcome.refused {
+            let refusal = Refusal::RateLimited {
+                rule: refused.rule,
+                retry_after_secs: refused.retry_after_secs.max(1),
+            };
+            if enforce {
+                return self.refuse(refusal, now_ms);
+            }
+            would.get_or_insert(refusal);
+        }
+        match would {
+            Some(refusal) => {
+                self.recent.record(refusal.rule(), ms_to_s(now_ms));
+                crate::metrics::guard_blocked(refusal.rule().as_str(), "monitor");
+                Verdict::WouldRefuse(refusal)
+            }
+            None => Verdict::Pass,
+        }
+    }
+
+    fn refuse(&self, refusal: Refusal, now_ms: i64) -> Verdict {
+        self.recent.record(refusal.rule(), ms_to_s(now_ms));
+        crate::metrics::guard_blocked(refusal.rule().as_str(), "enforce");
+        Verdict::Refuse(refusal)
+    }
+
+    fn destination_refusal(&self, d: &Destination) -> Option<Refusal> {
+        let blocked = |reason: String, rule| Refusal::DestinationBlocked { rule, reason };
+        if self.config.block_number_types.contains(&d.kind) {
+            let kind = d.kind.as_str().replace('_', "-");
+            return Some(blocked(format!("{kind} number"), Rule::NumberType));
+        }
+        match d.region {
+            Some(region) if self.deny.contains(&region) => Some(blocked(
+                format!("country {} is denied", region.as_ref()),
+                Rule::Country,
+            )),
+            Some(region) if !self.allow.is_empty() && !self.allow.contains(&region) => Some(
+                blocked(format!("country {} is not allowed", region.as_ref()), Rule::Country),
+            ),
+            None if !self.allow.is_empty() => Some(blocked(
+                "the number's country cannot be told, and only listed countries are allowed"
+                    .to_owned(),
+                Rule::Country,
+            )),
+            _ => None,
+        }
+    }
+
+    /// The counting rules that are on, most specific first.
+    fn checks(&self, number: &str, number_key: u64, ip: Option<IpAddr>, region: Option<Id>) -> Vec<Check> {
+        let c = &self.config;
+        let mut checks = Vec::with_capacity(4);
+        let mut add = |rule, key, limit: Limit| {
+            if limit.is_on() {
+                checks.push(Check { rule, key, limit });
+            }
+        };
+        add(Rule::PerNumber, number_key, c.per_number);
+        if let Some(ip) = ip {
+            add(Rule::PerIp, self.keys.hash_one((Rule::PerIp, ip)), c.per_ip);
+        }
+        add(
+            Rule::PerPrefix,
+            self.keys.hash_one((Rule::PerPrefix, self.prefix(number))),
+            c.per_prefix,
+        );
+        if let Some(region) = region {
+            add(Rule::PerCountry, self.keys.hash_one((Rule::PerCountry, region)), c.per_country);
+        }
+        checks
+    }
+
+    /// The number without its last `prefix_hidden_digits` digits (at least
+    /// `+` and one digit).
+    fn prefix<'a>(&self, number: &'a str) -> &'a str {
+        let hidden = usize::from(self.config.prefix_hidden_digits);
+        let end = number.len().saturating_sub(hidden).max(2).min(number.len());
+        number.get(..end).unwrap_or(number)
+    }
+
+    fn number_key(&self, number: &str) -> u64 {
+        key_of_digest(&self.numbers.digest(number))
+    }
+
+    /// One number's state: its own counter and backoff, the destination
+    /// policy's view of it. Nothing of any other number.
+    pub fn number_status(&self, number: &str, now_ms: i64) -> NumberStatus {
+        let now_s = ms_to_s(now_ms);
+        let key = self.number_key(number);
+        let destination = destination::classify(number);
+        let per_number = self
+            .store
+            .usage(Rule::PerNumber, key, now_s)
+            .map(|u: Usage| Counter {
+                count: u.count,
+                limit: self.config.per_number.limit,
+                resets_in_secs: u.resets_in_secs,
+            });
+        let backoff = self
+            .store
+            .backoff(key, now_s, &self.config.backoff)
+            .map(|b| BackoffView {
+                sends: b.sends,
+                next_in_secs: b.next_s.saturating_sub(now_s),
+            });
+        NumberStatus {
+            number: crate::mask::mask_number(number),
+            safe_listed: self.safe.covers(number),
+            country: destination.region.map(|r| r.as_ref().to_owned()),
+            number_type: destination.kind.as_str(),
+            blocked: self.destination_refusal(&destination).map(|r| r.message()),
+            per_number,
+            backoff,
+        }
+    }
+
+    /// Forgets one number's counter and backoff (support verified the user).
+    /// Blocking: also deletes the stored backoff.
+    pub fn reset_number(&self, number: &str) {
+        self.store.forget_number(self.number_key(number));
+        self.persist.forget_backoff(&self.numbers.hash(number));
+    }
+
+    /// Adds safe-list entries, stored across restarts. Blocking.
+    pub fn allow(&self, entries: &[Entry]) -> Result<(), EntryError> {
+        self.safe.add(entries)?;
+        self.persist.safe_list(self.safe.api_entries());
+        Ok(())
+    }
+
+    /// Removes a safe-list entry; whether it was there. Blocking.
+    pub fn disallow(&self, entry: &str) -> Result<bool, EntryError> {
+        let removed = self.safe.remove(entry)?;
+        self.persist.safe_list(self.safe.api_entries());
+        Ok(removed)
+    }
+
+    /// Replaces every API safe-list entry. Blocking.
+    pub fn replace_safe_list(&self, entries: &[Entry]) -> Result<(), EntryError> {
+        self.safe.replace_api_entries(entries)?;
+        self.persist.safe_list(self.safe.api_entries());
+        Ok(())
+    }
+
+    /// Messages refused (or, in monitor mode, that would have been) per
+    /// rule over the last hour.
+    pub fn blocked_last_hour(&self, now_ms: i64) -> Vec<(Rule, u64)> {
+        let counts = self.recent.last_hour(ms_to_s(now_ms));
+        Rule::ALL
+            .into_iter()
+            .map(|rule| (rule, counts[rule.index()]))
+            .collect()
+    }
+
+    /// Keys tracked now.
+    pub fn tracked_keys(&self) -> usize {
+        let keys = self.store.tracked();
+        crate::metrics::guard_tracked(keys);
+        keys
+    }
+
+    /// Whether the safe list and backoffs outlive a restart (the delivery
+    /// log's database is on).
+    pub fn is_persistent(&self) -> bool {
+        self.persist.is_on()
+    }
+}
+
+fn ms_to_s(ms: i64) -> u64 {
+    u64::try_from(ms / 1000).unwrap_or(0)
+}
+
+fn key_of_digest(digest: &[u8; 32]) -> u64 {
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    u64::from_be_bytes(first)
+}
+
+/// The key of a stored recipient hash (hex of the digest).
+fn key_of_hash(hex: &str) -> Option<u64> {
+    u64::from_str_radix(hex.get(..16)?, 16).ok()
+}
+
+/// Which kinds are refused, by name (for the API).
+pub fn kind_names(kinds: &[NumberKind]) -> Vec<&'static str> {
+    kinds.iter().map(|k| k.as_str()).collect()
+}
+
+#[cfg(test)]
+mod tests;
