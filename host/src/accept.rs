@@ -22,13 +22,13 @@ use std::time::Duration;
 
 use axum::extract::ConnectInfo;
 use axum::Router;
-use tower::ServiceExt;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tower::ServiceExt;
 
 use crate::config::Limits;
 

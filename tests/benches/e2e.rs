@@ -41,14 +41,24 @@ const HOOK: &str = r#"{"recipient":"+14155552671","text":"Your code is 123456","
 
 /// Environment every phonehook target gets on top of its own.
 ///
-/// **Send-path features, mark here.** A later feature on the send path
-/// (guard, fallback, idempotency, receipts) that is on by default and would
-/// refuse or short-cut this benchmark's one repeated message sets its switch
-/// here (e.g. `("PHONEHOOK_GUARD__ENABLED", "false")`) and adds a target of
-/// its own below with the feature on, so BENCHMARKS.md keeps one table of
-/// every feature's cost against the forwarder. Empty today: the server
-/// refuses `PHONEHOOK_*` keys it does not know.
-const SEND_PATH_SWITCHES: &[(&str, &str)] = &[];
+/// **Send-path features, mark here.** A feature on the send path that is on
+/// by default and would refuse or short-cut this benchmark's one repeated
+/// message sets its switch here and adds a target of its own below with the
+/// feature on, so BENCHMARKS.md keeps one table of every feature's cost
+/// against the forwarder. The abuse guard would refuse the fourth message to
+/// the one number; its own target measures it with limits that admit all.
+const SEND_PATH_SWITCHES: &[(&str, &str)] = &[("PHONEHOOK_GUARD__ENABLED", "false")];
+
+/// The guard on, every rule evaluated and counted, with limits no run
+/// reaches: what the guard costs a message it lets through.
+const GUARD_ADMITTING_ALL: &[(&str, &str)] = &[
+    ("PHONEHOOK_GUARD__ENABLED", "true"),
+    ("PHONEHOOK_GUARD__PER_NUMBER__LIMIT", "4000000000"),
+    ("PHONEHOOK_GUARD__PER_IP__LIMIT", "4000000000"),
+    ("PHONEHOOK_GUARD__PER_PREFIX__LIMIT", "4000000000"),
+    ("PHONEHOOK_GUARD__PER_COUNTRY__LIMIT", "4000000000"),
+    ("PHONEHOOK_GUARD__BACKOFF__AFTER", "0"),
+];
 
 /// A server under test.
 #[derive(Clone, Copy)]
@@ -60,6 +70,8 @@ enum Target {
         name: &'static str,
         rust_log: &'static str,
         delivery_log: bool,
+        /// Environment on top of the configuration.
+        vars: &'static [(&'static str, &'static str)],
     },
 }
 
@@ -69,16 +81,25 @@ const TARGETS: &[Target] = &[
         name: "phonehook, defaults",
         rust_log: "info",
         delivery_log: true,
+        vars: SEND_PATH_SWITCHES,
     },
     Target::Phonehook {
         name: "phonehook, delivery log off",
         rust_log: "info",
         delivery_log: false,
+        vars: SEND_PATH_SWITCHES,
     },
     Target::Phonehook {
         name: "phonehook, RUST_LOG=warn",
         rust_log: "warn",
         delivery_log: true,
+        vars: SEND_PATH_SWITCHES,
+    },
+    Target::Phonehook {
+        name: "phonehook, defaults + guard on",
+        rust_log: "info",
+        delivery_log: true,
+        vars: GUARD_ADMITTING_ALL,
     },
 ];
 
@@ -148,6 +169,7 @@ fn start(target: Target, release: &Path, vendor: &str, dir: &Path) -> anyhow::Re
         name: _,
         rust_log,
         delivery_log,
+        vars,
     } = target
     else {
         let p = spawn(&release.join("minimal_forwarder"), &["127.0.0.1:0", vendor])?;
@@ -186,7 +208,7 @@ TWILIO_PHONE_NUMBER = "+15005550006"
     let env = ServeEnv {
         rust_log,
         log_file: Some(&log_file),
-        vars: SEND_PATH_SWITCHES,
+        vars,
     };
     Ok(Running::Phonehook(serve_phonehook_with(
         release, &etc, &config, env,

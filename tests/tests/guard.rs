@@ -140,7 +140,11 @@ async fn each_counting_rule_refuses_the_message_over_its_limit_until_its_window_
         assert_eq!(refused.body["error"]["code"], "rate_limited");
         assert_eq!(refused.body["error"]["rule"], row.rule);
         let wait = refused.retry_after.expect("Retry-After");
-        assert!((1..=WINDOW).contains(&wait), "{}: Retry-After {wait}", row.rule);
+        assert!(
+            (1..=WINDOW).contains(&wait),
+            "{}: Retry-After {wait}",
+            row.rule
+        );
         assert_eq!(refused.body["error"]["retry_after_secs"], wait);
         assert!(refused.event_id.is_some(), "a refusal is logged with an id");
         // Nothing reached the vendor for it.
@@ -148,7 +152,11 @@ async fn each_counting_rule_refuses_the_message_over_its_limit_until_its_window_
         assert_eq!(inbox_to(&host, &number).await, earlier, "{}", row.rule);
         tokio::time::sleep(Duration::from_secs(wait)).await;
         let again = send(&host, &client, &number, &ip).await;
-        assert_eq!(again.status, 200, "{} after Retry-After: {}", row.rule, again.body);
+        assert_eq!(
+            again.status, 200,
+            "{} after Retry-After: {}",
+            row.rule, again.body
+        );
         host.shutdown().await;
     }
 }
@@ -165,7 +173,11 @@ async fn backoff_waits_grow_after_a_burst() {
     let client = reqwest::Client::new();
     let number = "+14155550111";
     for i in 0..2 {
-        assert_eq!(send(&host, &client, number, "203.0.113.1").await.status, 200, "{i}");
+        assert_eq!(
+            send(&host, &client, number, "203.0.113.1").await.status,
+            200,
+            "{i}"
+        );
     }
     let mut waits = Vec::new();
     for _ in 0..3 {
@@ -214,10 +226,23 @@ async fn the_safe_list_is_never_limited_and_outlives_a_restart() {
         assert_eq!(a.status, 200, "safe-listed message {i}: {}", a.body);
     }
     // Not covered: limited.
-    assert_eq!(send(&host, &client, "+14165550123", "203.0.113.1").await.status, 200);
-    assert_eq!(send(&host, &client, "+14165550123", "203.0.113.1").await.status, 429);
+    assert_eq!(
+        send(&host, &client, "+14165550123", "203.0.113.1")
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        send(&host, &client, "+14165550123", "203.0.113.1")
+            .await
+            .status,
+        429
+    );
     let (status, body) = host.admin("PUT", "/api/v1/guard/safe-list/555", None).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (422, Some("invalid_safe_list_entry")));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (422, Some("invalid_safe_list_entry"))
+    );
     host.shutdown().await;
 
     let host = start().await;
@@ -226,16 +251,40 @@ async fn the_safe_list_is_never_limited_and_outlives_a_restart() {
     assert_eq!(body["entries"][0]["note"], "QA phones");
     assert_eq!(body["persistent"], true);
     for _ in 0..3 {
-        assert_eq!(send(&host, &client, "+14155550123", "203.0.113.1").await.status, 200);
+        assert_eq!(
+            send(&host, &client, "+14155550123", "203.0.113.1")
+                .await
+                .status,
+            200
+        );
     }
-    let (status, _) = host.admin("DELETE", "/api/v1/guard/safe-list/+1415555", None).await;
+    let (status, _) = host
+        .admin("DELETE", "/api/v1/guard/safe-list/+1415555", None)
+        .await;
     assert_eq!(status, 200);
-    assert_eq!(send(&host, &client, "+14155550123", "203.0.113.1").await.status, 200);
-    assert_eq!(send(&host, &client, "+14155550123", "203.0.113.1").await.status, 429);
+    assert_eq!(
+        send(&host, &client, "+14155550123", "203.0.113.1")
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        send(&host, &client, "+14155550123", "203.0.113.1")
+            .await
+            .status,
+        429
+    );
     // An admin reset lets the number through again.
-    let (status, _) = host.admin("DELETE", "/api/v1/guard/numbers/+14155550123", None).await;
+    let (status, _) = host
+        .admin("DELETE", "/api/v1/guard/numbers/+14155550123", None)
+        .await;
     assert_eq!(status, 200);
-    assert_eq!(send(&host, &client, "+14155550123", "203.0.113.1").await.status, 200);
+    assert_eq!(
+        send(&host, &client, "+14155550123", "203.0.113.1")
+            .await
+            .status,
+        200
+    );
     host.shutdown().await;
 }
 
@@ -254,14 +303,28 @@ async fn a_backoff_outlives_a_restart() {
     };
     let client = reqwest::Client::new();
     let host = start().await;
-    assert_eq!(send(&host, &client, "+14155550177", "203.0.113.1").await.status, 200);
-    assert_eq!(send(&host, &client, "+14155550177", "203.0.113.1").await.status, 429);
+    assert_eq!(
+        send(&host, &client, "+14155550177", "203.0.113.1")
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        send(&host, &client, "+14155550177", "203.0.113.1")
+            .await
+            .status,
+        429
+    );
     host.shutdown().await;
     let host = start().await;
     let refused = send(&host, &client, "+14155550177", "203.0.113.1").await;
     assert_eq!(refused.status, 429, "{}", refused.body);
     assert_eq!(refused.body["error"]["rule"], "backoff");
-    assert!(refused.retry_after.is_some_and(|s| s > 500), "{:?}", refused.retry_after);
+    assert!(
+        refused.retry_after.is_some_and(|s| s > 500),
+        "{:?}",
+        refused.retry_after
+    );
     host.shutdown().await;
 }
 
@@ -283,17 +346,33 @@ async fn monitor_mode_refuses_nothing_and_records_what_it_would_have() {
     assert_eq!(premium.status, 200, "{}", premium.body);
     assert_eq!(inbox_to(&host, "+14155550122").await, 3);
     host.server().state().log.flush().await.expect("flush");
-    let (_, page) = host.admin("GET", "/api/v1/logs?type=guard_would_block", None).await;
+    let (_, page) = host
+        .admin("GET", "/api/v1/logs?type=guard_would_block", None)
+        .await;
     let rules: Vec<&str> = page["events"]
         .as_array()
         .expect("events")
         .iter()
         .filter_map(|e| e["details"]["rule"].as_str())
         .collect();
-    assert_eq!(rules.iter().filter(|r| **r == "per_number").count(), 2, "{page}");
-    assert_eq!(rules.iter().filter(|r| **r == "number_type").count(), 1, "{page}");
-    let (_, blocked) = host.admin("GET", "/api/v1/logs?type=guard_blocked", None).await;
-    assert_eq!(blocked["events"].as_array().map(Vec::len), Some(0), "{blocked}");
+    assert_eq!(
+        rules.iter().filter(|r| **r == "per_number").count(),
+        2,
+        "{page}"
+    );
+    assert_eq!(
+        rules.iter().filter(|r| **r == "number_type").count(),
+        1,
+        "{page}"
+    );
+    let (_, blocked) = host
+        .admin("GET", "/api/v1/logs?type=guard_blocked", None)
+        .await;
+    assert_eq!(
+        blocked["events"].as_array().map(Vec::len),
+        Some(0),
+        "{blocked}"
+    );
     host.shutdown().await;
 }
 
@@ -318,20 +397,40 @@ async fn premium_rate_numbers_and_denied_countries_are_refused_before_any_vendor
         assert_eq!(a.retry_after, None);
     }
     assert_eq!(host.inbox().await.len(), 0, "no vendor request was made");
-    assert_eq!(send(&host, &client, "+33612345678", "203.0.113.1").await.status, 200);
+    assert_eq!(
+        send(&host, &client, "+33612345678", "203.0.113.1")
+            .await
+            .status,
+        200
+    );
     host.server().state().log.flush().await.expect("flush");
-    let (_, page) = host.admin("GET", "/api/v1/logs?type=guard_blocked", None).await;
+    let (_, page) = host
+        .admin("GET", "/api/v1/logs?type=guard_blocked", None)
+        .await;
     assert_eq!(page["events"].as_array().map(Vec::len), Some(2), "{page}");
     let (_, overview) = host.admin("GET", "/api/v1/guard", None).await;
-    assert_eq!(overview["blocked_last_hour"]["number_type"], 1, "{overview}");
+    assert_eq!(
+        overview["blocked_last_hour"]["number_type"], 1,
+        "{overview}"
+    );
     assert_eq!(overview["blocked_last_hour"]["country"], 1);
     host.shutdown().await;
 
     // An allow list refuses every other country.
-    let host = guarded(&[("guard.allow_countries", json!(["US"]))]).start().await;
-    assert_eq!(send(&host, &client, "+14155550100", "203.0.113.1").await.status, 200);
+    let host = guarded(&[("guard.allow_countries", json!(["US"]))])
+        .start()
+        .await;
+    assert_eq!(
+        send(&host, &client, "+14155550100", "203.0.113.1")
+            .await
+            .status,
+        200
+    );
     let fr = send(&host, &client, "+33612345678", "203.0.113.1").await;
-    assert_eq!((fr.status, fr.body["error"]["rule"].as_str()), (403, Some("country")));
+    assert_eq!(
+        (fr.status, fr.body["error"]["rule"].as_str()),
+        (403, Some("country"))
+    );
     host.shutdown().await;
 }
 
@@ -352,7 +451,13 @@ async fn a_pumping_run_is_held_to_the_prefix_limit_and_legitimate_users_pass() {
         .expect("the default per-prefix limit is on");
     let client = reqwest::Client::new();
     // Attack: +1 415 555 0000..0999 (one prefix), three addresses.
-    let attack = (0..5000).map(|i| (format!("+1415555{:04}", i % 1000), format!("198.51.100.{}", i % 3), true));
+    let attack = (0..5000).map(|i| {
+        (
+            format!("+1415555{:04}", i % 1000),
+            format!("198.51.100.{}", i % 3),
+            true,
+        )
+    });
     // Legitimate: +1 212 2PP NNNN, one prefix per user group, 200 addresses.
     let legit = (0..500).map(|i| {
         (
@@ -390,12 +495,20 @@ async fn a_pumping_run_is_held_to_the_prefix_limit_and_legitimate_users_pass() {
         .filter(|(attack, status, _)| !attack && *status != 200)
         .map(|(_, _, body)| body)
         .collect();
-    assert!(legit_refused.is_empty(), "legitimate messages refused: {legit_refused:?}");
+    assert!(
+        legit_refused.is_empty(),
+        "legitimate messages refused: {legit_refused:?}"
+    );
     let attack_sent = results.iter().filter(|(a, s, _)| *a && *s == 200).count();
     let attack_refused = results.iter().filter(|(a, s, _)| *a && *s == 429).count();
     assert_eq!(attack_sent + attack_refused, 5000);
     // Per prefix is the tightest rule here: the 3 addresses allow 3 × 50.
-    assert_eq!(attack_sent as u64, per_prefix, "after {:?}", started.elapsed());
+    assert_eq!(
+        attack_sent as u64,
+        per_prefix,
+        "after {:?}",
+        started.elapsed()
+    );
     let at_vendor = host
         .inbox()
         .await
@@ -403,5 +516,65 @@ async fn a_pumping_run_is_held_to_the_prefix_limit_and_legitimate_users_pass() {
         .filter(|m| m["to"].as_str().is_some_and(|t| t.starts_with("+1415555")))
         .count();
     assert_eq!(at_vendor as u64, per_prefix, "what reached the vendor");
+    host.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_shows_a_number_resets_it_and_edits_the_safe_list() {
+    const ADMIN: &str = "admin-token-for-the-guard-cli";
+    let host = guarded(&[("guard.per_number.limit", json!(1))])
+        .config("admin_token", ADMIN)
+        .config("send_token", "send-token-for-the-guard-cli")
+        .start()
+        .await;
+    let client = reqwest::Client::new();
+    let sent = client
+        .post(format!("{}/api/v1/messages", host.url()))
+        .bearer_auth("send-token-for-the-guard-cli")
+        .json(&hook("+14155550199", "203.0.113.1"))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(sent.status(), 200);
+    let bin = phonehook_e2e::plugins::host_binary();
+    let url = host.url().to_owned();
+    // The CLI calls this process's server: run it off the async runtime.
+    let run = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(&bin);
+        cmd.arg("guard")
+            .args(args)
+            .args(["--url", &url, "--token", ADMIN]);
+        let out = std::thread::scope(|s| {
+            s.spawn(|| cmd.output().expect("runs"))
+                .join()
+                .expect("joins")
+        });
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "guard {args:?}: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    };
+    let number = run(&["number", "+14155550199"]);
+    assert!(number.contains("+1********99"), "{number}");
+    assert!(number.contains("1 of 1 messages"), "{number}");
+    assert!(
+        !number.contains("4155550199"),
+        "the full number is never shown: {number}"
+    );
+    let status = run(&["status"]);
+    assert!(status.contains("per_number   1 per 3600 s"), "{status}");
+    assert!(run(&["reset", "+14155550199"]).contains("reset: +1********99"));
+    assert!(run(&["number", "+14155550199"]).contains("no messages counted"));
+    let listed = run(&["allow", "+1555", "--note", "QA range"]);
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.starts_with("+1555") && l.contains("api") && l.contains("QA range")),
+        "{listed}"
+    );
+    assert!(run(&["allow", "+1555", "--remove"]).contains("the safe list is empty"));
     host.shutdown().await;
 }

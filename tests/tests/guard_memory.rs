@@ -83,5 +83,9 @@ fn a_million_distinct_numbers_stay_within_the_stated_bound() {
         jitter: 0.5,
     };
     store.admit(&admission, later);
-    assert!(store.tracked() <= 1, "{} keys left after expiry", store.tracked());
+    assert!(
+        store.tracked() <= 1,
+        "{} keys left after expiry",
+        store.tracked()
+    );
 }

@@ -125,7 +125,10 @@ pub async fn test(
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "invalid_query",
-                format!("guard=`{}`: the only value is `skip`", crate::mask::excerpt(&other)),
+                format!(
+                    "guard=`{}`: the only value is `skip`",
+                    crate::mask::excerpt(&other)
+                ),
             ))
         }
         Err(e) => {

@@ -14,8 +14,8 @@ use axum::Json;
 use serde_json::json;
 
 use super::attempt::{self, Route};
-use super::screen::{self, peer_ip, Peer};
 use super::error::ApiError;
+use super::screen::{self, peer_ip, Peer};
 use crate::inbound::{self, Inbound, InputError};
 use crate::state::AppState;
 
@@ -38,7 +38,13 @@ pub async fn send_action(
 ) -> Result<Response, ApiError> {
     let body = read_body(&state, body)?;
     let peer = peer_ip(&peer);
-    send(&state, inbound::parse_actions_event(&body), peer, Route::Actions).await
+    send(
+        &state,
+        inbound::parse_actions_event(&body),
+        peer,
+        Route::Actions,
+    )
+    .await
 }
 
 pub(super) fn read_body(
@@ -73,4 +79,3 @@ async fn send(
     };
     Ok(attempt.respond(|delivered| Json(json!({ "MessageID": delivered.message_id }))))
 }
-

@@ -86,10 +86,13 @@ pub fn answer(refusal: &Refusal) -> ApiError {
         Refusal::RateLimited {
             retry_after_secs, ..
         } => {
-            let mut error =
-                ApiError::new(StatusCode::TOO_MANY_REQUESTS, refusal.code(), refusal.message())
-                    .detail("rule", rule)
-                    .detail("retry_after_secs", *retry_after_secs);
+            let mut error = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                refusal.code(),
+                refusal.message(),
+            )
+            .detail("rule", rule)
+            .detail("retry_after_secs", *retry_after_secs);
             error.retry_after = Some(u32::try_from(*retry_after_secs).unwrap_or(u32::MAX));
             error
         }

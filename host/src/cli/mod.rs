@@ -1,7 +1,8 @@
 //! The command line: `serve`, `plugins`, `check`, `send`, and `status`,
-//! `activate`, `logs` against a running server. Errors become one
+//! `activate`, `logs`, `guard` against a running server. Errors become one
 //! clear message and a non-zero exit code here, at the binary's edge.
 
+mod guard;
 mod log_table;
 
 use std::net::SocketAddr;
@@ -55,6 +56,16 @@ enum Command {
     },
     /// Show a running server's delivery log, newest first (calls `GET /api/v1/logs`).
     Logs(LogsArgs),
+    /// The abuse guard of a running server: status, a number, reset, safe list.
+    Guard {
+        #[command(subcommand)]
+        command: guard::GuardCommand,
+        #[command(flatten)]
+        remote: RemoteArgs,
+        /// Print the raw JSON.
+        #[arg(long, global = true)]
+        json: bool,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -62,7 +73,8 @@ struct LogsArgs {
     #[command(flatten)]
     remote: RemoteArgs,
     /// Event type: gd_send_sms, gd_send_sms_failure, gd_send_voice,
-    /// gd_send_voice_failure (repeat or comma-separate for several).
+    /// gd_send_voice_failure, guard_blocked, guard_would_block (repeat or
+    /// comma-separate for several).
     #[arg(long = "type", value_name = "CODE")]
     types: Vec<String>,
     /// Plugin name.
@@ -286,6 +298,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 body["generation"],
                 body["previous"].as_str().unwrap_or("none")
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Guard {
+            command,
+            remote,
+            json,
+        } => {
+            let (method, path, payload) = command.call();
+            let body = runtime()?.block_on(admin_call(&remote, method, &path, payload))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&body)?);
+            } else {
+                command.print(&body);
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Logs(args) => {

@@ -8,11 +8,7 @@ use std::net::{IpAddr, Ipv6Addr};
 /// is the IPv4 address; any other IPv6 address counts as its network of
 /// `v6_prefix_len` bits (one subscriber holds a whole /64).
 pub fn network(payload_ip: &str, peer: Option<IpAddr>, v6_prefix_len: u8) -> Option<IpAddr> {
-    let ip = payload_ip
-        .trim()
-        .parse::<IpAddr>()
-        .ok()
-        .or(peer)?;
+    let ip = payload_ip.trim().parse::<IpAddr>().ok().or(peer)?;
     Some(match ip {
         IpAddr::V4(v4) => IpAddr::V4(v4),
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {

@@ -237,10 +237,10 @@ impl Inner {
             let room = self.len() < max_keys;
             let window = match self.others.get_mut(&c.key) {
                 Some(w) => w,
-                None if room => self.others.entry(c.key).or_insert(Window {
-                    end_s: 0,
-                    count: 0,
-                }),
+                None if room => self
+                    .others
+                    .entry(c.key)
+                    .or_insert(Window { end_s: 0, count: 0 }),
                 None => {
                     crate::metrics::guard_untracked();
                     continue;
@@ -457,9 +457,15 @@ mod tests {
         let checks = [wide, narrow];
         let a = admission(&checks, 9, no_backoff());
         assert_eq!(store.admit(&a, 0).refused, None);
-        assert_eq!(store.admit(&a, 1).refused.map(|r| r.rule), Some(Rule::PerIp));
+        assert_eq!(
+            store.admit(&a, 1).refused.map(|r| r.rule),
+            Some(Rule::PerIp)
+        );
         assert_eq!(store.usage(Rule::PerPrefix, 1, 1).map(|u| u.count), Some(1));
-        assert_eq!(store.count(&a, 2).refused.map(|r| r.rule), Some(Rule::PerIp));
+        assert_eq!(
+            store.count(&a, 2).refused.map(|r| r.rule),
+            Some(Rule::PerIp)
+        );
         assert_eq!(store.usage(Rule::PerPrefix, 1, 2).map(|u| u.count), Some(2));
         assert_eq!(store.usage(Rule::PerIp, 2, 2).map(|u| u.count), Some(2));
     }
@@ -532,18 +538,36 @@ mod tests {
         };
         for key in 0..3 {
             let checks = check(key);
-            assert_eq!(store.admit(&admission(&checks, 100, no_backoff()), 0).refused, None);
+            assert_eq!(
+                store
+                    .admit(&admission(&checks, 100, no_backoff()), 0)
+                    .refused,
+                None
+            );
         }
         assert_eq!(store.tracked(), 3);
         // Full of live keys: a new key passes untracked, again and again.
         let checks = check(50);
         for _ in 0..3 {
-            assert_eq!(store.admit(&admission(&checks, 100, no_backoff()), 1).refused, None);
+            assert_eq!(
+                store
+                    .admit(&admission(&checks, 100, no_backoff()), 1)
+                    .refused,
+                None
+            );
         }
         assert_eq!(store.usage(Rule::PerCountry, 50, 1), None);
         // Once the windows end, the sweep makes room and the key is counted.
-        assert_eq!(store.admit(&admission(&checks, 100, no_backoff()), 20).refused, None);
-        assert_eq!(store.usage(Rule::PerCountry, 50, 20).map(|u| u.count), Some(1));
+        assert_eq!(
+            store
+                .admit(&admission(&checks, 100, no_backoff()), 20)
+                .refused,
+            None
+        );
+        assert_eq!(
+            store.usage(Rule::PerCountry, 50, 20).map(|u| u.count),
+            Some(1)
+        );
         assert!(store.tracked() <= 3);
     }
 }

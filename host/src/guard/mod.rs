@@ -28,8 +28,8 @@ pub mod safelist;
 use std::hash::{BuildHasher, Hash};
 use std::net::IpAddr;
 
-use phonenumber::country::Id;
 use phonehook_plugin_api::Message;
+use phonenumber::country::Id;
 use serde::Serialize;
 
 pub use config::{BackoffConfig, GuardConfig, GuardConfigError, GuardMode, Limit};
@@ -205,6 +205,7 @@ pub struct Guard {
     allow: Vec<Id>,
     deny: Vec<Id>,
     store: Box<dyn CounterStore>,
+    destinations: destination::Memo,
     safe: SafeList,
     numbers: RecipientHasher,
     keys: std::collections::hash_map::RandomState,
@@ -237,6 +238,7 @@ impl Guard {
             allow: regions(&config.allow_countries),
             deny: regions(&config.deny_countries),
             store: Box::new(MemoryStore::new(config.max_tracked_keys)),
+            destinations: destination::Memo::new(DESTINATION_MEMO),
             safe: SafeList::new(&config.safe_list),
             numbers: log.hasher().clone(),
             keys: std::collections::hash_map::RandomState::new(),
@@ -315,7 +317,8 @@ impl Guard {
             return Verdict::Pass;
         }
         let enforce = self.config.mode == GuardMode::Enforce;
-        let destination = destination::classify(number);
+        let number_key = self.number_key(number);
+        let destination = self.destinations.classify(number_key, number);
         let mut would = None;
         if let Some(refusal) = self.destination_refusal(&destination) {
             if enforce {
@@ -324,7 +327,6 @@ impl Guard {
             would = Some(refusal);
         }
         let ip = caller::network(message.ip.as_str(), peer, self.config.ipv6_prefix_len);
-        let number_key = self.number_key(number);
         let checks = self.checks(number, number_key, ip, destination.region);
         let admission = Admission {
             checks: &checks,
@@ -380,9 +382,12 @@ impl Guard {
                 format!("country {} is denied", region.as_ref()),
                 Rule::Country,
             )),
-            Some(region) if !self.allow.is_empty() && !self.allow.contains(&region) => Some(
-                blocked(format!("country {} is not allowed", region.as_ref()), Rule::Country),
-            ),
+            Some(region) if !self.allow.is_empty() && !self.allow.contains(&region) => {
+                Some(blocked(
+                    format!("country {} is not allowed", region.as_ref()),
+                    Rule::Country,
+                ))
+            }
             None if !self.allow.is_empty() => Some(blocked(
                 "the number's country cannot be told, and only listed countries are allowed"
                     .to_owned(),
@@ -393,7 +398,13 @@ impl Guard {
     }
 
     /// The counting rules that are on, most specific first.
-    fn checks(&self, number: &str, number_key: u64, ip: Option<IpAddr>, region: Option<Id>) -> Vec<Check> {
+    fn checks(
+        &self,
+        number: &str,
+        number_key: u64,
+        ip: Option<IpAddr>,
+        region: Option<Id>,
+    ) -> Vec<Check> {
         let c = &self.config;
         let mut checks = Vec::with_capacity(4);
         let mut add = |rule, key, limit: Limit| {
@@ -411,7 +422,11 @@ impl Guard {
             c.per_prefix,
         );
         if let Some(region) = region {
-            add(Rule::PerCountry, self.keys.hash_one((Rule::PerCountry, region)), c.per_country);
+            add(
+                Rule::PerCountry,
+                self.keys.hash_one((Rule::PerCountry, region)),
+                c.per_country,
+            );
         }
         checks
     }
@@ -511,6 +526,10 @@ impl Guard {
         self.persist.is_on()
     }
 }
+
+/// Numbers whose country and kind are remembered (about 6 MiB): a user's
+/// second code within the hour skips the metadata's regexes.
+const DESTINATION_MEMO: usize = 262_144;
 
 fn ms_to_s(ms: i64) -> u64 {
     u64::try_from(ms / 1000).unwrap_or(0)

@@ -18,10 +18,7 @@ impl Recent {
     pub fn record(&self, rule: Rule, now_s: u64) {
         let minute = now_s / 60;
         let mut minutes = self.minutes.lock().unwrap_or_else(|e| e.into_inner());
-        while minutes
-            .front()
-            .is_some_and(|(m, _)| *m + MINUTES <= minute)
-        {
+        while minutes.front().is_some_and(|(m, _)| *m + MINUTES <= minute) {
             minutes.pop_front();
         }
         match minutes.back_mut() {

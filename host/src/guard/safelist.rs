@@ -99,10 +99,7 @@ impl SafeList {
         if snapshot.lookup.is_empty() {
             return false;
         }
-        (2..=e164.len()).any(|end| {
-            e164.get(..end)
-                .is_some_and(|p| snapshot.lookup.contains(p))
-        })
+        (2..=e164.len()).any(|end| e164.get(..end).is_some_and(|p| snapshot.lookup.contains(p)))
     }
 
     /// Every entry, configured and added, in entry order.
@@ -214,7 +211,10 @@ mod tests {
         assert!(list.remove("+14155550100").is_err());
         list.replace_api_entries(&[api("+44")])?;
         assert_eq!(
-            list.entries().iter().map(|e| e.entry.as_str()).collect::<Vec<_>>(),
+            list.entries()
+                .iter()
+                .map(|e| e.entry.as_str())
+                .collect::<Vec<_>>(),
             ["+14155550100", "+44"]
         );
         Ok(())
