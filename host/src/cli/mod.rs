@@ -140,10 +140,17 @@ impl LogsArgs {
 #[derive(Args, Debug)]
 struct RemoteArgs {
     /// The server's base URL.
-    #[arg(long, env = crate::config::ENV_URL, default_value = "http://127.0.0.1:8080")]
+    // Global, so `phonehook guard number N --url U` works as well as before
+    // the subcommand.
+    #[arg(long, global = true, env = crate::config::ENV_URL, default_value = "http://127.0.0.1:8080")]
     url: String,
     /// The admin token.
-    #[arg(long, env = "PHONEHOOK_ADMIN_TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "PHONEHOOK_ADMIN_TOKEN",
+        hide_env_values = true
+    )]
     token: Option<String>,
 }
 
