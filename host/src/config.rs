@@ -11,6 +11,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
+use crate::console::ConsoleConfig;
 use crate::deliverylog::LogConfig;
 use crate::egress::VendorConfig;
 
@@ -79,6 +80,8 @@ pub struct Config {
     pub sandbox: SandboxConfig,
     /// The delivery log (`[log]`).
     pub log: LogConfig,
+    /// The admin console (`[console]`).
+    pub console: ConsoleConfig,
     /// Per-plugin settings and secrets, by plugin name.
     pub plugins: BTreeMap<String, PluginConfig>,
     /// The file this configuration was read from (watched for changes).
@@ -186,6 +189,7 @@ impl Default for Config {
             vendor: VendorConfig::default(),
             sandbox: SandboxConfig::default(),
             log: LogConfig::default(),
+            console: ConsoleConfig::default(),
             plugins: BTreeMap::new(),
             source: None,
             active_override: None,
@@ -275,6 +279,7 @@ impl Config {
         self.log
             .validate()
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        self.console.validate().map_err(ConfigError::Invalid)?;
         if crate::e164::region(&self.default_region).is_none() {
             return Err(ConfigError::Invalid(format!(
                 "default_region `{}` is not an ISO 3166 region code such as US or GB",

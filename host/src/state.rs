@@ -5,6 +5,7 @@ use std::sync::Arc;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
+use crate::console::Sessions;
 use crate::control::Control;
 use crate::deliverylog::DeliveryLog;
 use crate::egress::Egress;
@@ -30,6 +31,8 @@ pub struct AppState {
     pub host_url: String,
     /// The delivery log (one event per send attempt).
     pub log: DeliveryLog,
+    /// The admin console's logged-in sessions (in memory only).
+    pub console: Sessions,
     /// Send attempts in flight, detached from their callers' connections;
     /// shutdown waits for them before closing the log.
     pub attempts: TaskTracker,
@@ -52,6 +55,7 @@ impl AppState {
     ) -> AppState {
         AppState {
             inbox: Inbox::new(config.sandbox.capacity),
+            console: Sessions::new(&config.console),
             registry: control.registry().clone(),
             config,
             control,
