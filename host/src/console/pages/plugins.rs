@@ -138,16 +138,7 @@ pub async fn confirm(
     } else {
         StatusCode::NOT_FOUND
     };
-    Page::with_status(
-        status,
-        layout(
-            "Activate",
-            Some(&session),
-            Section::Plugins,
-            Frame::default(),
-            body,
-        ),
-    )
+    activation_page(&session, status, body)
 }
 
 /// `POST /console/plugins/{name}/activate`: the swap, as
@@ -180,14 +171,13 @@ pub async fn activate(
             },
         ),
     };
+    activation_page(&session, status, body)
+}
+
+fn activation_page(session: &Session, status: StatusCode, body: Markup) -> Page {
+    let frame = Frame::default();
     Page::with_status(
         status,
-        layout(
-            "Activate",
-            Some(&session),
-            Section::Plugins,
-            Frame::default(),
-            body,
-        ),
+        layout("Activate", Some(session), Section::Plugins, frame, body),
     )
 }
