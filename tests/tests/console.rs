@@ -101,6 +101,11 @@ async fn an_admin_uses_the_console_in_a_browser() {
     }
     let browser = Browser::start().await;
     let c = &browser.client;
+    let viewport = c
+        .execute("return [window.innerWidth, window.innerHeight];", vec![])
+        .await
+        .unwrap();
+    assert_eq!(viewport, json!([browser::WIDTH, browser::HEIGHT]));
     let base = host.url().to_owned();
 
     // Every page leads to the login page first; a wrong token is refused.

@@ -7,7 +7,7 @@ use maud::{html, Markup};
 use crate::deliverylog::time::format_rfc3339;
 use crate::deliverylog::Minute;
 
-const WIDTH: u32 = 720;
+const WIDTH: u32 = 960;
 const HEIGHT: u32 = 200;
 /// Room on the left for the scale and at the bottom for the time labels.
 const LEFT: u32 = 40;

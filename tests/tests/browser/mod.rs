@@ -76,6 +76,21 @@ impl Browser {
             .connect(&format!("http://127.0.0.1:{port}"))
             .await
             .expect("chromedriver starts a Chromium session");
+        // The window holds the viewport and whatever frame the browser
+        // draws around it: size it so the viewport (what a screenshot
+        // shows) is exactly WIDTH×HEIGHT.
+        let frame = client
+            .execute(
+                "return [window.outerWidth - window.innerWidth, window.outerHeight - window.innerHeight];",
+                vec![],
+            )
+            .await
+            .expect("the frame's size");
+        let extra = |i: usize| frame[i].as_u64().unwrap_or(0) as u32;
+        client
+            .set_window_size(WIDTH + extra(0), HEIGHT + extra(1))
+            .await
+            .expect("the window is resized");
         Browser {
             client,
             driver: browser.0.take().expect("the driver is kept"),

@@ -169,24 +169,65 @@ pub async fn event(
     )
 }
 
+/// The order fields are listed in: what a support ticket asks first. A
+/// field not named here (one added to the log later) follows, by name.
+const FIELD_ORDER: [&str; 22] = [
+    "id",
+    "time",
+    "type",
+    "route",
+    "plugin",
+    "plugin_version",
+    "generation",
+    "recipient",
+    "user_id",
+    "client_id",
+    "ip",
+    "action",
+    "language",
+    "vendor_status",
+    "vendor_message_id",
+    "details",
+    "code",
+    "message",
+    "retryable",
+    "source",
+    "vendor_code",
+    "latency_ms",
+];
+
 /// Every field of the event as the JSON API serializes it (so a field added
 /// to the log appears here without a change).
 fn detail(event: &Event) -> Markup {
     let fields = serde_json::to_value(event).unwrap_or(Value::Null);
-    html! { (fields_list(&fields)) }
+    html! { section { (fields_list(&fields)) } }
 }
 
 fn fields_list(value: &Value) -> Markup {
+    let Value::Object(map) = value else {
+        return html! {};
+    };
+    let mut fields: Vec<(&String, &Value)> = map.iter().collect();
+    fields.sort_by_key(|(key, _)| {
+        let rank = FIELD_ORDER.iter().position(|k| k == key);
+        (rank.unwrap_or(FIELD_ORDER.len()), key.as_str())
+    });
     html! {
-        @if let Value::Object(map) = value {
-            dl.event #event-fields {
-                @for (key, value) in map {
-                    dt { (key) }
-                    dd data-field=(key) {
-                        @if value.is_object() { (fields_list(value)) } @else { (json_text(value)) }
-                    }
+        dl.event #event-fields {
+            @for (key, value) in fields {
+                dt { (key) }
+                dd data-field=(key) {
+                    @if value.is_object() { (fields_list(value)) } @else { (field_text(value)) }
                 }
             }
         }
+    }
+}
+
+/// A field's value; fractional numbers (latencies) to three decimals.
+fn field_text(value: &Value) -> String {
+    match value.as_f64() {
+        Some(n) if !value.is_i64() && !value.is_u64() => format!("{n:.3}"),
+        _ => json_text(value),
     }
 }

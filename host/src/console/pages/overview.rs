@@ -61,7 +61,7 @@ fn active_plugin(state: &AppState) -> Markup {
             @match active {
                 Some(active) => {
                     p.big { strong #active-name { (active.generation.info.name) } " " (active.generation.info.version) }
-                    dl {
+                    dl.row {
                         dt { "Vendor" } dd { (active.generation.info.vendor) }
                         dt { "Generation" } dd { (active.generation.id) }
                         @if let Some(choice) = choice {
