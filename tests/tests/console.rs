@@ -246,6 +246,39 @@ async fn an_admin_uses_the_console_in_a_browser() {
         "{fields}"
     );
 
+    // Pages: five events (four sends, one test message), two a page, each
+    // page continuing where the last stopped.
+    c.goto(&format!("{base}/console/logs?limit=2"))
+        .await
+        .unwrap();
+    let mut seen: Vec<String> = Vec::new();
+    loop {
+        let links = c
+            .find_all(Locator::Css("table.events a.event"))
+            .await
+            .unwrap();
+        assert!(
+            !links.is_empty() && links.len() <= 2,
+            "{} rows",
+            links.len()
+        );
+        for link in links {
+            seen.push(link.text().await.unwrap());
+        }
+        let next = c.find_all(Locator::Css("#next-page")).await.unwrap();
+        match next.first() {
+            Some(next) => next.click().await.unwrap(),
+            None => break,
+        }
+        assert!(seen.len() < 10, "the pages do not end: {seen:?}");
+    }
+    assert_eq!(seen.len(), 5, "{seen:?}");
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 5, "no event twice: {seen:?}");
+    assert!(seen.contains(&event_id));
+
     // A POST without the CSRF token is refused, and changes nothing.
     let status = c
         .execute(
