@@ -347,3 +347,40 @@ async fn no_page_carries_the_admin_token_or_a_full_number() {
         assert!(!page.contains("864213"), "the code in a page");
     }
 }
+
+#[tokio::test]
+async fn a_bearer_token_opens_no_console_page() {
+    // The console is its own access group: only its session cookie opens
+    // it, so a script holding the admin token (which never has the CSRF
+    // token) cannot post its forms either.
+    let app = router(with_admin_token());
+    let routes = [
+        ("GET", "/console"),
+        ("GET", "/console/plugins"),
+        ("GET", "/console/plugins/sandbox/activate"),
+        ("POST", "/console/plugins/sandbox/activate"),
+        ("GET", "/console/plugins/sandbox/test"),
+        ("POST", "/console/plugins/sandbox/test"),
+        ("GET", "/console/logs"),
+        ("GET", "/console/logs/ev_0"),
+        ("POST", "/console/logout"),
+    ];
+    for (method, path) in routes {
+        for token in [ADMIN, phonehook::inbox::token()] {
+            let bearer = format!("Bearer {token}");
+            let form = (method == "POST").then_some("csrf=x");
+            let answer = request(
+                &app,
+                method,
+                path,
+                None,
+                form,
+                &[("authorization", bearer.as_str())],
+            )
+            .await;
+            assert_eq!(answer.status, 303, "{method} {path}");
+            assert_eq!(answer.header("location"), "/console/login");
+            assert_security_headers(&answer, path);
+        }
+    }
+}

@@ -48,7 +48,7 @@ impl Browser {
         let port = free_port();
         let profile = tempfile::tempdir().expect("a profile directory");
         let driver = spawn_driver(port);
-        let mut browser = DriverGuard(Some(driver));
+        let mut guard = DriverGuard(Some(driver));
         wait_for_port(port, Duration::from_secs(30));
         let mut options = Map::new();
         options.insert("binary".into(), CHROMIUM.into());
@@ -93,7 +93,7 @@ impl Browser {
             .expect("the window is resized");
         Browser {
             client,
-            driver: browser.0.take().expect("the driver is kept"),
+            driver: guard.0.take().expect("the driver is kept"),
             _profile: profile,
         }
     }
