@@ -52,6 +52,14 @@ async fn css(client: &Client, selector: &str) -> fantoccini::elements::Element {
     }
 }
 
+async fn type_into(client: &Client, selector: &str, keys: &str) {
+    css(client, selector).await.send_keys(keys).await.unwrap();
+}
+
+async fn click(client: &Client, selector: &str) {
+    css(client, selector).await.click().await.unwrap();
+}
+
 async fn text(client: &Client, selector: &str) -> String {
     css(client, selector).await.text().await.unwrap()
 }
@@ -111,16 +119,8 @@ async fn an_admin_uses_the_console_in_a_browser() {
     // Every page leads to the login page first; a wrong token is refused.
     c.goto(&format!("{base}/console")).await.unwrap();
     assert_eq!(path(c).await, "/console/login");
-    css(c, "#token")
-        .await
-        .send_keys("not-the-admin-token")
-        .await
-        .unwrap();
-    css(c, "section.login button[type=submit]")
-        .await
-        .click()
-        .await
-        .unwrap();
+    type_into(c, "#token", "not-the-admin-token").await;
+    click(c, "section.login button[type=submit]").await;
     assert!(text(c, "p.error")
         .await
         .contains("That is not the admin token"));
@@ -129,12 +129,8 @@ async fn an_admin_uses_the_console_in_a_browser() {
     browser.screenshot("login").await;
 
     // The right token: the overview names the active plugin.
-    css(c, "#token").await.send_keys(ADMIN).await.unwrap();
-    css(c, "section.login button[type=submit]")
-        .await
-        .click()
-        .await
-        .unwrap();
+    type_into(c, "#token", ADMIN).await;
+    click(c, "section.login button[type=submit]").await;
     assert_eq!(text(c, "#active-name").await, "sandbox");
     assert_eq!(path(c).await, "/console");
     assert_eq!(text(c, "#active-source").await, "configuration");
@@ -147,25 +143,17 @@ async fn an_admin_uses_the_console_in_a_browser() {
     browser.screenshot("overview").await;
 
     // Plugins: activate echo, through the confirmation step.
-    css(c, "nav a[href='/console/plugins']")
-        .await
-        .click()
-        .await
-        .unwrap();
+    click(c, "nav a[href='/console/plugins']").await;
     let twilio = text(c, "#plugin-twilio").await;
     assert!(twilio.contains("unset"), "secrets shown as unset: {twilio}");
     checked_source(c, "plugins").await;
     browser.screenshot("plugins").await;
-    css(c, "#plugin-echo a[href$='/activate']")
-        .await
-        .click()
-        .await
-        .unwrap();
+    click(c, "#plugin-echo a[href$='/activate']").await;
     let question = text(c, "main").await;
     assert!(question.contains("Activate echo?"), "{question}");
     assert!(question.contains("Now sandbox serves"), "{question}");
     browser.screenshot("activate").await;
-    css(c, "#confirm-activate").await.click().await.unwrap();
+    click(c, "#confirm-activate").await;
     assert!(text(c, "#activation").await.contains("echo now serves"));
     let (status, active) = host.admin("GET", "/api/v1/active-plugin", None).await;
     assert_eq!(status, 200);
@@ -181,14 +169,10 @@ async fn an_admin_uses_the_console_in_a_browser() {
     c.goto(&format!("{base}/console/plugins/sandbox/test"))
         .await
         .unwrap();
-    css(c, "#number").await.send_keys(NUMBER).await.unwrap();
-    css(c, "#text")
-        .await
-        .send_keys(&format!("Your code is {CODE}"))
-        .await
-        .unwrap();
-    css(c, "#code").await.send_keys(CODE).await.unwrap();
-    css(c, "#send-test").await.click().await.unwrap();
+    type_into(c, "#number", NUMBER).await;
+    type_into(c, "#text", &format!("Your code is {CODE}")).await;
+    type_into(c, "#code", CODE).await;
+    click(c, "#send-test").await;
     let outcome = text(c, "#test-outcome").await;
     assert!(outcome.contains("Delivered"), "{outcome}");
     let vendor_id = text(c, "#vendor-id").await;
@@ -205,17 +189,9 @@ async fn an_admin_uses_the_console_in_a_browser() {
     assert!(delivered["text"].as_str().unwrap().contains(CODE));
 
     // The log, filtered to one user; then one event.
-    css(c, "nav a[href='/console/logs']")
-        .await
-        .click()
-        .await
-        .unwrap();
-    css(c, "#f-user_id")
-        .await
-        .send_keys("user-alice")
-        .await
-        .unwrap();
-    css(c, "#apply-filters").await.click().await.unwrap();
+    click(c, "nav a[href='/console/logs']").await;
+    type_into(c, "#f-user_id", "user-alice").await;
+    click(c, "#apply-filters").await;
     css(c, "table.events").await;
     let users = c
         .find_all(Locator::Css("table.events td.user"))
@@ -227,7 +203,7 @@ async fn an_admin_uses_the_console_in_a_browser() {
     }
     checked_source(c, "log").await;
     browser.screenshot("log").await;
-    css(c, "table.events a.event").await.click().await.unwrap();
+    click(c, "table.events a.event").await;
     let fields = text(c, "#event-fields").await;
     assert!(
         fields.contains("user-alice") && fields.contains("+1********55"),
@@ -293,7 +269,7 @@ async fn an_admin_uses_the_console_in_a_browser() {
     assert_eq!(active["name"], "echo");
 
     // Logging out: the next page load is the login page.
-    css(c, "form.logout button").await.click().await.unwrap();
+    click(c, "form.logout button").await;
     css(c, "#token").await;
     c.goto(&format!("{base}/console/plugins")).await.unwrap();
     assert_eq!(path(c).await, "/console/login");

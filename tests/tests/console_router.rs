@@ -93,6 +93,18 @@ async fn post_login(app: &Router, extra: &[(&str, &str)]) -> Answer {
     request(app, "POST", "/console/login", None, Some(&form), extra).await
 }
 
+/// Posts `form` to `path` in the session of `cookie`.
+async fn post_form(app: &Router, path: &str, cookie: &str, form: &str) -> Answer {
+    request(app, "POST", path, Some(cookie), Some(form), &[]).await
+}
+
+/// Logs in; the session cookie and the session's CSRF token.
+async fn logged_in(app: &Router) -> (String, String) {
+    let cookie = login(app).await;
+    let page = request(app, "GET", "/console", Some(&cookie), None, &[]).await;
+    (cookie, page.csrf())
+}
+
 /// Logs in; the session cookie (`name=value`) to send back.
 async fn login(app: &Router) -> String {
     let answer = post_login(app, &[]).await;
@@ -230,7 +242,7 @@ async fn a_post_without_the_sessions_csrf_token_is_refused_with_403() {
         ("/console/logout", "csrf=0".to_owned()),
     ];
     for (path, form) in &forms {
-        let answer = request(&app, "POST", path, Some(&cookie), Some(form), &[]).await;
+        let answer = post_form(&app, path, &cookie, form).await;
         assert_eq!(answer.status, 403, "{path} {form}: {}", answer.body);
         assert_security_headers(&answer, path);
     }
@@ -239,13 +251,11 @@ async fn a_post_without_the_sessions_csrf_token_is_refused_with_403() {
     assert_eq!(still.status, 200);
 
     // With the token the same form is carried out (here: no such plugin).
-    let answer = request(
+    let answer = post_form(
         &app,
-        "POST",
         "/console/plugins/sandbox/activate",
-        Some(&cookie),
-        Some(&format!("csrf={token}")),
-        &[],
+        &cookie,
+        &format!("csrf={token}"),
     )
     .await;
     assert_eq!(answer.status, 404, "{}", answer.body);
@@ -255,19 +265,8 @@ async fn a_post_without_the_sessions_csrf_token_is_refused_with_403() {
 #[tokio::test]
 async fn logging_out_ends_the_session_on_the_server() {
     let app = router(with_admin_token());
-    let cookie = login(&app).await;
-    let token = request(&app, "GET", "/console", Some(&cookie), None, &[])
-        .await
-        .csrf();
-    let answer = request(
-        &app,
-        "POST",
-        "/console/logout",
-        Some(&cookie),
-        Some(&format!("csrf={token}")),
-        &[],
-    )
-    .await;
+    let (cookie, token) = logged_in(&app).await;
+    let answer = post_form(&app, "/console/logout", &cookie, &format!("csrf={token}")).await;
     assert_eq!(answer.status, 303);
     assert_eq!(answer.header("location"), "/console/login");
     assert!(answer.header("set-cookie").contains("Max-Age=0"));
@@ -304,23 +303,12 @@ async fn without_an_admin_token_the_login_page_says_how_to_set_one() {
 #[tokio::test]
 async fn no_page_carries_the_admin_token_or_a_full_number() {
     let app = router(with_admin_token());
-    let cookie = login(&app).await;
-    let token = request(&app, "GET", "/console", Some(&cookie), None, &[])
-        .await
-        .csrf();
+    let (cookie, token) = logged_in(&app).await;
     // A test message: validated (the number is fine), then refused for want
     // of a plugin; the outcome names neither the number nor the text.
-    let sent = request(
-        &app,
-        "POST",
-        "/console/plugins/nosuch/test",
-        Some(&cookie),
-        Some(&format!(
+    let sent = post_form(&app, "/console/plugins/nosuch/test", &cookie, &format!(
             "number=%2B14155550123&text=Your+code+is+864213&channel=sms&language=en&code=864213&csrf={token}"
-        )),
-        &[],
-    )
-    .await;
+        )).await;
     assert_eq!(sent.status, 404, "{}", sent.body);
     assert!(sent.body.contains("unknown_plugin"));
     let mut pages = vec![sent.body];
