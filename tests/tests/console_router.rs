@@ -200,6 +200,8 @@ async fn a_wrong_token_gets_the_login_page_again_with_401() {
         assert!(answer.header("set-cookie").is_empty());
         assert_security_headers(&answer, wrong);
     }
+    let slash = request(&app, "GET", "/console/", None, None, &[]).await;
+    assert_eq!((slash.status, slash.header("location")), (303, "/console"));
     // Without a session every page leads to the login page.
     let answer = request(&app, "GET", "/console/plugins", None, None, &[]).await;
     assert_eq!(answer.status, 303);

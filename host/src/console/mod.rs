@@ -94,6 +94,8 @@ pub fn open_routes() -> Router<Arc<AppState>> {
             "/console/login",
             get(pages::login::show).post(pages::login::submit),
         )
+        // A typed or bookmarked trailing slash still finds the console.
+        .route("/console/", get(|| async { pages::redirect("/console") }))
         .route("/console/static/console.css", get(assets::css))
         .route("/console/static/console.js", get(assets::js))
 }

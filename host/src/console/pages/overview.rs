@@ -40,6 +40,9 @@ pub async fn show(
         h1 { "Overview" }
         (active_plugin(&state))
         (traffic(&state).await)
+        // Later sections go here, each from the function its JSON route
+        // uses, once that exists: the fallback chain, circuit states,
+        // instances, abuse-guard counts (see the module docs).
     };
     Page::ok(layout(
         "Overview",
