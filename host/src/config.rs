@@ -11,6 +11,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
+use crate::console::ConsoleConfig;
 use crate::deliverylog::LogConfig;
 use crate::egress::VendorConfig;
 use crate::guard::GuardConfig;
@@ -82,6 +83,8 @@ pub struct Config {
     pub log: LogConfig,
     /// The abuse guard (`[guard]`).
     pub guard: GuardConfig,
+    /// The admin console (`[console]`).
+    pub console: ConsoleConfig,
     /// Per-plugin settings and secrets, by plugin name.
     pub plugins: BTreeMap<String, PluginConfig>,
     /// The file this configuration was read from (watched for changes).
@@ -190,6 +193,7 @@ impl Default for Config {
             sandbox: SandboxConfig::default(),
             log: LogConfig::default(),
             guard: GuardConfig::default(),
+            console: ConsoleConfig::default(),
             plugins: BTreeMap::new(),
             source: None,
             active_override: None,
@@ -282,6 +286,7 @@ impl Config {
         self.guard
             .validate()
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        self.console.validate().map_err(ConfigError::Invalid)?;
         if crate::e164::region(&self.default_region).is_none() {
             return Err(ConfigError::Invalid(format!(
                 "default_region `{}` is not an ISO 3166 region code such as US or GB",

@@ -15,6 +15,7 @@ pub mod accept;
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod control;
 pub mod delivery;
 pub mod deliverylog;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
+use crate::console::Sessions;
 use crate::control::Control;
 use crate::deliverylog::DeliveryLog;
 use crate::egress::Egress;
@@ -33,6 +34,8 @@ pub struct AppState {
     pub log: DeliveryLog,
     /// The abuse guard, between validation and the plugin.
     pub guard: Arc<Guard>,
+    /// The admin console's logged-in sessions (in memory only).
+    pub console: Sessions,
     /// Send attempts in flight, detached from their callers' connections;
     /// shutdown waits for them before closing the log.
     pub attempts: TaskTracker,
@@ -58,6 +61,7 @@ impl AppState {
         let guard = Arc::new(Guard::start(&config.guard, &log));
         AppState {
             inbox: Inbox::new(config.sandbox.capacity),
+            console: Sessions::new(&config.console),
             registry: control.registry().clone(),
             config,
             control,

@@ -12,11 +12,13 @@ use axum::response::Response;
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::attempt::{self, Route};
+use phonehook_plugin_api::Message;
+
+use super::attempt::{self, Attempt, Route};
 use super::error::ApiError;
 use super::messages::read_body;
 use super::screen::{self, peer_ip, Peer};
-use crate::control::Source;
+use crate::control::{Source, Swap};
 use crate::deliverylog::time::format_rfc3339;
 use crate::inbound;
 use crate::plugins::{retained_count, ActivateError};
@@ -65,21 +67,26 @@ pub async fn activate(
                 "expected {\"name\": \"<plugin>\"}",
             )
         })?;
-    let control = state.control.clone();
-    // Blocking: the swap is stored in the delivery log's database.
-    let result = tokio::task::spawn_blocking(move || control.swap(&name))
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
-    match result {
-        Ok(swap) => Ok(Json(json!({
+    swap(&state, name).await.map(|swap| {
+        Json(json!({
             "active": swap.activation.name,
             "generation": swap.activation.generation,
             "previous": swap.previous,
             "source": Source::Api,
             "since": format_rfc3339(swap.since_ms),
-        }))),
-        Err(e) => Err(activate_error(e)),
-    }
+        }))
+    })
+}
+
+/// Makes `name` the active plugin through [`crate::control::Control::swap`]
+/// (source `api`): the one swap the JSON API and the console share.
+pub(crate) async fn swap(state: &AppState, name: String) -> Result<Swap, ApiError> {
+    let control = state.control.clone();
+    // Blocking: the swap is stored in the delivery log's database.
+    tokio::task::spawn_blocking(move || control.swap(&name))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
+        .map_err(activate_error)
 }
 
 fn activate_error(e: ActivateError) -> ApiError {
@@ -140,33 +147,15 @@ pub async fn test(
         }
     };
     let message = inbound::parse_hook(&body)?.validate(&state.rules)?;
-    let Some(bound) = state.registry.bind(&name) else {
-        let known: Vec<String> = state
-            .registry
-            .status()
-            .into_iter()
-            .filter_map(|s| s.info.map(|i| i.name))
-            .collect();
-        return Err(activate_error(ActivateError::Unknown {
-            name,
-            known: known.join(", "),
-        }));
-    };
-    let generation = bound.generation.id;
-    let refused = if skip_guard {
+    let screening = if skip_guard {
         tracing::info!(plugin = %name, "runner message sent without the guard (guard=skip)");
-        None
+        Screening::Skip
     } else {
-        screen::screen(&state, &message, peer_ip(&peer), Route::Runner)
+        Screening::Guard(peer_ip(&peer))
     };
-    let mut attempt = match refused {
-        Some(refused) => refused,
-        None => attempt::run(&state, &message, Arc::new(bound), Route::Runner).await,
-    };
-    attempt.result = attempt
-        .result
-        .map_err(|e| e.detail("generation", generation));
-    Ok(attempt.respond(|d| {
+    let tested = run_test(&state, &name, &message, screening).await?;
+    let generation = tested.generation;
+    Ok(tested.attempt.respond(|d| {
         Json(json!({
             "plugin": name,
             "generation": generation,
@@ -176,4 +165,62 @@ pub async fn test(
             "vendor_latency_ms": d.vendor_latency.as_secs_f64() * 1000.0,
         }))
     }))
+}
+
+/// One runner attempt: which generation of the plugin it went through, and
+/// what became of it.
+pub(crate) struct Tested {
+    /// The plugin's generation that handled the message.
+    pub generation: u64,
+    /// The attempt (its event id and its outcome).
+    pub attempt: Attempt,
+}
+
+/// Whether the runner's message goes through the abuse guard.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Screening {
+    /// As any message, from a caller at this address (if known).
+    Guard(Option<std::net::IpAddr>),
+    /// Not at all: the admin asked (`?guard=skip`).
+    Skip,
+}
+
+/// The runner: `message` through plugin `name`, active or not, logged with
+/// route `runner`. An unknown plugin is an error before any attempt (and so
+/// has no event); the guard screens it as `screening` says. Shared by the
+/// JSON API and the console's test form.
+pub(crate) async fn run_test(
+    state: &Arc<AppState>,
+    name: &str,
+    message: &Message,
+    screening: Screening,
+) -> Result<Tested, ApiError> {
+    let Some(bound) = state.registry.bind(name) else {
+        let known: Vec<String> = state
+            .registry
+            .status()
+            .into_iter()
+            .filter_map(|s| s.info.map(|i| i.name))
+            .collect();
+        return Err(activate_error(ActivateError::Unknown {
+            name: name.to_owned(),
+            known: known.join(", "),
+        }));
+    };
+    let generation = bound.generation.id;
+    let refused = match screening {
+        Screening::Guard(peer) => screen::screen(state, message, peer, Route::Runner),
+        Screening::Skip => None,
+    };
+    let mut attempt = match refused {
+        Some(refused) => refused,
+        None => attempt::run(state, message, Arc::new(bound), Route::Runner).await,
+    };
+    attempt.result = attempt
+        .result
+        .map_err(|e| e.detail("generation", generation));
+    Ok(Tested {
+        generation,
+        attempt,
+    })
 }

@@ -22,20 +22,33 @@ pub async fn list(
     State(state): State<Arc<AppState>>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Page>, ApiError> {
-    let raw = raw.unwrap_or_default();
-    let pairs = url::form_urlencoded::parse(raw.as_bytes());
+    page(&state, raw.as_deref().unwrap_or_default())
+        .await
+        .map(Json)
+}
+
+/// One page of the log for a URL query string (the parameters of
+/// [`crate::deliverylog::query::PARAMS`]), after waiting briefly for queued
+/// events: the one reading path the JSON API and the console share.
+pub(crate) async fn page(state: &AppState, raw_query: &str) -> Result<Page, ApiError> {
+    let pairs = url::form_urlencoded::parse(raw_query.as_bytes());
     let query = Query::from_pairs(pairs, state.rules.default_region, time::now_ms())
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", e.to_string()))?;
+    flush_briefly(state).await;
+    state.log.query(query).await.map_err(log_error)
+}
+
+/// Waits up to [`FLUSH_WAIT`] for queued events to be written.
+pub(crate) async fn flush_briefly(state: &AppState) {
     if tokio::time::timeout(FLUSH_WAIT, state.log.flush())
         .await
         .is_err()
     {
         tracing::warn!("delivery log flush is slow; answering with the events written so far");
     }
-    state.log.query(query).await.map(Json).map_err(log_error)
 }
 
-fn log_error(error: LogError) -> ApiError {
+pub(crate) fn log_error(error: LogError) -> ApiError {
     match error {
         LogError::Disabled => {
             ApiError::new(StatusCode::NOT_FOUND, "log_disabled", error.to_string())

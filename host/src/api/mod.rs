@@ -4,16 +4,18 @@
 //! **Architecture Invariant:** every route is in exactly one access group —
 //! send (identity platform token), admin (admin token), inbox (the host's own
 //! per-process token, which only its plugins receive: the sandbox inbox's
-//! receiving end) or open (health).
+//! receiving end), console session (the admin console's pages: a session
+//! cookie from logging in with the admin token, see [`crate::console`]) or
+//! open (health, the console's login page and static files).
 
-mod admin;
+pub(crate) mod admin;
 mod attempt;
 mod auth;
 mod body_limit;
 mod error;
 mod guard;
 mod health;
-mod logs;
+pub(crate) mod logs;
 mod messages;
 mod metrics_route;
 mod sandbox;
@@ -26,9 +28,11 @@ use axum::middleware;
 use axum::routing::{get, post, put};
 use axum::Router;
 
+use crate::console;
 use crate::state::AppState;
 
 pub use attempt::EVENT_ID_HEADER;
+pub(crate) use auth::token_matches;
 pub use error::ApiError;
 
 /// The application.
@@ -99,9 +103,28 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(health::healthz))
         .route_layer(whole_body());
 
+    // The console: its own access check (a session) outside the body reader,
+    // the CSRF check inside it (it reads the form); the login page and the
+    // static files are open. Every console response gets its security headers.
+    let console_session = console::session_routes()
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            console::check_csrf,
+        ))
+        .route_layer(whole_body())
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            console::require_session,
+        ));
+    let console = console::open_routes()
+        .route_layer(whole_body())
+        .merge(console_session)
+        .layer(middleware::from_fn(console::headers::secure));
+
     send.merge(admin)
         .merge(inbox)
         .merge(open)
+        .merge(console)
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         // `read_whole_body` enforces the cap; the extractors' own limit must

@@ -10,6 +10,7 @@
 //!   [`DeliveryLog::with_connection`] share (why one: exclusive locking).
 //! - [`row`]: the `events` row both ways (columns, insert, read).
 //! - [`query`]: filters, newest-first pages, cursors.
+//! - [`rate`]: attempts per minute by outcome (the console's chart).
 //! - [`schema`], [`retention`]: tables and migrations; deleting old events.
 //! - [`control`]: the active plugin chosen through the API, kept in the same
 //!   database so that it survives a restart.
@@ -71,6 +72,7 @@ pub mod control;
 pub mod event;
 pub mod guard_state;
 pub mod query;
+pub mod rate;
 pub mod retention;
 pub mod row;
 pub mod schema;
@@ -87,6 +89,7 @@ use serde::{Deserialize, Serialize};
 
 pub use event::{Event, EventType, Failure, FailureSource, Pending, RecipientHasher};
 pub use query::{Filter, Page, Query, QueryError, RecipientFilter, DEFAULT_LIMIT, MAX_LIMIT};
+pub use rate::Minute;
 pub use writer::Stats;
 
 /// `[log]` in the configuration.
@@ -349,6 +352,20 @@ impl DeliveryLog {
             inner
                 .shared
                 .read(|conn| query::run(conn, &query, &hasher).map_err(LogError::from))
+                .map_err(|e| e.at(&inner.path))
+        })
+        .await
+        .map_err(|e| LogError::Task(e.to_string()))?
+    }
+
+    /// Attempts per minute, delivered and failed, for the `minutes` minutes
+    /// up to the one holding `now_ms` (see [`rate`]).
+    pub async fn per_minute(&self, now_ms: i64, minutes: u32) -> Result<Vec<Minute>, LogError> {
+        let inner = self.inner.as_ref().ok_or(LogError::Disabled)?.clone();
+        tokio::task::spawn_blocking(move || {
+            inner
+                .shared
+                .read(|conn| rate::per_minute(conn, now_ms, minutes).map_err(LogError::from))
                 .map_err(|e| e.at(&inner.path))
         })
         .await

@@ -1,0 +1,376 @@
+//! The admin console's HTTP surface in-process (`phonehook_e2e::inprocess`):
+//! security headers, the session cookie, CSRF refusal, logout, the page
+//! shown without an admin token, and that no page carries the admin token or
+//! a full number. No socket, no plugin, no log: the browser flows are in
+//! `console.rs`. Run with `cargo test -p phonehook-e2e --test console_router`.
+
+use axum::body::Body;
+use axum::http::{header, HeaderMap, Request};
+use axum::Router;
+use http_body_util::BodyExt;
+use phonehook::config::Config;
+use phonehook_e2e::inprocess::router;
+use tower::ServiceExt;
+
+const ADMIN: &str = "admin-token-0123456789abcdef";
+/// A number the pages must never show in full.
+const NUMBER: &str = "+14155550123";
+
+struct Answer {
+    status: u16,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    /// The CSRF token of the first form on the page.
+    fn csrf(&self) -> String {
+        let marker = "name=\"csrf\" value=\"";
+        let start = self.body.find(marker).expect("the page has a CSRF field") + marker.len();
+        let end = self.body[start..].find('"').expect("the field is closed");
+        self.body[start..start + end].to_owned()
+    }
+
+    /// The session id of the `Set-Cookie` answer.
+    fn session_cookie(&self) -> String {
+        let set = self.header("set-cookie");
+        let pair = set.split(';').next().unwrap_or("");
+        assert!(pair.starts_with("phonehook_console="), "{set}");
+        pair.to_owned()
+    }
+}
+
+async fn request(
+    app: &Router,
+    method: &str,
+    path: &str,
+    cookie: Option<&str>,
+    form: Option<&str>,
+    extra: &[(&str, &str)],
+) -> Answer {
+    let mut req = Request::builder().method(method).uri(path);
+    if let Some(cookie) = cookie {
+        req = req.header(header::COOKIE, cookie);
+    }
+    for (name, value) in extra {
+        req = req.header(*name, *value);
+    }
+    let body = match form {
+        Some(form) => {
+            req = req.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+            Body::from(form.to_owned())
+        }
+        None => Body::empty(),
+    };
+    let response = app.clone().oneshot(req.body(body).unwrap()).await.unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    Answer {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    }
+}
+
+fn with_admin_token() -> Config {
+    Config {
+        admin_token: Some(ADMIN.to_owned()),
+        ..Config::default()
+    }
+}
+
+/// Posts the login form with the admin token and `extra` headers.
+async fn post_login(app: &Router, extra: &[(&str, &str)]) -> Answer {
+    let form = format!("token={ADMIN}");
+    request(app, "POST", "/console/login", None, Some(&form), extra).await
+}
+
+/// Posts `form` to `path` in the session of `cookie`.
+async fn post_form(app: &Router, path: &str, cookie: &str, form: &str) -> Answer {
+    request(app, "POST", path, Some(cookie), Some(form), &[]).await
+}
+
+/// Logs in; the session cookie and the session's CSRF token.
+async fn logged_in(app: &Router) -> (String, String) {
+    let cookie = login(app).await;
+    let page = request(app, "GET", "/console", Some(&cookie), None, &[]).await;
+    (cookie, page.csrf())
+}
+
+/// Logs in; the session cookie (`name=value`) to send back.
+async fn login(app: &Router) -> String {
+    let answer = post_login(app, &[]).await;
+    assert_eq!(answer.status, 303, "{}", answer.body);
+    assert_eq!(answer.header("location"), "/console");
+    answer.session_cookie()
+}
+
+fn assert_security_headers(answer: &Answer, what: &str) {
+    let csp = answer.header("content-security-policy");
+    assert!(csp.contains("default-src 'self'"), "{what}: {csp}");
+    assert!(csp.contains("script-src 'self'"), "{what}: {csp}");
+    assert!(csp.contains("frame-ancestors 'none'"), "{what}: {csp}");
+    assert!(!csp.contains("unsafe-inline"), "{what}: {csp}");
+    assert_eq!(answer.header("x-frame-options"), "DENY", "{what}");
+    assert_eq!(answer.header("referrer-policy"), "no-referrer", "{what}");
+}
+
+#[tokio::test]
+async fn every_console_answer_has_the_security_headers_and_pages_are_not_stored() {
+    let app = router(with_admin_token());
+    let cookie = login(&app).await;
+    let anonymous = [
+        "/console/login",
+        "/console",
+        "/console/static/console.css",
+        "/console/static/console.js",
+    ];
+    for path in anonymous {
+        let answer = request(&app, "GET", path, None, None, &[]).await;
+        assert_security_headers(&answer, path);
+    }
+    // The in-process host has its log off: the log page answers as
+    // `GET /api/v1/logs` does, 404 log_disabled, in a page.
+    let pages = [
+        ("/console", 200),
+        ("/console/plugins", 200),
+        ("/console/logs", 404),
+        ("/console/plugins/sandbox/test", 200),
+    ];
+    for (path, status) in pages {
+        let answer = request(&app, "GET", path, Some(&cookie), None, &[]).await;
+        assert_eq!(answer.status, status, "{path}: {}", answer.body);
+        assert_security_headers(&answer, path);
+        assert_eq!(answer.header("cache-control"), "no-store", "{path}");
+        assert!(answer.header("content-type").starts_with("text/html"));
+        // Nothing the CSP would block: no inline script, no style attribute.
+        assert!(!answer.body.contains("<script>"), "{path}");
+        assert!(!answer.body.contains("style="), "{path}");
+        assert!(answer.body.contains("src=\"/console/static/console.js\""));
+    }
+}
+
+#[tokio::test]
+async fn the_session_cookie_is_http_only_strict_and_expires() {
+    let app = router(with_admin_token());
+    let answer = post_login(&app, &[]).await;
+    let cookie = answer.header("set-cookie");
+    for attribute in [
+        "HttpOnly",
+        "SameSite=Strict",
+        "Path=/console",
+        "Max-Age=28800",
+    ] {
+        assert!(cookie.contains(attribute), "{attribute} in {cookie}");
+    }
+    // Plain HTTP on loopback: a Secure cookie would never come back.
+    assert!(!cookie.contains("Secure"), "{cookie}");
+
+    // Behind a TLS proxy, or when configured, it is Secure.
+    let proxied = post_login(&app, &[("x-forwarded-proto", "https")]).await;
+    assert!(proxied.header("set-cookie").ends_with("; Secure"));
+    let mut config = with_admin_token();
+    config.console.secure_cookie = true;
+    config.console.session_idle_minutes = 30;
+    let configured = router(config);
+    let answer = post_login(&configured, &[]).await;
+    let cookie = answer.header("set-cookie");
+    assert!(
+        cookie.contains("Max-Age=1800") && cookie.ends_with("; Secure"),
+        "{cookie}"
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_token_gets_the_login_page_again_with_401() {
+    let app = router(with_admin_token());
+    for wrong in ["token=admin-token-0123456789abcdeX", "token=", "other=1"] {
+        let answer = request(&app, "POST", "/console/login", None, Some(wrong), &[]).await;
+        assert_eq!(answer.status, 401, "{wrong}");
+        assert!(answer.body.contains("That is not the admin token"));
+        assert!(answer.body.contains("name=\"token\""), "the form again");
+        assert!(answer.header("set-cookie").is_empty());
+        assert_security_headers(&answer, wrong);
+    }
+    let slash = request(&app, "GET", "/console/", None, None, &[]).await;
+    assert_eq!((slash.status, slash.header("location")), (303, "/console"));
+    // Without a session every page leads to the login page.
+    let answer = request(&app, "GET", "/console/plugins", None, None, &[]).await;
+    assert_eq!(answer.status, 303);
+    assert_eq!(answer.header("location"), "/console/login");
+    let forged = request(
+        &app,
+        "GET",
+        "/console",
+        Some("phonehook_console=00112233"),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(forged.header("location"), "/console/login");
+}
+
+#[tokio::test]
+async fn a_post_without_the_sessions_csrf_token_is_refused_with_403() {
+    let app = router(with_admin_token());
+    let cookie = login(&app).await;
+    let other = login(&app).await;
+    let page = request(&app, "GET", "/console/plugins", Some(&cookie), None, &[]).await;
+    let token = page.csrf();
+    let other_token = request(&app, "GET", "/console", Some(&other), None, &[])
+        .await
+        .csrf();
+    assert_ne!(token, other_token, "each session has its own token");
+
+    let forms = [
+        ("/console/plugins/sandbox/activate", String::new()),
+        ("/console/plugins/sandbox/activate", "csrf=".to_owned()),
+        (
+            "/console/plugins/sandbox/activate",
+            format!("csrf={other_token}"),
+        ),
+        (
+            "/console/plugins/sandbox/test",
+            format!("number=%2B14155550123&text=hi&csrf={}x", token),
+        ),
+        ("/console/logout", "csrf=0".to_owned()),
+    ];
+    for (path, form) in &forms {
+        let answer = post_form(&app, path, &cookie, form).await;
+        assert_eq!(answer.status, 403, "{path} {form}: {}", answer.body);
+        assert_security_headers(&answer, path);
+    }
+    // The refused logout did not end the session.
+    let still = request(&app, "GET", "/console", Some(&cookie), None, &[]).await;
+    assert_eq!(still.status, 200);
+
+    // With the token the same form is carried out (here: no such plugin).
+    let answer = post_form(
+        &app,
+        "/console/plugins/sandbox/activate",
+        &cookie,
+        &format!("csrf={token}"),
+    )
+    .await;
+    assert_eq!(answer.status, 404, "{}", answer.body);
+    assert!(answer.body.contains("unknown_plugin"));
+}
+
+#[tokio::test]
+async fn logging_out_ends_the_session_on_the_server() {
+    let app = router(with_admin_token());
+    let (cookie, token) = logged_in(&app).await;
+    let answer = post_form(&app, "/console/logout", &cookie, &format!("csrf={token}")).await;
+    assert_eq!(answer.status, 303);
+    assert_eq!(answer.header("location"), "/console/login");
+    assert!(answer.header("set-cookie").contains("Max-Age=0"));
+    // The old cookie, replayed as is, opens nothing.
+    for path in ["/console", "/console/plugins", "/console/logs"] {
+        let after = request(&app, "GET", path, Some(&cookie), None, &[]).await;
+        assert_eq!(after.status, 303, "{path}");
+        assert_eq!(after.header("location"), "/console/login");
+    }
+    let login_page = request(&app, "GET", "/console/login", Some(&cookie), None, &[]).await;
+    assert_eq!(login_page.status, 200);
+    assert!(login_page.body.contains("name=\"token\""));
+}
+
+#[tokio::test]
+async fn without_an_admin_token_the_login_page_says_how_to_set_one() {
+    let app = router(Config::default());
+    let answer = request(&app, "GET", "/console/login", None, None, &[]).await;
+    assert_eq!(answer.status, 503);
+    assert!(answer.body.contains("No admin token is configured"));
+    assert!(answer.body.contains("PHONEHOOK_ADMIN_TOKEN"));
+    assert!(
+        !answer.body.contains("name=\"token\""),
+        "no form that cannot work"
+    );
+    assert_security_headers(&answer, "login");
+    let post = request(&app, "POST", "/console/login", None, Some("token=x"), &[]).await;
+    assert_eq!(post.status, 503);
+    assert!(post.header("set-cookie").is_empty());
+    let page = request(&app, "GET", "/console", None, None, &[]).await;
+    assert_eq!(page.header("location"), "/console/login");
+}
+
+#[tokio::test]
+async fn no_page_carries_the_admin_token_or_a_full_number() {
+    let app = router(with_admin_token());
+    let (cookie, token) = logged_in(&app).await;
+    // A test message: validated (the number is fine), then refused for want
+    // of a plugin; the outcome names neither the number nor the text.
+    let sent = post_form(&app, "/console/plugins/nosuch/test", &cookie, &format!(
+            "number=%2B14155550123&text=Your+code+is+864213&channel=sms&language=en&code=864213&csrf={token}"
+        )).await;
+    assert_eq!(sent.status, 404, "{}", sent.body);
+    assert!(sent.body.contains("unknown_plugin"));
+    let mut pages = vec![sent.body];
+    for path in [
+        "/console",
+        "/console/plugins",
+        "/console/logs",
+        "/console/plugins/sandbox/activate",
+    ] {
+        pages.push(
+            request(&app, "GET", path, Some(&cookie), None, &[])
+                .await
+                .body,
+        );
+    }
+    pages.push(
+        request(&app, "GET", "/console/login", None, None, &[])
+            .await
+            .body,
+    );
+    for page in &pages {
+        assert!(!page.contains(ADMIN), "the admin token in a page");
+        assert!(!page.contains(NUMBER) && !page.contains("4155550123"));
+        assert!(!page.contains("864213"), "the code in a page");
+    }
+}
+
+#[tokio::test]
+async fn a_bearer_token_opens_no_console_page() {
+    // The console is its own access group: only its session cookie opens
+    // it, so a script holding the admin token (which never has the CSRF
+    // token) cannot post its forms either.
+    let app = router(with_admin_token());
+    let routes = [
+        ("GET", "/console"),
+        ("GET", "/console/plugins"),
+        ("GET", "/console/plugins/sandbox/activate"),
+        ("POST", "/console/plugins/sandbox/activate"),
+        ("GET", "/console/plugins/sandbox/test"),
+        ("POST", "/console/plugins/sandbox/test"),
+        ("GET", "/console/logs"),
+        ("GET", "/console/logs/ev_0"),
+        ("POST", "/console/logout"),
+    ];
+    for (method, path) in routes {
+        for token in [ADMIN, phonehook::inbox::token()] {
+            let bearer = format!("Bearer {token}");
+            let form = (method == "POST").then_some("csrf=x");
+            let answer = request(
+                &app,
+                method,
+                path,
+                None,
+                form,
+                &[("authorization", bearer.as_str())],
+            )
+            .await;
+            assert_eq!(answer.status, 303, "{method} {path}");
+            assert_eq!(answer.header("location"), "/console/login");
+            assert_security_headers(&answer, path);
+        }
+    }
+}
