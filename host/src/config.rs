@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::console::ConsoleConfig;
 use crate::deliverylog::LogConfig;
 use crate::egress::VendorConfig;
+use crate::failover::FailoverConfig;
 use crate::guard::GuardConfig;
 
 /// The prefix of the environment variables that set configuration keys.
@@ -62,6 +63,9 @@ pub struct Config {
     pub staging_dir: Option<PathBuf>,
     /// The plugin that serves messages, by manifest name.
     pub active_plugin: Option<String>,
+    /// Plugins that take a message, in order, when the active one cannot
+    /// deliver it (see `[failover]`).
+    pub fallback: Vec<String>,
     /// Region for numbers written without a country code (ISO 3166 alpha-2).
     pub default_region: String,
     /// Log line format.
@@ -83,6 +87,8 @@ pub struct Config {
     pub log: LogConfig,
     /// The abuse guard (`[guard]`).
     pub guard: GuardConfig,
+    /// Fallbacks, circuit breakers and the message deadline (`[failover]`).
+    pub failover: FailoverConfig,
     /// The admin console (`[console]`).
     pub console: ConsoleConfig,
     /// Per-plugin settings and secrets, by plugin name.
@@ -183,6 +189,7 @@ impl Default for Config {
             plugin_dir: PathBuf::from("plugins"),
             staging_dir: None,
             active_plugin: Some("sandbox".to_owned()),
+            fallback: Vec::new(),
             default_region: "US".to_owned(),
             log_format: LogFormat::Human,
             send_token: None,
@@ -193,6 +200,7 @@ impl Default for Config {
             sandbox: SandboxConfig::default(),
             log: LogConfig::default(),
             guard: GuardConfig::default(),
+            failover: FailoverConfig::default(),
             console: ConsoleConfig::default(),
             plugins: BTreeMap::new(),
             source: None,
@@ -284,6 +292,9 @@ impl Config {
             .validate()
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         self.guard
+            .validate()
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        self.failover
             .validate()
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         self.console.validate().map_err(ConfigError::Invalid)?;

@@ -23,6 +23,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::Serialize;
 
+use arc_swap::ArcSwap;
+
 use crate::deliverylog::control::{self as store, StoredSwap};
 use crate::deliverylog::{time, DeliveryLog};
 use crate::plugins::{ActivateError, Activation, Active, Registry};
@@ -60,6 +62,10 @@ pub struct Swap {
 struct State {
     /// The configured active plugin now in force.
     configured: Option<String>,
+    /// The configured fallback chain now in force.
+    configured_fallback: Vec<String>,
+    /// Who chose the fallback chain that serves, and when.
+    fallback_choice: Option<Choice>,
     /// Who chose the plugin that is active (none while nothing is active).
     choice: Option<Choice>,
 }
@@ -79,6 +85,24 @@ pub struct Control {
     registry: Arc<Registry>,
     log: DeliveryLog,
     state: Mutex<State>,
+    /// The fallback chain the send path reads, lock-free, per message.
+    fallback: ArcSwap<Vec<String>>,
+}
+
+/// A fallback chain that cannot serve: one of its plugins is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum FallbackError {
+    /// A plugin is unknown, failed to load or lacks configuration.
+    #[error("fallback `{name}`: {error}")]
+    Refused {
+        /// The plugin.
+        name: String,
+        /// Why.
+        error: ActivateError,
+    },
+    /// A plugin is named twice.
+    #[error("fallback `{0}` is named twice")]
+    Duplicate(String),
 }
 
 impl Control {
@@ -101,8 +125,11 @@ impl Control {
             log,
             state: Mutex::new(State {
                 configured,
+                configured_fallback: Vec::new(),
+                fallback_choice: None,
                 choice: None,
             }),
+            fallback: ArcSwap::from_pointee(Vec::new()),
         };
         let mut state = control.lock();
         if !control.restore(&mut state) {
@@ -260,6 +287,72 @@ impl Control {
     pub fn current(&self) -> (Option<Arc<Active>>, Option<Choice>) {
         let state = self.lock();
         (self.registry.active(), state.choice)
+    }
+
+    /// The fallback chain, in order (the send path reads it per message).
+    pub fn fallback(&self) -> Arc<Vec<String>> {
+        self.fallback.load_full()
+    }
+
+    /// Who chose the fallback chain, and when (none while it is empty and
+    /// nobody set it).
+    pub fn fallback_choice(&self) -> Option<Choice> {
+        self.lock().fallback_choice
+    }
+
+    fn check_chain(&self, names: &[String]) -> Result<(), FallbackError> {
+        for (i, name) in names.iter().enumerate() {
+            if names[..i].contains(name) {
+                return Err(FallbackError::Duplicate(name.clone()));
+            }
+            self.registry
+                .check_activatable(name)
+                .map_err(|error| FallbackError::Refused {
+                    name: name.clone(),
+                    error,
+                })?;
+        }
+        Ok(())
+    }
+
+    /// The configuration's fallback chain (at start, and on every reload):
+    /// applied when it differs from the configured chain in force, replacing
+    /// one set through the API. A chain with a plugin that cannot serve is
+    /// not applied, and says why. Blocking only in that it takes the lock.
+    pub fn configure_fallback(&self, configured: Vec<String>) {
+        let mut state = self.lock();
+        if state.configured_fallback == configured && state.fallback_choice.is_some() {
+            return;
+        }
+        state.configured_fallback = configured.clone();
+        if let Err(e) = self.check_chain(&configured) {
+            tracing::warn!(error = %e, "the configured fallback chain is not applied; the current one stays");
+            return;
+        }
+        if !configured.is_empty() || !self.fallback.load().is_empty() {
+            tracing::info!(fallback = ?configured, "fallback chain set by the configuration");
+        }
+        state.fallback_choice = Some(Choice {
+            source: Source::Configuration,
+            since_ms: time::now_ms(),
+        });
+        self.fallback.store(Arc::new(configured));
+    }
+
+    /// An API change of the fallback chain, with the checks an activation
+    /// has (each plugin known, loaded and configured). It holds until the
+    /// next API change or the next change of the configured chain.
+    pub fn swap_fallback(&self, names: Vec<String>) -> Result<Choice, FallbackError> {
+        let mut state = self.lock();
+        self.check_chain(&names)?;
+        let choice = Choice {
+            source: Source::Api,
+            since_ms: time::now_ms(),
+        };
+        tracing::info!(fallback = ?names, "fallback chain changed through the API");
+        state.fallback_choice = Some(choice);
+        self.fallback.store(Arc::new(names));
+        Ok(choice)
     }
 
     /// The registry this controls.

@@ -59,6 +59,10 @@ pub enum DeliveryError {
     /// The plugin broke the contract (looped, or delivered without an id).
     #[error("the plugin misbehaved: {0}")]
     Contract(String),
+    /// The message's deadline (`failover.deadline_ms`) passed during the
+    /// attempt.
+    #[error("the message's deadline of {0} ms passed before the vendor answered")]
+    DeadlineExceeded(u64),
 }
 
 /// Delivers `message` through `active`, bounded in requests; the caller bounds
@@ -178,6 +182,7 @@ impl DeliveryError {
             DeliveryError::Misconfigured { .. } => "plugin_config",
             DeliveryError::Unsupported { .. } => "unsupported",
             DeliveryError::Contract(_) => "plugin_contract",
+            DeliveryError::DeadlineExceeded(_) => "deadline_exceeded",
             DeliveryError::Egress(e) => e.code(),
             DeliveryError::Plugin { error, .. } => error.kind.as_str(),
         }
@@ -191,6 +196,7 @@ impl DeliveryError {
             }
             DeliveryError::Unsupported { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             DeliveryError::Contract(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            DeliveryError::DeadlineExceeded(_) => StatusCode::GATEWAY_TIMEOUT,
             DeliveryError::Egress(e) => match e {
                 EgressError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
                 EgressError::Unreachable(_) | EgressError::TooLarge(_) => StatusCode::BAD_GATEWAY,
@@ -218,6 +224,7 @@ impl DeliveryError {
                 matches!(e, EgressError::Timeout(_) | EgressError::Unreachable(_))
             }
             DeliveryError::Plugin { error, .. } => error.retryable,
+            DeliveryError::DeadlineExceeded(_) => true,
             DeliveryError::NoActivePlugin
             | DeliveryError::Misconfigured { .. }
             | DeliveryError::Unsupported { .. }
@@ -279,7 +286,9 @@ impl DeliveryError {
                 e @ (EgressError::Timeout(_) | EgressError::TooLarge(_)) => e,
             }),
             DeliveryError::Contract(why) => DeliveryError::Contract(r(why)),
-            e @ (DeliveryError::NoActivePlugin | DeliveryError::Unsupported { .. }) => e,
+            e @ (DeliveryError::NoActivePlugin
+            | DeliveryError::Unsupported { .. }
+            | DeliveryError::DeadlineExceeded(_)) => e,
         }
     }
 }

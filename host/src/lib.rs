@@ -21,6 +21,7 @@ pub mod delivery;
 pub mod deliverylog;
 pub mod e164;
 pub mod egress;
+pub mod failover;
 pub mod guard;
 pub mod inbound;
 pub mod inbox;

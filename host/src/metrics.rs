@@ -23,6 +23,8 @@
 //! | `phonehook_guard_blocked_total` | counter | `rule`, `mode` (`enforce`: refused; `monitor`: would have been) |
 //! | `phonehook_guard_untracked_total` | counter | (keys the guard could not track: its table was full of live keys) |
 //! | `phonehook_guard_tracked_keys` | gauge | |
+//! | `phonehook_circuit_state` | gauge | `plugin`, `state` (1 for the plugin's current state: `closed`, `open`, `half_open`) |
+//! | `phonehook_fallbacks_total` | counter | `from`, `to` (a message moved on to the next plugin) |
 //!
 //! Every series is listed from the start with 0: the unlabelled and
 //! fixed-label ones when the recorder is installed, a plugin's when it is
@@ -51,6 +53,8 @@ const UNKNOWN_ACTIONS: &str = "phonehook_unknown_actions_total";
 const GUARD_BLOCKED: &str = "phonehook_guard_blocked_total";
 const GUARD_UNTRACKED: &str = "phonehook_guard_untracked_total";
 const GUARD_TRACKED: &str = "phonehook_guard_tracked_keys";
+const CIRCUIT: &str = "phonehook_circuit_state";
+const FALLBACKS: &str = "phonehook_fallbacks_total";
 
 /// Every value the `reason` label of [`LOG_DROPPED`] takes.
 const DROP_REASONS: [&str; 3] = ["queue_full", "write_failed", "closed"];
@@ -139,6 +143,11 @@ fn describe() {
         "Messages whose keys the guard could not track (table full of live keys)"
     );
     describe_gauge!(GUARD_TRACKED, "Keys the abuse guard tracks now");
+    describe_gauge!(CIRCUIT, "1 for each plugin's current circuit state");
+    describe_counter!(
+        FALLBACKS,
+        "Messages that moved on from one plugin to the next"
+    );
 }
 
 /// The series whose labels are known before anything happens, at 0.
@@ -282,6 +291,22 @@ pub fn guard_untracked() {
 pub fn guard_tracked(keys: usize) {
     handle();
     metrics::gauge!(GUARD_TRACKED).set(keys as f64);
+}
+
+/// A plugin's circuit moved to `state`.
+pub fn circuit_state(plugin: &str, state: crate::failover::breaker::State) {
+    use crate::failover::breaker::State;
+    handle();
+    for s in [State::Closed, State::Open, State::HalfOpen] {
+        let value = if s == state { 1.0 } else { 0.0 };
+        metrics::gauge!(CIRCUIT, "plugin" => plugin.to_owned(), "state" => s.as_str()).set(value);
+    }
+}
+
+/// A message moved on from plugin `from` to `to`.
+pub fn fallback(from: &str, to: &str) {
+    handle();
+    metrics::counter!(FALLBACKS, "from" => from.to_owned(), "to" => to.to_owned()).increment(1);
 }
 
 /// The value of one sample line in a rendered page: `name{labels}` exactly as

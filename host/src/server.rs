@@ -168,6 +168,7 @@ fn build_control(config: &Config, log: DeliveryLog) -> Result<Arc<Control>, Star
             known,
         },
     )?;
+    control.configure_fallback(config.fallback.clone());
     Ok(Arc::new(control))
 }
 

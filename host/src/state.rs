@@ -9,6 +9,7 @@ use crate::console::Sessions;
 use crate::control::Control;
 use crate::deliverylog::DeliveryLog;
 use crate::egress::Egress;
+use crate::failover::breaker::Breakers;
 use crate::guard::Guard;
 use crate::inbound::Rules;
 use crate::inbox::Inbox;
@@ -34,6 +35,8 @@ pub struct AppState {
     pub log: DeliveryLog,
     /// The abuse guard, between validation and the plugin.
     pub guard: Arc<Guard>,
+    /// Every plugin's circuit breaker.
+    pub breakers: Breakers,
     /// The admin console's logged-in sessions (in memory only).
     pub console: Sessions,
     /// Send attempts in flight, detached from their callers' connections;
@@ -59,6 +62,10 @@ impl AppState {
         // The guard reads its stored safe list and backoffs here: two small
         // reads at start, before the server takes traffic.
         let guard = Arc::new(Guard::start(&config.guard, &log));
+        let breakers = Breakers::new(
+            config.failover.breaker_failures,
+            std::time::Duration::from_millis(config.failover.breaker_cool_down_ms),
+        );
         AppState {
             inbox: Inbox::new(config.sandbox.capacity),
             console: Sessions::new(&config.console),
@@ -69,6 +76,7 @@ impl AppState {
             rules,
             host_url,
             guard,
+            breakers,
             log,
             attempts: TaskTracker::new(),
         }

@@ -262,6 +262,7 @@ impl ConfigWatch {
         control.registry().set_configs(config.plugins.clone());
         crate::server::warn_unknown_plugin_tables(control.registry(), &config.plugins);
         control.configuration_reloaded(config.active_plugin.clone());
+        control.configure_fallback(config.fallback.clone());
         crate::metrics::config_reloaded();
         tracing::info!(file = %file.display(), "configuration reloaded");
         self.running = config;

@@ -18,7 +18,7 @@ use super::attempt::{self, Attempt, Route};
 use super::error::ApiError;
 use super::messages::read_body;
 use super::screen::{self, peer_ip, Peer};
-use crate::control::{Source, Swap};
+use crate::control::{FallbackError, Source, Swap};
 use crate::deliverylog::time::format_rfc3339;
 use crate::inbound;
 use crate::plugins::{retained_count, ActivateError};
@@ -28,13 +28,80 @@ use crate::state::AppState;
 pub async fn list(State(state): State<Arc<AppState>>) -> Json<Value> {
     let plugins = state.registry.status();
     let (active, choice) = state.control.current();
+    let circuits: serde_json::Map<String, Value> = plugins
+        .iter()
+        .filter_map(|p| p.info.as_ref().map(|i| i.name.clone()))
+        .map(|name| {
+            let circuit = state.breakers.state(&name).as_str();
+            (name, circuit.into())
+        })
+        .collect();
+    let fallback_choice = state.control.fallback_choice();
     Json(json!({
         "active": active.map(|a| a.generation.info.name.clone()),
         "active_source": choice.map(|c| c.source),
         "active_since": choice.map(|c| format_rfc3339(c.since_ms)),
+        "fallback": *state.control.fallback(),
+        "fallback_source": fallback_choice.map(|c| c.source),
+        "circuits": circuits,
         "plugins": plugins,
         "retained_libraries": retained_count(),
     }))
+}
+
+/// `GET /api/v1/fallback`: the chain, who set it and since when, and each
+/// member's circuit.
+pub async fn fallback(State(state): State<Arc<AppState>>) -> Json<Value> {
+    Json(fallback_body(&state))
+}
+
+fn fallback_body(state: &AppState) -> Value {
+    let chain = state.control.fallback();
+    let choice = state.control.fallback_choice();
+    let circuits: Vec<Value> = chain
+        .iter()
+        .map(|name| json!({ "plugin": name, "circuit": state.breakers.state(name).as_str() }))
+        .collect();
+    json!({
+        "fallback": *chain,
+        "source": choice.map(|c| c.source),
+        "since": choice.map(|c| format_rfc3339(c.since_ms)),
+        "circuits": circuits,
+    })
+}
+
+/// `PUT /api/v1/fallback` with `{"fallback": ["vonage", "infobip"]}`: swaps
+/// the chain live, with the checks an activation has.
+pub async fn set_fallback(
+    State(state): State<Arc<AppState>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let body = read_body(&state, body)?;
+    let names: Vec<String> = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|v| serde_json::from_value(v.get("fallback")?.clone()).ok())
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_json",
+                "expected {\"fallback\": [\"<plugin>\", ...]}",
+            )
+        })?;
+    let control = state.control.clone();
+    let result = tokio::task::spawn_blocking(move || control.swap_fallback(names))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    match result {
+        Ok(_) => Ok(Json(fallback_body(&state))),
+        Err(FallbackError::Refused { name, error }) => {
+            Err(activate_error(error).detail("plugin", name))
+        }
+        Err(e @ FallbackError::Duplicate(_)) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_fallback",
+            e.to_string(),
+        )),
+    }
 }
 
 /// `GET /api/v1/active-plugin`: the plugin, and which source chose it when
@@ -214,7 +281,11 @@ pub(crate) async fn run_test(
     };
     let mut attempt = match refused {
         Some(refused) => refused,
-        None => attempt::run(state, message, Arc::new(bound), Route::Runner).await,
+        // The runner tries exactly the plugin named: no fallback.
+        None => {
+            let within = attempt::Within::new(&state.config.failover);
+            attempt::run(state, message, Arc::new(bound), Route::Runner, &within).await
+        }
     };
     attempt.result = attempt
         .result

@@ -8,6 +8,7 @@
 //! (bad JSON, an invalid number) record none and carry no event id.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -17,6 +18,7 @@ use tracing::{Instrument, Span};
 use super::error::ApiError;
 use crate::delivery::{self, Delivered, DeliveryError};
 use crate::deliverylog::{Event, Failure, FailureSource, Pending};
+use crate::failover::{self, FailoverConfig, Next};
 use crate::mask::mask_number;
 use crate::plugins::Active;
 use crate::state::AppState;
@@ -24,12 +26,51 @@ use crate::state::AppState;
 /// The response header that carries the event id.
 pub const EVENT_ID_HEADER: HeaderName = HeaderName::from_static("x-phonehook-event-id");
 
+/// The response header that names the plugin that delivered (or last tried).
+pub const PLUGIN_HEADER: HeaderName = HeaderName::from_static("x-phonehook-plugin");
+
 /// What became of one attempt.
 pub struct Attempt {
     /// The delivery log event id.
     pub event_id: String,
     /// The delivery, or the error to answer with.
     pub result: Result<Delivered, ApiError>,
+    /// The plugin that handled it (none when no plugin saw the message).
+    pub plugin: Option<String>,
+    /// For a failure: whether the message may move on to a fallback
+    /// (classified once, by [`failover::next_after`]).
+    pub next: Next,
+}
+
+/// Where one attempt stands in its message: the message's deadline, and
+/// the first attempt's event id once there was one.
+#[derive(Clone, Debug)]
+pub struct Within {
+    /// When the whole message must be answered.
+    pub deadline: Instant,
+    /// `failover.deadline_ms`, for the error that says it passed.
+    pub deadline_ms: u64,
+    /// The first attempt's event id (the message id of later attempts).
+    pub message_id: Option<String>,
+    /// `failover.failover_on_timeout`.
+    pub failover_on_timeout: bool,
+}
+
+impl Within {
+    /// A message that starts now, under `config`'s deadline.
+    pub fn new(config: &FailoverConfig) -> Within {
+        Within {
+            deadline: Instant::now() + Duration::from_millis(config.deadline_ms),
+            deadline_ms: config.deadline_ms,
+            message_id: None,
+            failover_on_timeout: config.failover_on_timeout,
+        }
+    }
+
+    /// Whether the deadline has passed.
+    pub fn expired(&self) -> bool {
+        Instant::now() >= self.deadline
+    }
 }
 
 impl Attempt {
@@ -42,6 +83,13 @@ impl Attempt {
         };
         if let Ok(value) = HeaderValue::from_str(&self.event_id) {
             response.headers_mut().insert(EVENT_ID_HEADER, value);
+        }
+        if let Some(value) = self
+            .plugin
+            .as_deref()
+            .and_then(|p| HeaderValue::from_str(p).ok())
+        {
+            response.headers_mut().insert(PLUGIN_HEADER, value);
         }
         response
     }
@@ -82,8 +130,14 @@ pub async fn run(
     message: &Message,
     active: Arc<Active>,
     route: Route,
+    within: &Within,
 ) -> Attempt {
     let mut pending = state.log.pending(message, route.as_str());
+    let message_id = within
+        .message_id
+        .clone()
+        .unwrap_or_else(|| pending.id().to_owned());
+    pending.part_of(&message_id);
     let info = &active.generation.info;
     let generation = active.generation.id;
     pending.plugin(&info.name, &info.version, generation);
@@ -98,24 +152,34 @@ pub async fn run(
         route = route.as_str(),
         channel = message.channel.as_str(),
         to = %mask_number(&message.recipient));
+    let plugin = info.name.clone();
     let task = state.attempts.spawn(deliver_and_record(
         state.clone(),
         message.clone(),
         active,
         pending,
         span,
+        within.clone(),
     ));
-    let result = match task.await {
-        Ok(result) => result,
+    let (result, next) = match task.await {
+        Ok(done) => done,
         // Only a bug in the host panics here (plugin panics are caught inside
         // the plugin); the caller still gets an answer and the event id.
-        Err(e) => Err(ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            format!("the attempt failed unexpectedly: {e}"),
-        )),
+        Err(e) => (
+            Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                format!("the attempt failed unexpectedly: {e}"),
+            )),
+            Next::Stop,
+        ),
     };
-    Attempt { event_id, result }
+    Attempt {
+        event_id,
+        result,
+        plugin: Some(plugin),
+        next,
+    }
 }
 
 /// An attempt that finds no plugin active: it fails as `no_active_plugin`
@@ -135,21 +199,34 @@ pub fn no_active_plugin(state: &AppState, message: &Message, route: Route) -> At
     let result = Err(ApiError::delivery(error, ""));
     report(&event, &result, message.channel.as_str());
     state.log.record(event);
-    Attempt { event_id, result }
+    Attempt {
+        event_id,
+        result,
+        plugin: None,
+        next: Next::Stop,
+    }
 }
 
-/// The detached part of [`run`]: the delivery, its event, the metrics.
+/// The detached part of [`run`]: the delivery (bounded by the message's
+/// deadline), its event, the metrics, and whether a failure falls over.
 async fn deliver_and_record(
     state: Arc<AppState>,
     message: Message,
     active: Arc<Active>,
     mut pending: Pending,
     span: Span,
-) -> Result<Delivered, ApiError> {
+    within: Within,
+) -> (Result<Delivered, ApiError>, Next) {
     let redactor = pending.redactor_mut();
-    let result = delivery::deliver(&active, &message, &state.egress, &state.host_url, redactor)
-        .instrument(span.clone())
-        .await;
+    let delivering = delivery::deliver(&active, &message, &state.egress, &state.host_url, redactor)
+        .instrument(span.clone());
+    let result = tokio::time::timeout_at(within.deadline.into(), delivering)
+        .await
+        .unwrap_or(Err(DeliveryError::DeadlineExceeded(within.deadline_ms)));
+    let next = match &result {
+        Ok(_) => Next::Stop,
+        Err(e) => failover::next_after(e, within.failover_on_timeout),
+    };
     let _entered = span.enter();
     let event = match &result {
         Ok(d) => pending.delivered(&d.message_id, &d.vendor_status, d.vendor_latency),
@@ -159,7 +236,7 @@ async fn deliver_and_record(
     let result = result.map_err(|e| ApiError::delivery(e, plugin));
     report(&event, &result, message.channel.as_str());
     state.log.record(event);
-    result
+    (result, next)
 }
 
 /// The log's account of `error`: the same code and retryability the API

@@ -66,7 +66,9 @@ impl ApiError {
             DeliveryError::Misconfigured { problems, .. } => {
                 api.detail("problems", problems.clone())
             }
-            DeliveryError::Egress(_) => api.detail("retryable", err.retryable()),
+            DeliveryError::Egress(_) | DeliveryError::DeadlineExceeded(_) => {
+                api.detail("retryable", err.retryable())
+            }
             DeliveryError::Plugin { error, .. } => {
                 let mut api = api.detail("retryable", err.retryable());
                 if let Some(code) = err.vendor_code() {

@@ -13,7 +13,8 @@ use axum::response::Response;
 use axum::Json;
 use serde_json::json;
 
-use super::attempt::{self, Route};
+use super::attempt::Route;
+use super::chain;
 use super::error::ApiError;
 use super::screen::{self, peer_ip, Peer};
 use crate::inbound::{self, Inbound, InputError};
@@ -71,11 +72,9 @@ async fn send(
     route: Route,
 ) -> Result<Response, ApiError> {
     let message = inbound?.validate(&state.rules)?;
-    let refused = screen::screen(state, &message, peer, route);
-    let attempt = match (refused, state.registry.active()) {
-        (Some(refused), _) => refused,
-        (None, Some(active)) => attempt::run(state, &message, active, route).await,
-        (None, None) => attempt::no_active_plugin(state, &message, route),
+    let attempt = match screen::screen(state, &message, peer, route) {
+        Some(refused) => refused,
+        None => chain::send(state, &message, route).await,
     };
     Ok(attempt.respond(|delivered| Json(json!({ "MessageID": delivered.message_id }))))
 }

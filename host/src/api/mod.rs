@@ -12,6 +12,7 @@ pub(crate) mod admin;
 mod attempt;
 mod auth;
 mod body_limit;
+mod chain;
 mod error;
 mod guard;
 mod health;
@@ -58,6 +59,10 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(admin::active).put(admin::activate),
         )
         .route("/api/v1/plugins/{name}/test", post(admin::test))
+        .route(
+            "/api/v1/fallback",
+            get(admin::fallback).put(admin::set_fallback),
+        )
         .route("/api/v1/logs", get(logs::list))
         .route("/api/v1/guard", get(guard::overview))
         .route(

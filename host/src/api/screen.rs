@@ -14,6 +14,7 @@ use phonehook_plugin_api::Message;
 use super::attempt::{Attempt, Route};
 use super::error::ApiError;
 use crate::deliverylog::{time, Failure, FailureSource};
+use crate::failover::Next;
 use crate::guard::{Refusal, Verdict};
 use crate::mask::mask_number;
 use crate::state::AppState;
@@ -76,6 +77,8 @@ fn record(
     Attempt {
         event_id,
         result: Err(answer(refusal)),
+        plugin: None,
+        next: Next::Stop,
     }
 }
 

@@ -193,6 +193,11 @@ pub struct Event {
     /// Why it failed (failures only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub details: Option<Failure>,
+    /// The message this attempt belongs to: the event id of its first
+    /// attempt. Every attempt of a message that fell over to a fallback
+    /// carries it, so the log shows "twilio 503 → vonage delivered".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
 }
 
 /// Keyed hash of a phone number: lets an admin search by full number without
@@ -247,6 +252,7 @@ pub struct Pending {
     ip: String,
     text_chars: u32,
     segments: Option<u32>,
+    message_id: Option<String>,
     redactor: Redactor,
 }
 
@@ -289,8 +295,15 @@ impl Pending {
             text_chars: u32::try_from(text.chars().count()).unwrap_or(u32::MAX),
             segments: (message.channel == Channel::Sms)
                 .then(|| u32::try_from(encoding::sms_segments(text)).unwrap_or(u32::MAX)),
+            message_id: None,
             redactor,
         }
+    }
+
+    /// Marks the attempt as one of a message whose first attempt had event
+    /// id `message_id`.
+    pub fn part_of(&mut self, message_id: &str) {
+        self.message_id = Some(message_id.to_owned());
     }
 
     /// The event id (for the tracing span and the response header).
@@ -373,6 +386,7 @@ impl Pending {
             text_chars: self.text_chars,
             segments: self.segments,
             details,
+            message_id: self.message_id,
         }
     }
 }

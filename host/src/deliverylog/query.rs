@@ -81,6 +81,8 @@ pub struct Filter {
     pub client_id: Option<String>,
     /// This event id.
     pub id: Option<String>,
+    /// Every attempt of this message (the first attempt's event id).
+    pub message_id: Option<String>,
     /// This recipient.
     pub recipient: Option<RecipientFilter>,
     /// At or after this time (Unix ms).
@@ -188,6 +190,7 @@ impl Query {
             "user_id" => f.user_id = Some(value.to_owned()),
             "client_id" => f.client_id = Some(value.to_owned()),
             "id" => f.id = Some(value.to_owned()),
+            "message_id" => f.message_id = Some(value.to_owned()),
             "recipient" => f.recipient = Some(parse_recipient(value, region)?),
             "since" => {
                 f.since_ms = Some(
@@ -298,6 +301,7 @@ fn where_clause(query: &Query, hasher: &RecipientHasher) -> (String, Vec<Value>)
     equals("user_id", &f.user_id);
     equals("client_id", &f.client_id);
     equals("id", &f.id);
+    equals("message_id", &f.message_id);
     match &f.recipient {
         Some(RecipientFilter::Mask(mask)) => equals("recipient_mask", &Some(mask.clone())),
         Some(RecipientFilter::Number(e164)) => equals("recipient_hash", &Some(hasher.hash(e164))),

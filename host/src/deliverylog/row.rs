@@ -11,9 +11,9 @@ use super::event::{Event, EventType, Failure, FailureSource};
 pub const INSERT: &str = "INSERT INTO events (id, time_ms, type, route, plugin, plugin_version, generation, \
     action, language, recipient_mask, recipient_hash, client_id, user_id, ip, vendor_message_id, vendor_status, \
     latency_ms, vendor_latency_ms, text_chars, segments, error_code, error_message, error_retryable, error_source, \
-    vendor_code, vendor_http_status, guard_rule) \
+    vendor_code, vendor_http_status, guard_rule, message_id) \
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, \
-    ?23, ?24, ?25, ?26, ?27)";
+    ?23, ?24, ?25, ?26, ?27, ?28)";
 
 /// Every stored column, for `SELECT {COLUMNS} FROM events`: what [`read`]
 /// reads. `seq` (the insertion number) comes first; the others are
@@ -21,7 +21,7 @@ pub const INSERT: &str = "INSERT INTO events (id, time_ms, type, route, plugin, 
 pub const COLUMNS: &str = "seq, id, time_ms, type, route, plugin, plugin_version, generation, action, language, \
     recipient_mask, recipient_hash, client_id, user_id, ip, vendor_message_id, vendor_status, latency_ms, \
     vendor_latency_ms, text_chars, segments, error_code, error_message, error_retryable, error_source, \
-    vendor_code, vendor_http_status, guard_rule";
+    vendor_code, vendor_http_status, guard_rule, message_id";
 
 /// The stored form of a failure's source.
 fn source_name(source: FailureSource) -> &'static str {
@@ -63,6 +63,7 @@ pub fn insert(stmt: &mut CachedStatement<'_>, e: &Event) -> Result<(), rusqlite:
         failure.and_then(|f| f.vendor_code.as_deref()),
         failure.and_then(|f| f.vendor_status),
         failure.and_then(|f| f.rule.as_deref()),
+        e.message_id,
     ])?;
     Ok(())
 }
@@ -103,6 +104,7 @@ pub fn read(row: &Row<'_>) -> Result<(i64, Event), rusqlite::Error> {
         text_chars: u32::try_from(text_chars).unwrap_or(0),
         segments: segments.and_then(|s| u32::try_from(s).ok()),
         details: read_failure(row)?,
+        message_id: row.get("message_id")?,
     };
     Ok((seq, event))
 }
@@ -152,7 +154,7 @@ mod tests {
             .map(|(columns, _)| words(columns))
             .unwrap_or_default();
         let selected = words(COLUMNS);
-        assert_eq!(inserted.len(), 27, "{inserted:?}");
+        assert_eq!(inserted.len(), 28, "{inserted:?}");
         assert_eq!(selected.first().map(String::as_str), Some("seq"));
         assert_eq!(selected[1..], inserted[..]);
     }

@@ -79,6 +79,10 @@ const MIGRATIONS: &[&str] = &[
         last_ms        INTEGER NOT NULL,
         next_ms        INTEGER NOT NULL
     ) WITHOUT ROWID;",
+    // 4: the message an attempt belongs to (the first attempt's event id),
+    // so every attempt of a message that fell over is found together.
+    "ALTER TABLE events ADD COLUMN message_id TEXT;
+    CREATE INDEX events_message ON events (message_id) WHERE message_id IS NOT NULL;",
 ];
 
 /// The schema version this build writes.

@@ -436,6 +436,20 @@ impl Registry {
         activation
     }
 
+    /// Whether `name` could be activated now (known, loaded, configured),
+    /// without activating it: the checks a fallback chain's members pass.
+    pub fn check_activatable(&self, name: &str) -> Result<(), ActivateError> {
+        let (_, binding) = self.lock().bound(name)?;
+        if binding.problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ActivateError::Misconfigured {
+                name: name.to_owned(),
+                problems: binding.problems,
+            })
+        }
+    }
+
     /// A loaded plugin with its configuration, active or not (the runner).
     pub fn bind(&self, name: &str) -> Option<Active> {
         let (generation, binding) = self.lock().bound(name).ok()?;

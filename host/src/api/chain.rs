@@ -1,0 +1,125 @@
+//! One message through the active plugin and, when it cannot deliver, the
+//! fallback chain: each plugin in turn, skipping one whose circuit is open
+//! or that cannot send the channel, until one delivers, one gives a final
+//! answer, or the message's deadline passes. Every attempt is its own
+//! delivery-log event, all linked by the first attempt's event id.
+//!
+//! **Architecture Invariant:** the active plugin serves every message it
+//! can; a fallback sees a message only after the plugins before it failed in
+//! a way that falls over (`failover::next_after`) or were skipped.
+
+use std::sync::Arc;
+
+use phonehook_plugin_api::Message;
+use serde_json::{json, Value};
+
+use super::attempt::{self, Attempt, Route, Within};
+use crate::failover::breaker::Admit;
+use crate::failover::Next;
+use crate::plugins::Active;
+use crate::state::AppState;
+
+/// Sends `message`, which came in by `route`, through the active plugin and
+/// its fallbacks.
+pub async fn send(state: &Arc<AppState>, message: &Message, route: Route) -> Attempt {
+    let candidates = candidates(state);
+    if candidates.is_empty() {
+        return attempt::no_active_plugin(state, message, route);
+    }
+    let mut within = Within::new(&state.config.failover);
+    let mut tried: Vec<Value> = Vec::new();
+    let mut last: Option<Attempt> = None;
+    let mut skipped: Vec<&Arc<Active>> = Vec::new();
+    for (i, candidate) in candidates.iter().enumerate() {
+        let info = &candidate.generation.info;
+        // The active plugin is tried whatever the channel (its own answer
+        // says `unsupported`); a fallback that cannot send it is skipped.
+        if i > 0 && !info.supports(message.channel) {
+            continue;
+        }
+        if state.breakers.admit(&info.name) == Admit::Skip {
+            tracing::debug!(plugin = %info.name, "circuit open; skipped");
+            skipped.push(candidate);
+            continue;
+        }
+        if within.expired() {
+            break;
+        }
+        if let Some(previous) = last.as_ref().and_then(|a| a.plugin.as_deref()) {
+            crate::metrics::fallback(previous, &info.name);
+        }
+        let attempt = try_one(state, message, candidate, route, &mut within).await;
+        tried.push(summary(&attempt));
+        if attempt.result.is_ok() || attempt.next == Next::Stop {
+            return with_attempts(attempt, tried);
+        }
+        last = Some(attempt);
+    }
+    // Every circuit open: try the first skipped one anyway rather than
+    // answer without trying (its probe may show the vendor is back).
+    if let (None, Some(first)) = (&last, skipped.first()) {
+        if !within.expired() {
+            let attempt = try_one(state, message, first, route, &mut within).await;
+            tried.push(summary(&attempt));
+            return with_attempts(attempt, tried);
+        }
+    }
+    match last {
+        Some(attempt) => with_attempts(attempt, tried),
+        // Nothing could be tried before the deadline: answer as no plugin.
+        None => attempt::no_active_plugin(state, message, route),
+    }
+}
+
+/// The active plugin, then each fallback not already in the list and loaded.
+fn candidates(state: &AppState) -> Vec<Arc<Active>> {
+    let mut candidates: Vec<Arc<Active>> = state.registry.active().into_iter().collect();
+    for name in state.control.fallback().iter() {
+        if candidates.iter().any(|c| c.generation.info.name == *name) {
+            continue;
+        }
+        match state.registry.bind(name) {
+            Some(bound) => candidates.push(Arc::new(bound)),
+            None => tracing::debug!(plugin = %name, "fallback not loaded; skipped"),
+        }
+    }
+    candidates
+}
+
+async fn try_one(
+    state: &Arc<AppState>,
+    message: &Message,
+    candidate: &Arc<Active>,
+    route: Route,
+    within: &mut Within,
+) -> Attempt {
+    let name = candidate.generation.info.name.clone();
+    let attempt = attempt::run(state, message, candidate.clone(), route, within).await;
+    within
+        .message_id
+        .get_or_insert_with(|| attempt.event_id.clone());
+    match (&attempt.result, attempt.next) {
+        (Ok(_), _) | (Err(_), Next::Stop) => state.breakers.succeeded(&name),
+        (Err(_), Next::FallOver) => state.breakers.failed(&name),
+    }
+    attempt
+}
+
+fn summary(attempt: &Attempt) -> Value {
+    json!({
+        "plugin": attempt.plugin,
+        "event_id": attempt.event_id,
+        "outcome": match &attempt.result {
+            Ok(_) => "delivered",
+            Err(e) => e.code,
+        },
+    })
+}
+
+/// A failure lists every attempt of the message (plugin, event id, outcome).
+fn with_attempts(mut attempt: Attempt, tried: Vec<Value>) -> Attempt {
+    if !tried.is_empty() {
+        attempt.result = attempt.result.map_err(|e| e.detail("attempts", tried));
+    }
+    attempt
+}
