@@ -16,6 +16,7 @@ use crate::deliverylog::LogConfig;
 use crate::egress::VendorConfig;
 use crate::failover::FailoverConfig;
 use crate::guard::GuardConfig;
+use crate::idempotency::IdempotencyConfig;
 
 /// The prefix of the environment variables that set configuration keys.
 pub const ENV_PREFIX: &str = "PHONEHOOK_";
@@ -89,6 +90,8 @@ pub struct Config {
     pub guard: GuardConfig,
     /// Fallbacks, circuit breakers and the message deadline (`[failover]`).
     pub failover: FailoverConfig,
+    /// Answering retried calls without a second text (`[idempotency]`).
+    pub idempotency: IdempotencyConfig,
     /// The admin console (`[console]`).
     pub console: ConsoleConfig,
     /// Per-plugin settings and secrets, by plugin name.
@@ -201,6 +204,7 @@ impl Default for Config {
             log: LogConfig::default(),
             guard: GuardConfig::default(),
             failover: FailoverConfig::default(),
+            idempotency: IdempotencyConfig::default(),
             console: ConsoleConfig::default(),
             plugins: BTreeMap::new(),
             source: None,

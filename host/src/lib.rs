@@ -23,6 +23,7 @@ pub mod e164;
 pub mod egress;
 pub mod failover;
 pub mod guard;
+pub mod idempotency;
 pub mod inbound;
 pub mod inbox;
 pub mod mask;

@@ -11,6 +11,7 @@ use crate::deliverylog::DeliveryLog;
 use crate::egress::Egress;
 use crate::failover::breaker::Breakers;
 use crate::guard::Guard;
+use crate::idempotency::Idempotency;
 use crate::inbound::Rules;
 use crate::inbox::Inbox;
 use crate::plugins::Registry;
@@ -37,6 +38,8 @@ pub struct AppState {
     pub guard: Arc<Guard>,
     /// Every plugin's circuit breaker.
     pub breakers: Breakers,
+    /// Recent answers, for retried calls.
+    pub idempotency: Idempotency,
     /// The admin console's logged-in sessions (in memory only).
     pub console: Sessions,
     /// Send attempts in flight, detached from their callers' connections;
@@ -62,6 +65,7 @@ impl AppState {
         // The guard reads its stored safe list and backoffs here: two small
         // reads at start, before the server takes traffic.
         let guard = Arc::new(Guard::start(&config.guard, &log));
+        let idempotency = Idempotency::new(&config.idempotency);
         let breakers = Breakers::new(
             config.failover.breaker_failures,
             std::time::Duration::from_millis(config.failover.breaker_cool_down_ms),
@@ -77,6 +81,7 @@ impl AppState {
             host_url,
             guard,
             breakers,
+            idempotency,
             log,
             attempts: TaskTracker::new(),
         }

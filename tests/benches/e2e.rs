@@ -46,12 +46,17 @@ const HOOK: &str = r#"{"recipient":"+14155552671","text":"Your code is 123456","
 /// message sets its switch here and adds a target of its own below with the
 /// feature on, so BENCHMARKS.md keeps one table of every feature's cost
 /// against the forwarder. The abuse guard would refuse the fourth message to
-/// the one number; its own target measures it with limits that admit all.
-const SEND_PATH_SWITCHES: &[(&str, &str)] = &[("PHONEHOOK_GUARD__ENABLED", "false")];
+/// the one number (its own target measures it with limits that admit all),
+/// and idempotency would answer every repeat of the one body from memory.
+const SEND_PATH_SWITCHES: &[(&str, &str)] = &[
+    ("PHONEHOOK_GUARD__ENABLED", "false"),
+    ("PHONEHOOK_IDEMPOTENCY__ENABLED", "false"),
+];
 
 /// The guard on, every rule evaluated and counted, with limits no run
 /// reaches: what the guard costs a message it lets through.
 const GUARD_ADMITTING_ALL: &[(&str, &str)] = &[
+    ("PHONEHOOK_IDEMPOTENCY__ENABLED", "false"),
     ("PHONEHOOK_GUARD__ENABLED", "true"),
     ("PHONEHOOK_GUARD__PER_NUMBER__LIMIT", "4000000000"),
     ("PHONEHOOK_GUARD__PER_IP__LIMIT", "4000000000"),

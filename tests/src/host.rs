@@ -37,9 +37,11 @@ impl HostBuilder {
         let mut config = toml::Table::new();
         config.insert("listen".into(), "127.0.0.1:0".into());
         config.insert("active_plugin".into(), "sandbox".into());
-        // Tests send many messages to one number from one address; the
-        // guard's own tests turn it on (`.guard()`).
+        // Tests send many messages to one number from one address, often
+        // the same body again; the guard's and idempotency's own tests turn
+        // them on (`.guard()`, `.idempotency()`).
         set_path(&mut config, "guard.enabled", false.into());
+        set_path(&mut config, "idempotency.enabled", false.into());
         HostBuilder {
             dir,
             packages: vec!["phonehook-plugin-sandbox".to_owned()],
@@ -60,6 +62,11 @@ impl HostBuilder {
     /// keys are set.
     pub fn guard(self) -> Self {
         self.config("guard.enabled", true)
+    }
+
+    /// Turns on answering repeated calls with the first answer.
+    pub fn idempotency(self) -> Self {
+        self.config("idempotency.enabled", true)
     }
 
     /// Selects the active plugin by its manifest name (`twilio`).

@@ -52,7 +52,7 @@ pub struct Served {
 impl Served {
     /// Writes `config` (TOML; it must set `log_format = "json"` and
     /// `listen = "127.0.0.1:0"`) to `phonehook.toml` in `dir` and serves it,
-    /// with the abuse guard off.
+    /// with the abuse guard and idempotency off.
     pub fn start(dir: tempfile::TempDir, config: &str) -> Served {
         let path = dir.path().join("phonehook.toml");
         std::fs::write(&path, config).expect("config");
@@ -63,6 +63,7 @@ impl Served {
             // Tests send many messages to one number, as `Host` does; the
             // guard's tests run on `Host::builder().guard()`.
             .env("PHONEHOOK_GUARD__ENABLED", "false")
+            .env("PHONEHOOK_IDEMPOTENCY__ENABLED", "false")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()

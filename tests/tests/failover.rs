@@ -314,3 +314,96 @@ async fn an_outage_mid_run_fails_no_message() {
     );
     host.shutdown().await;
 }
+
+/// 20 identical calls at once (a platform retrying a slow answer): one
+/// vendor request, 20 identical answers; an `Idempotency-Key` names a
+/// message whatever its body; another code is another message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retried_calls_get_the_first_answer_without_a_second_text() {
+    let (_twilio, mock) = twilio_mock().await;
+    let host = contract::host("twilio", &mock.url())
+        .idempotency()
+        .start()
+        .await;
+    let client = reqwest::Client::new();
+    let answers: Vec<(u16, Value, bool)> = futures_util::stream::iter(0..20)
+        .map(|_| {
+            let (host, client) = (&host, &client);
+            async move {
+                let resp = client
+                    .post(format!("{}/api/v1/messages", host.url()))
+                    .json(&hook(NUMBER))
+                    .send()
+                    .await
+                    .expect("answers");
+                let replay = resp.headers().contains_key("x-phonehook-replay");
+                (
+                    resp.status().as_u16(),
+                    resp.json().await.unwrap_or(Value::Null),
+                    replay,
+                )
+            }
+        })
+        .buffer_unordered(20)
+        .collect()
+        .await;
+    assert_eq!(mock.requests().len(), 1, "one vendor request");
+    let first = &answers[0].1;
+    assert!(first["MessageID"].as_str().is_some(), "{first}");
+    assert!(
+        answers.iter().all(|(s, b, _)| *s == 200 && b == first),
+        "{answers:?}"
+    );
+    assert_eq!(answers.iter().filter(|(_, _, replay)| !replay).count(), 1);
+    // Another code to the same number is another message.
+    let other = json!({"recipient": NUMBER, "text": "Your code is 111222", "context": {"message_type": "sms"}});
+    let (status, body) = host.send(other).await;
+    assert_eq!(status, 200, "{body}");
+    assert_ne!(body["MessageID"], first["MessageID"]);
+    assert_eq!(mock.requests().len(), 2);
+    // The same Idempotency-Key is the same message, whatever the body says.
+    let keyed = |text: &str| {
+        client
+            .post(format!("{}/api/v1/messages", host.url()))
+            .header("idempotency-key", "auth0-retry-7")
+            .json(&json!({"recipient": NUMBER, "text": text, "context": {"message_type": "sms"}}))
+            .send()
+    };
+    let a: Value = keyed("Your code is 333444")
+        .await
+        .expect("answers")
+        .json()
+        .await
+        .expect("json");
+    let b: Value = keyed("Your code is 555666")
+        .await
+        .expect("answers")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(a["MessageID"], b["MessageID"]);
+    assert_eq!(mock.requests().len(), 3);
+    host.shutdown().await;
+}
+
+#[tokio::test]
+async fn after_the_window_a_repeat_sends_again_and_a_failure_is_not_kept() {
+    let (twilio, mock) = twilio_mock().await;
+    let host = contract::host("twilio", &mock.url())
+        .idempotency()
+        .config("idempotency.window_secs", 1)
+        .start()
+        .await;
+    twilio.set(Scenario::ServerError);
+    let (status, _) = host.send(hook(NUMBER)).await;
+    assert_eq!(status, 502);
+    twilio.set(Scenario::Created);
+    let (status, first) = host.send(hook(NUMBER)).await;
+    assert_eq!(status, 200, "a retry after a failure sends: {first}");
+    assert_eq!(mock.requests().len(), 2);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (_, again) = host.send(hook(NUMBER)).await;
+    assert_ne!(again["MessageID"], first["MessageID"]);
+    assert_eq!(mock.requests().len(), 3);
+    host.shutdown().await;
+}

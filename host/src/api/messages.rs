@@ -3,12 +3,13 @@
 //! to the active plugin, answer `{"MessageID": ...}`.
 
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::Json;
 use serde_json::json;
@@ -17,36 +18,76 @@ use super::attempt::Route;
 use super::chain;
 use super::error::ApiError;
 use super::screen::{self, peer_ip, Peer};
+use crate::idempotency::Stored;
 use crate::inbound::{self, Inbound, InputError};
 use crate::state::AppState;
+use phonehook_plugin_api::Message;
 
 /// The hook payload.
 pub async fn send_hook(
     State(state): State<Arc<AppState>>,
     peer: Peer,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body = read_body(&state, body)?;
-    let peer = peer_ip(&peer);
-    send(&state, inbound::parse_hook(&body), peer, Route::Hook).await
+    let call = Call::new(&headers, &peer);
+    send(&state, inbound::parse_hook(&body), call, Route::Hook).await
 }
 
 /// The Actions event.
 pub async fn send_action(
     State(state): State<Arc<AppState>>,
     peer: Peer,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body = read_body(&state, body)?;
-    let peer = peer_ip(&peer);
+    let call = Call::new(&headers, &peer);
     send(
         &state,
         inbound::parse_actions_event(&body),
-        peer,
+        call,
         Route::Actions,
     )
     .await
 }
+
+/// What a send call brings besides its body.
+struct Call {
+    /// The caller's address.
+    peer: Option<IpAddr>,
+    /// Its `Idempotency-Key` header.
+    idempotency_key: Option<String>,
+}
+
+impl Call {
+    fn new(headers: &HeaderMap, peer: &Peer) -> Call {
+        Call {
+            peer: peer_ip(peer),
+            idempotency_key: headers
+                .get(IDEMPOTENCY_KEY)
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+                .filter(|k| !k.is_empty())
+                .map(str::to_owned),
+        }
+    }
+}
+
+/// The request header that names a call's message for retries.
+const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+/// The response header on an answer repeated for a retried call.
+const REPLAY_HEADER: HeaderName = HeaderName::from_static("x-phonehook-replay");
+
+/// The headers of an answer that a repeat gets again.
+const KEPT_HEADERS: [&str; 4] = [
+    "content-type",
+    "retry-after",
+    "x-phonehook-event-id",
+    "x-phonehook-plugin",
+];
 
 pub(super) fn read_body(
     state: &AppState,
@@ -68,13 +109,87 @@ pub(super) fn read_body(
 async fn send(
     state: &Arc<AppState>,
     inbound: Result<Inbound, InputError>,
-    peer: Option<IpAddr>,
+    call: Call,
     route: Route,
 ) -> Result<Response, ApiError> {
     let message = inbound?.validate(&state.rules)?;
-    let attempt = match screen::screen(state, &message, peer, route) {
-        Some(refused) => refused,
-        None => chain::send(state, &message, route).await,
+    let key = state
+        .idempotency
+        .key(route.as_str(), call.idempotency_key.as_deref(), &message);
+    let Some(cell) = state.idempotency.claim(key) else {
+        return Ok(deliver(state, &message, call.peer, route).await);
     };
-    Ok(attempt.respond(|delivered| Json(json!({ "MessageID": delivered.message_id }))))
+    // Whichever call runs the initialiser sends; the others get its answer.
+    let sent_here = AtomicBool::new(false);
+    let stored = cell
+        .get_or_init(|| async {
+            sent_here.store(true, Ordering::Relaxed);
+            keep(deliver(state, &message, call.peer, route).await).await
+        })
+        .await
+        .clone();
+    state.idempotency.settle(key, &cell);
+    Ok(replay(stored, !sent_here.load(Ordering::Relaxed)))
+}
+
+/// The guard, then the active plugin and its fallbacks.
+async fn deliver(
+    state: &Arc<AppState>,
+    message: &Message,
+    peer: Option<IpAddr>,
+    route: Route,
+) -> Response {
+    let attempt = match screen::screen(state, message, peer, route) {
+        Some(refused) => refused,
+        None => chain::send(state, message, route).await,
+    };
+    attempt.respond(|delivered| Json(json!({ "MessageID": delivered.message_id })))
+}
+
+/// An answer as kept for repeats.
+async fn keep(response: Response) -> Stored {
+    let status = response.status().as_u16();
+    let headers = KEPT_HEADERS
+        .iter()
+        .filter_map(|name| {
+            let value = response.headers().get(*name)?.to_str().ok()?;
+            Some(((*name).to_owned(), value.to_owned()))
+        })
+        .collect();
+    // Our own JSON answers: small, and already complete.
+    match axum::body::to_bytes(response.into_body(), usize::MAX).await {
+        Ok(body) => Stored {
+            status,
+            headers,
+            body,
+        },
+        Err(e) => Stored {
+            status: 500,
+            headers: vec![("content-type".to_owned(), "application/json".to_owned())],
+            body: json!({"error": {"code": "internal", "message": format!("the answer could not be read: {e}")}})
+                .to_string()
+                .into(),
+        },
+    }
+}
+
+/// A kept answer, marked when it repeats an earlier call's.
+fn replay(stored: Stored, repeat: bool) -> Response {
+    let mut response = Response::new(axum::body::Body::from(stored.body));
+    *response.status_mut() =
+        StatusCode::from_u16(stored.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    for (name, value) in stored.headers {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    if repeat {
+        response
+            .headers_mut()
+            .insert(REPLAY_HEADER, HeaderValue::from_static("true"));
+    }
+    response
 }
