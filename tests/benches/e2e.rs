@@ -77,6 +77,8 @@ enum Target {
         delivery_log: bool,
         /// Environment on top of the configuration.
         vars: &'static [(&'static str, &'static str)],
+        /// Top-level configuration lines on top of the common ones.
+        extra: &'static str,
     },
 }
 
@@ -87,24 +89,35 @@ const TARGETS: &[Target] = &[
         rust_log: "info",
         delivery_log: true,
         vars: SEND_PATH_SWITCHES,
+        extra: "",
     },
     Target::Phonehook {
         name: "phonehook, delivery log off",
         rust_log: "info",
         delivery_log: false,
         vars: SEND_PATH_SWITCHES,
+        extra: "",
     },
     Target::Phonehook {
         name: "phonehook, RUST_LOG=warn",
         rust_log: "warn",
         delivery_log: true,
         vars: SEND_PATH_SWITCHES,
+        extra: "",
     },
     Target::Phonehook {
         name: "phonehook, defaults + guard on",
         rust_log: "info",
         delivery_log: true,
         vars: GUARD_ADMITTING_ALL,
+        extra: "",
+    },
+    Target::Phonehook {
+        name: "phonehook, defaults + fallback configured (unused)",
+        rust_log: "info",
+        delivery_log: true,
+        vars: SEND_PATH_SWITCHES,
+        extra: "fallback = [\"sandbox\"]\n",
     },
 ];
 
@@ -175,6 +188,7 @@ fn start(target: Target, release: &Path, vendor: &str, dir: &Path) -> anyhow::Re
         rust_log,
         delivery_log,
         vars,
+        extra,
     } = target
     else {
         let p = spawn(&release.join("minimal_forwarder"), &["127.0.0.1:0", vendor])?;
@@ -192,8 +206,12 @@ fn start(target: Target, release: &Path, vendor: &str, dir: &Path) -> anyhow::Re
         release.join("libphonehook_plugin_twilio.so"),
         plugin_dir.join("libtwilio.so"),
     )?;
+    std::fs::copy(
+        release.join("libphonehook_plugin_sandbox.so"),
+        plugin_dir.join("libsandbox.so"),
+    )?;
     let config = format!(
-        r#"plugin_dir = "{plugins}"
+        r#"{extra}plugin_dir = "{plugins}"
 send_token = "{SEND_TOKEN}"
 active_plugin = "twilio"
 [log]
@@ -240,7 +258,14 @@ fn build_release() -> anyhow::Result<PathBuf> {
     let profile = std::env::var("E2E_PROFILE").unwrap_or_else(|_| "release".to_owned());
     let mut cmd = Command::new(cargo);
     cmd.args(["build", "--quiet", "--profile", &profile])
-        .args(["-p", "phonehook", "-p", "phonehook-plugin-twilio"])
+        .args([
+            "-p",
+            "phonehook",
+            "-p",
+            "phonehook-plugin-twilio",
+            "-p",
+            "phonehook-plugin-sandbox",
+        ])
         .args(["-p", "phonehook-e2e"])
         .current_dir(workspace_root());
     let set_by_cargo = |name: &str| {

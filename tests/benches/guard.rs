@@ -1,7 +1,8 @@
-//! What the abuse guard costs one message, in this process, with a million
-//! keys tracked: the whole screen (safe list, destination, backoff, every
-//! counting rule), and its two parts — the destination's classification by
-//! libphonenumber's metadata, and the counters alone.
+//! What the per-message checks cost, in this process: the abuse guard with
+//! a million keys tracked — the whole screen (safe list, destination,
+//! backoff, every counting rule), and its two parts, the destination's
+//! classification by libphonenumber's metadata and the counters alone — and
+//! the idempotency check that runs before it.
 //!
 //! Run: `cargo bench -p phonehook-e2e --bench guard`. `GUARD_BENCH_KEYS`
 //! sets the keys tracked first (default 1,000,000), `GUARD_BENCH_MESSAGES`
@@ -14,6 +15,7 @@ use phonehook::deliverylog::DeliveryLog;
 use phonehook::guard::config::{BackoffConfig, GuardConfig, Limit};
 use phonehook::guard::counters::{Admission, Check, CounterStore, MemoryStore};
 use phonehook::guard::{destination, Guard, Rule, Verdict};
+use phonehook::idempotency::{Idempotency, IdempotencyConfig};
 use phonehook_plugin_api::Message;
 
 fn env_or(name: &str, default: u64) -> u64 {
@@ -138,6 +140,16 @@ fn main() {
     }
     let counters = per_message_ns(started, n);
 
+    // The idempotency check a message pays before the guard: its key and
+    // the claim of a new entry (every message here is a new one).
+    let idempotency = Idempotency::new(&IdempotencyConfig::default());
+    let started = Instant::now();
+    for m in &fresh {
+        let key = idempotency.key("hook", None, m);
+        black_box(idempotency.claim(key));
+    }
+    let idempotency_ns = per_message_ns(started, n);
+
     println!("tracked keys: {}", guard.tracked_keys());
     println!("| what | ns per message |");
     println!("|---|---|");
@@ -149,4 +161,5 @@ fn main() {
         "| counters alone (4 rules + backoff, {} keys) | {counters:.0} |",
         store.tracked()
     );
+    println!("| idempotency check (key + claim, new message) | {idempotency_ns:.0} |");
 }
