@@ -407,3 +407,51 @@ async fn after_the_window_a_repeat_sends_again_and_a_failure_is_not_kept() {
     assert_eq!(mock.requests().len(), 3);
     host.shutdown().await;
 }
+
+/// A 429 whose Retry-After fits the deadline is retried on the same vendor;
+/// one that does not fit moves on to the fallback at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_after_that_fits_the_deadline_retries_the_same_vendor() {
+    let (twilio, mock) = twilio_mock().await;
+    let host = with_fallback(&mock).start().await;
+    let client = reqwest::Client::new();
+    twilio.set(Scenario::RateLimited(1));
+    let recover = {
+        let twilio = twilio.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            twilio.set(Scenario::Created);
+        })
+    };
+    let a = send(&host, &client, NUMBER).await;
+    recover.await.expect("recovers");
+    assert_eq!(
+        (a.status, a.plugin.as_deref()),
+        (200, Some("twilio")),
+        "{}",
+        a.body
+    );
+    assert_eq!(mock.requests().len(), 2, "the same vendor, twice");
+    assert_eq!(host.inbox().await.len(), 0);
+    host.shutdown().await;
+
+    let (twilio, mock) = twilio_mock().await;
+    let host = with_fallback(&mock)
+        .config("failover.deadline_ms", 2000)
+        .start()
+        .await;
+    twilio.set(Scenario::RateLimited(30));
+    let a = send(&host, &client, NUMBER).await;
+    assert_eq!(
+        (a.status, a.plugin.as_deref()),
+        (200, Some("sandbox")),
+        "{}",
+        a.body
+    );
+    assert_eq!(
+        mock.requests().len(),
+        1,
+        "no wait of 30 s within a 2 s deadline"
+    );
+    host.shutdown().await;
+}

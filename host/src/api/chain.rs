@@ -9,6 +9,7 @@
 //! a way that falls over (`failover::next_after`) or were skipped.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use phonehook_plugin_api::Message;
 use serde_json::{json, Value};
@@ -48,8 +49,17 @@ pub async fn send(state: &Arc<AppState>, message: &Message, route: Route) -> Att
         if let Some(previous) = last.as_ref().and_then(|a| a.plugin.as_deref()) {
             crate::metrics::fallback(previous, &info.name);
         }
-        let attempt = try_one(state, message, candidate, route, &mut within).await;
+        let mut attempt = try_one(state, message, candidate, route, &mut within).await;
         tried.push(summary(&attempt));
+        // A vendor that asked to be called again soon gets one more try,
+        // when its Retry-After leaves time before the deadline; otherwise
+        // the next plugin is the retry.
+        if let Some(wait) = retry_after(&attempt).filter(|w| fits(&within, *w)) {
+            tracing::info!(plugin = %info.name, wait_secs = wait.as_secs(), "vendor asked to retry; retrying it once");
+            tokio::time::sleep(wait).await;
+            attempt = try_one(state, message, candidate, route, &mut within).await;
+            tried.push(summary(&attempt));
+        }
         if attempt.result.is_ok() || attempt.next == Next::Stop {
             return with_attempts(attempt, tried);
         }
@@ -69,6 +79,20 @@ pub async fn send(state: &Arc<AppState>, message: &Message, route: Route) -> Att
         // Nothing could be tried before the deadline: answer as no plugin.
         None => attempt::no_active_plugin(state, message, route),
     }
+}
+
+/// The wait a failed attempt's vendor asked for (`Retry-After`), when it
+/// falls over.
+fn retry_after(attempt: &Attempt) -> Option<Duration> {
+    match (&attempt.result, attempt.next) {
+        (Err(e), Next::FallOver) => e.retry_after.map(|s| Duration::from_secs(u64::from(s))),
+        _ => None,
+    }
+}
+
+/// Whether waiting `wait` still leaves time before the message's deadline.
+fn fits(within: &Within, wait: Duration) -> bool {
+    Instant::now() + wait < within.deadline
 }
 
 /// The active plugin, then each fallback not already in the list and loaded.

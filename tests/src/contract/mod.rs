@@ -66,6 +66,10 @@ pub const MAX_REPLY_BYTES: i64 = 65_536;
 /// The `Retry-After` every mock that takes one is given.
 pub const RETRY_AFTER_SECS: u32 = 7;
 
+/// The message deadline of a contract host: longer than the vendor timeout,
+/// shorter than every row's `Retry-After`.
+pub const MESSAGE_DEADLINE_MS: u64 = 2500;
+
 /// A `vendor_error` the host must answer with (status 502, retryable).
 #[derive(Clone, Copy, Debug)]
 pub struct VendorError {
@@ -229,7 +233,11 @@ impl Row {
             .plugin(self.package)
             .active(self.plugin)
             .config("vendor.timeout_ms", TIMEOUT_MS as i64)
-            .config("vendor.max_reply_bytes", MAX_REPLY_BYTES);
+            .config("vendor.max_reply_bytes", MAX_REPLY_BYTES)
+            // Shorter than any row's Retry-After: the contract checks what a
+            // vendor's 429 becomes, not the host's retry of it (which
+            // `tests/failover.rs` covers).
+            .config("failover.deadline_ms", MESSAGE_DEADLINE_MS as i64);
         (self.configure)(builder, base_url)
     }
 }
