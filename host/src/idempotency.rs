@@ -110,6 +110,11 @@ impl Idempotency {
         }
     }
 
+    /// Whether repeats are recognised at all.
+    pub fn is_enabled(&self) -> bool {
+        self.config.enabled
+    }
+
     /// The cell for `key` (none when the store is off): new for the first
     /// call within the window, shared with it for a repeat.
     pub fn claim(&self, key: u64) -> Option<Cell> {

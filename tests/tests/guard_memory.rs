@@ -6,7 +6,14 @@
 
 use phonehook::guard::config::{BackoffConfig, GuardConfig, Limit};
 use phonehook::guard::counters::{Admission, Check, CounterStore, MemoryStore};
+use phonehook::guard::destination::{Destination, NumberKind};
 use phonehook::guard::Rule;
+
+/// Every number's class, as the guard keeps it with its counters.
+const US: Destination = Destination {
+    region: None,
+    kind: NumberKind::FixedLineOrMobile,
+};
 
 /// The bound `guard.max_tracked_keys` documents: at most 80 bytes a key
 /// (24 bytes of key and state in a hash table that doubles as it grows),
@@ -53,6 +60,7 @@ fn a_million_distinct_numbers_stay_within_the_stated_bound() {
             number,
             backoff: BackoffConfig::default(),
             jitter: 0.5,
+            class: US,
         };
         let outcome = store.admit(&admission, 1_700_000_000 + n / 1000);
         assert_eq!(outcome.refused, None, "message {n}");
@@ -81,6 +89,7 @@ fn a_million_distinct_numbers_stay_within_the_stated_bound() {
         number: 7,
         backoff: BackoffConfig::default(),
         jitter: 0.5,
+        class: US,
     };
     store.admit(&admission, later);
     assert!(

@@ -50,17 +50,21 @@ pub async fn send(state: &Arc<AppState>, message: &Message, route: Route) -> Att
             crate::metrics::fallback(previous, &info.name);
         }
         let mut attempt = try_one(state, message, candidate, route, &mut within).await;
-        tried.push(summary(&attempt));
         // A vendor that asked to be called again soon gets one more try,
         // when its Retry-After leaves time before the deadline; otherwise
         // the next plugin is the retry.
         if let Some(wait) = retry_after(&attempt).filter(|w| fits(&within, *w)) {
             tracing::info!(plugin = %info.name, wait_secs = wait.as_secs(), "vendor asked to retry; retrying it once");
             tokio::time::sleep(wait).await;
-            attempt = try_one(state, message, candidate, route, &mut within).await;
             tried.push(summary(&attempt));
+            attempt = try_one(state, message, candidate, route, &mut within).await;
         }
-        if attempt.result.is_ok() || attempt.next == Next::Stop {
+        // Only a failure lists the attempts: a delivery builds no summary.
+        if attempt.result.is_ok() {
+            return attempt;
+        }
+        tried.push(summary(&attempt));
+        if attempt.next == Next::Stop {
             return with_attempts(attempt, tried);
         }
         last = Some(attempt);

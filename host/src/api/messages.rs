@@ -113,6 +113,9 @@ async fn send(
     route: Route,
 ) -> Result<Response, ApiError> {
     let message = inbound?.validate(&state.rules)?;
+    if !state.idempotency.is_enabled() {
+        return Ok(deliver(state, &message, call.peer, route).await);
+    }
     let key = state
         .idempotency
         .key(route.as_str(), call.idempotency_key.as_deref(), &message);

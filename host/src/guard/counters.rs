@@ -13,6 +13,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Mutex;
 
 use super::config::{BackoffConfig, Limit};
+use super::destination::Destination;
 use super::Rule;
 
 /// One limit to check for one message: `rule`'s counter for `key`.
@@ -47,6 +48,8 @@ pub struct Admission<'a> {
     pub backoff: BackoffConfig,
     /// A draw in `[0, 1)` for the backoff's jitter.
     pub jitter: f64,
+    /// The number's country and kind, kept with its state.
+    pub class: Destination,
 }
 
 /// A number's backoff after a message, for whoever keeps it across restarts.
@@ -89,6 +92,8 @@ pub trait CounterStore: Send + Sync {
     fn count(&self, admission: &Admission<'_>, now_s: u64) -> Outcome;
     /// One counter's state.
     fn usage(&self, rule: Rule, key: u64, now_s: u64) -> Option<Usage>;
+    /// A tracked number's country and kind, as its last admission gave them.
+    fn class(&self, number: u64) -> Option<Destination>;
     /// One number's backoff, when it has one.
     fn backoff(&self, number: u64, now_s: u64, policy: &BackoffConfig) -> Option<BackoffState>;
     /// Restores a stored backoff (at start).
@@ -134,6 +139,10 @@ struct NumberState {
     sends: u32,
     last_s: u32,
     next_s: u32,
+    /// The number's country and kind, kept with its counters so a number
+    /// seen before is not classified again (two bytes, in what would be
+    /// padding).
+    class: Option<Destination>,
 }
 
 /// The counters in this process's memory, bounded by `max_keys`.
@@ -261,6 +270,7 @@ impl Inner {
                 sends: 0,
                 last_s: 0,
                 next_s: 0,
+                class: None,
             }),
             None => {
                 crate::metrics::guard_untracked();
@@ -270,6 +280,7 @@ impl Inner {
         if let Some(c) = per_number {
             bump(&mut number.window, c.limit, now);
         }
+        number.class = Some(a.class);
         step_backoff(number, &a.backoff, now, a.jitter)
     }
 
@@ -369,10 +380,15 @@ impl CounterStore for MemoryStore {
             sends: 0,
             last_s: 0,
             next_s: 0,
+            class: None,
         });
         n.sends = state.sends;
         n.last_s = secs(state.last_s);
         n.next_s = secs(state.next_s);
+    }
+
+    fn class(&self, number: u64) -> Option<Destination> {
+        self.lock().numbers.get(&number).and_then(|n| n.class)
     }
 
     fn forget_number(&self, number: u64) {
@@ -389,6 +405,13 @@ mod tests {
     use super::*;
 
     const HOUR: u64 = 3600;
+
+    use crate::guard::destination::NumberKind;
+
+    const UNKNOWN: Destination = Destination {
+        region: None,
+        kind: NumberKind::Unknown,
+    };
 
     fn limit(limit: u32, window_secs: u64) -> Limit {
         Limit { limit, window_secs }
@@ -407,6 +430,7 @@ mod tests {
             number,
             backoff,
             jitter: 0.0,
+            class: UNKNOWN,
         }
     }
 
@@ -521,6 +545,7 @@ mod tests {
             number: 1,
             backoff: policy,
             jitter: 0.999,
+            class: UNKNOWN,
         };
         let next = store.admit(&a, 0).backoff.map(|b| b.next_s);
         assert_eq!(next, Some(120));

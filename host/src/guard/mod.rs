@@ -318,7 +318,12 @@ impl Guard {
         }
         let enforce = self.config.mode == GuardMode::Enforce;
         let number_key = self.number_key(number);
-        let destination = self.destinations.classify(number_key, number);
+        // A tracked number keeps its class with its counters; the memo
+        // covers numbers the counters do not keep.
+        let destination = match self.store.class(number_key) {
+            Some(known) => known,
+            None => self.destinations.classify(number_key, number),
+        };
         let mut would = None;
         if let Some(refusal) = self.destination_refusal(&destination) {
             if enforce {
@@ -333,6 +338,7 @@ impl Guard {
             number: number_key,
             backoff: self.config.backoff,
             jitter: rand::random::<f64>(),
+            class: destination,
         };
         let now_s = ms_to_s(now_ms);
         let outcome = if enforce {
