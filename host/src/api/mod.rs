@@ -13,7 +13,7 @@ mod attempt;
 mod auth;
 mod body_limit;
 mod error;
-mod guard;
+pub(crate) mod guard;
 mod health;
 pub(crate) mod logs;
 mod messages;
