@@ -1,7 +1,8 @@
 //! The admin console's HTTP surface in-process (`phonehook_e2e::inprocess`):
 //! security headers, the session cookie, CSRF refusal, logout, the page
 //! shown without an admin token, and that no page carries the admin token or
-//! a full number. No socket, no plugin, no log: the browser flows are in
+//! a full number; the Guard page's rules, number lookup, reset and safe-list
+//! forms. No socket, no plugin, no log: the browser flows are in
 //! `console.rs`. Run with `cargo test -p phonehook-e2e --test console_router`.
 
 use axum::body::Body;
@@ -9,7 +10,7 @@ use axum::http::{header, HeaderMap, Request};
 use axum::Router;
 use http_body_util::BodyExt;
 use phonehook::config::Config;
-use phonehook_e2e::inprocess::router;
+use phonehook_e2e::inprocess::{router, with_state};
 use tower::ServiceExt;
 
 const ADMIN: &str = "admin-token-0123456789abcdef";
@@ -144,6 +145,8 @@ async fn every_console_answer_has_the_security_headers_and_pages_are_not_stored(
         ("/console/plugins", 200),
         ("/console/logs", 404),
         ("/console/plugins/sandbox/test", 200),
+        ("/console/guard", 200),
+        ("/console/guard?number=%2B14155550123", 200),
     ];
     for (path, status) in pages {
         let answer = request(&app, "GET", path, Some(&cookie), None, &[]).await;
@@ -242,6 +245,15 @@ async fn a_post_without_the_sessions_csrf_token_is_refused_with_403() {
             format!("number=%2B14155550123&text=hi&csrf={}x", token),
         ),
         ("/console/logout", "csrf=0".to_owned()),
+        ("/console/guard/reset", "number=%2B14155550123".to_owned()),
+        (
+            "/console/guard/safe-list",
+            format!("entry=%2B1555&note=qa&csrf={other_token}"),
+        ),
+        (
+            "/console/guard/safe-list/remove",
+            "entry=%2B1555".to_owned(),
+        ),
     ];
     for (path, form) in &forms {
         let answer = post_form(&app, path, &cookie, form).await;
@@ -314,11 +326,22 @@ async fn no_page_carries_the_admin_token_or_a_full_number() {
     assert_eq!(sent.status, 404, "{}", sent.body);
     assert!(sent.body.contains("unknown_plugin"));
     let mut pages = vec![sent.body];
+    let reset = post_form(
+        &app,
+        "/console/guard/reset",
+        &cookie,
+        &format!("number=%2B14155550123&csrf={token}"),
+    )
+    .await;
+    assert_eq!(reset.status, 200, "{}", reset.body);
+    pages.push(reset.body);
     for path in [
         "/console",
         "/console/plugins",
         "/console/logs",
         "/console/plugins/sandbox/activate",
+        "/console/guard?number=%2B14155550123",
+        "/console/guard?number=4155550123",
     ] {
         pages.push(
             request(&app, "GET", path, Some(&cookie), None, &[])
@@ -353,6 +376,10 @@ async fn a_bearer_token_opens_no_console_page() {
         ("POST", "/console/plugins/sandbox/test"),
         ("GET", "/console/logs"),
         ("GET", "/console/logs/ev_0"),
+        ("GET", "/console/guard"),
+        ("POST", "/console/guard/reset"),
+        ("POST", "/console/guard/safe-list"),
+        ("POST", "/console/guard/safe-list/remove"),
         ("POST", "/console/logout"),
     ];
     for (method, path) in routes {
@@ -373,4 +400,149 @@ async fn a_bearer_token_opens_no_console_page() {
             assert_security_headers(&answer, path);
         }
     }
+}
+
+#[tokio::test]
+async fn the_guard_page_shows_every_rule_and_one_number_masked() {
+    let app = router(with_admin_token());
+    let (cookie, _) = logged_in(&app).await;
+    let page = request(&app, "GET", "/console/guard", Some(&cookie), None, &[]).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page
+        .body
+        .contains("href=\"/console/guard\" aria-current=\"page\""));
+    assert!(page.body.contains("enforce"), "the mode");
+    // The defaults: three counting rules on, per country off, the backoff.
+    for rule in [
+        "rule-per_number",
+        "rule-per_ip",
+        "rule-per_prefix",
+        "rule-per_country",
+        "rule-backoff",
+        "rule-country",
+        "rule-number_type",
+    ] {
+        assert!(page.body.contains(&format!("id=\"{rule}\"")), "{rule}");
+    }
+    for setting in [
+        "10 per 3600 s",
+        "50 per 3600 s",
+        "30 per 3600 s",
+        "after 3 messages",
+    ] {
+        assert!(page.body.contains(setting), "{setting}");
+    }
+    assert!(page.body.contains("/console/logs?type=guard_blocked"));
+    assert!(
+        !page.body.contains("guard_would_block"),
+        "the monitor link only in monitor mode"
+    );
+
+    // One number, as `GET /api/v1/guard/numbers/{number}` reads it: masked.
+    let lookup = request(
+        &app,
+        "GET",
+        "/console/guard?number=%2B1+415+555+0123",
+        Some(&cookie),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(lookup.status, 200, "{}", lookup.body);
+    assert!(lookup.body.contains("id=\"number-status\""));
+    assert!(lookup.body.contains("+1********23"));
+    assert!(!lookup.body.contains("4155550123") && !lookup.body.contains("555 0123"));
+    // A number the send routes would refuse is refused the same way.
+    let invalid = request(
+        &app,
+        "GET",
+        "/console/guard?number=not-a-number",
+        Some(&cookie),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(invalid.status, 422, "{}", invalid.body);
+    assert!(invalid.body.contains("invalid_recipient"));
+    assert!(
+        invalid.body.contains("id=\"guard-rules\""),
+        "the page still"
+    );
+
+    // The overview sums the same refusals and links here.
+    let overview = request(&app, "GET", "/console", Some(&cookie), None, &[]).await;
+    assert!(overview.body.contains("id=\"guard-refusals\""));
+    assert!(overview.body.contains("href=\"/console/guard\""));
+}
+
+#[tokio::test]
+async fn the_safe_list_forms_edit_the_guards_safe_list() {
+    let mut config = with_admin_token();
+    config.guard.safe_list = vec!["+1800".to_owned()];
+    let (app, state) = with_state(config);
+    let (cookie, token) = logged_in(&app).await;
+    let listed = || -> Vec<String> {
+        state
+            .guard
+            .safe_list()
+            .entries()
+            .into_iter()
+            .map(|e| e.entry)
+            .collect()
+    };
+    assert_eq!(listed(), ["+1800"]);
+
+    let added = post_form(
+        &app,
+        "/console/guard/safe-list",
+        &cookie,
+        &format!("entry=+%2B1555+&note=QA+phones&csrf={token}"),
+    )
+    .await;
+    assert_eq!(added.status, 200, "{}", added.body);
+    assert_eq!(listed(), ["+1555", "+1800"]);
+    assert!(added.body.contains("QA phones"), "the note is listed");
+    assert!(
+        added.body.contains("name=\"entry\" value=\"+1555\""),
+        "a remove form"
+    );
+
+    // A malformed entry and a configured one are refused inline.
+    let malformed = post_form(
+        &app,
+        "/console/guard/safe-list",
+        &cookie,
+        &format!("entry=1555&csrf={token}"),
+    )
+    .await;
+    assert_eq!(malformed.status, 422, "{}", malformed.body);
+    assert!(malformed.body.contains("invalid_safe_list_entry"));
+    let configured = post_form(
+        &app,
+        "/console/guard/safe-list/remove",
+        &cookie,
+        &format!("entry=%2B1800&csrf={token}"),
+    )
+    .await;
+    assert_eq!(configured.status, 409, "{}", configured.body);
+    assert!(configured.body.contains("remove it there"));
+    assert_eq!(listed(), ["+1555", "+1800"]);
+
+    let removed = post_form(
+        &app,
+        "/console/guard/safe-list/remove",
+        &cookie,
+        &format!("entry=%2B1555&csrf={token}"),
+    )
+    .await;
+    assert_eq!(removed.status, 200, "{}", removed.body);
+    assert_eq!(listed(), ["+1800"]);
+    let again = post_form(
+        &app,
+        "/console/guard/safe-list/remove",
+        &cookie,
+        &format!("entry=%2B1555&csrf={token}"),
+    )
+    .await;
+    assert_eq!(again.status, 404, "{}", again.body);
 }
