@@ -127,8 +127,8 @@ fn page(
         h1 { "Abuse guard" }
         @if let Some(outcome) = outcome { (outcome) }
         (settings(&summary))
-        (numbers(session, lookup))
         (safe_list(session, &state.guard.safe_list().entries(), summary.persistent))
+        (numbers(session, lookup))
     };
     Page::with_status(
         status,
@@ -192,16 +192,20 @@ fn settings(s: &Summary<'_>) -> Markup {
     html! {
         section #guard-settings {
             h2 { "Rules" }
-            p.big #guard-state {
+            p #guard-state {
                 @if !c.enabled {
                     span.error { "Off" } " (guard.enabled = false): every valid number is sent to the vendor."
                 } @else {
                     "On, " strong { (c.mode.as_str()) } " mode"
                     @if c.mode == GuardMode::Monitor { ": rules are counted and refusals recorded, nothing is refused." }
                 }
+                // The log's refusal events, one click away from the counts.
+                @for (kind, label) in &logs {
+                    " · " a href=(format!("/console/logs?type={kind}")) { (label) }
+                }
             }
             table.rules #guard-rules {
-                thead { tr { th { "Rule" } th { "Setting" } th { "Refusals, last hour" } } }
+                thead { tr { th { "Rule" } th { "Setting" } th { "Refused, last hour" } } }
                 tbody {
                     @for (rule, what) in counting {
                         tr id=(format!("rule-{}", rule.as_str())) {
@@ -248,13 +252,7 @@ fn settings(s: &Summary<'_>) -> Markup {
                 dt { "Prefix" } dd { "a number without its last " (c.prefix_hidden_digits) " digits" }
                 dt { "IPv6 callers" } dd { "counted per /" (c.ipv6_prefix_len) }
                 dt { "Tracked keys" } dd #tracked-keys { (s.tracked_keys) " of " (c.max_tracked_keys) }
-                dt { "Safe list" } dd { (s.safe_list_entries) " entries" }
-            }
-            p {
-                @for (i, (kind, label)) in logs.iter().enumerate() {
-                    @if i > 0 { " · " }
-                    a href=(format!("/console/logs?type={kind}")) { (label) }
-                }
+                dt { "Safe-list entries" } dd { (s.safe_list_entries) }
             }
         }
     }
