@@ -3,7 +3,8 @@
 //! Logs in (a wrong token first), reads the overview, activates another
 //! plugin and checks the JSON API agrees, sends a test message through the
 //! sandbox and finds it in the inbox, filters the log to one user and opens
-//! the event, is refused a POST without the CSRF token, and logs out.
+//! the event, puts a prefix on the guard's safe list, is refused a POST
+//! without the CSRF token, and logs out.
 //! With `PHONEHOOK_SCREENSHOTS=1` it writes each page to `docs/console/`.
 //! Run with `cargo test -p phonehook-e2e --test console`.
 
@@ -95,6 +96,8 @@ async fn an_admin_uses_the_console_in_a_browser() {
         .plugin("phonehook-plugin-twilio")
         .config("admin_token", ADMIN)
         .config("send_token", SEND)
+        // On, with its defaults: the traffic below stays under every limit.
+        .guard()
         .start()
         .await;
     // Traffic for the chart and the log: two users, one failure (the
@@ -254,6 +257,25 @@ async fn an_admin_uses_the_console_in_a_browser() {
     unique.dedup();
     assert_eq!(unique.len(), 5, "no event twice: {seen:?}");
     assert!(seen.contains(&event_id));
+
+    // The guard: its rules, and a prefix put on the safe list.
+    click(c, "nav a[href='/console/guard']").await;
+    let rules = text(c, "#guard-rules").await;
+    assert!(rules.contains("10 per 3600 s"), "{rules}");
+    type_into(c, "#safe-entry", "+1555").await;
+    type_into(c, "#safe-note", "QA phones").await;
+    click(c, "#add-entry").await;
+    assert!(text(c, "#guard-outcome").await.contains("+1555"));
+    let listed = text(c, "#safe-entries").await;
+    assert!(
+        listed.contains("+1555") && listed.contains("QA phones"),
+        "{listed}"
+    );
+    let (_, safe) = host.admin("GET", "/api/v1/guard/safe-list", None).await;
+    assert_eq!(safe["entries"][0]["entry"], "+1555", "{safe}");
+    c.goto(&format!("{base}/console/guard")).await.unwrap();
+    checked_source(c, "guard").await;
+    browser.screenshot("guard").await;
 
     // A POST without the CSRF token is refused, and changes nothing.
     let status = c
