@@ -99,6 +99,11 @@ async fn post_form(app: &Router, path: &str, cookie: &str, form: &str) -> Answer
     request(app, "POST", path, Some(cookie), Some(form), &[]).await
 }
 
+/// Gets `path` in the session of `cookie`.
+async fn get(app: &Router, path: &str, cookie: &str) -> Answer {
+    request(app, "GET", path, Some(cookie), None, &[]).await
+}
+
 /// Logs in; the session cookie and the session's CSRF token.
 async fn logged_in(app: &Router) -> (String, String) {
     let cookie = login(app).await;
@@ -247,11 +252,11 @@ async fn a_post_without_the_sessions_csrf_token_is_refused_with_403() {
         ("/console/logout", "csrf=0".to_owned()),
         ("/console/guard/reset", "number=%2B14155550123".to_owned()),
         (
-            "/console/guard/safe-list",
+            "/console/guard/safe-list-add",
             format!("entry=%2B1555&note=qa&csrf={other_token}"),
         ),
         (
-            "/console/guard/safe-list/remove",
+            "/console/guard/safe-list-remove",
             "entry=%2B1555".to_owned(),
         ),
     ];
@@ -326,14 +331,11 @@ async fn no_page_carries_the_admin_token_or_a_full_number() {
     assert_eq!(sent.status, 404, "{}", sent.body);
     assert!(sent.body.contains("unknown_plugin"));
     let mut pages = vec![sent.body];
-    let reset = post_form(
-        &app,
-        "/console/guard/reset",
-        &cookie,
-        &format!("number=%2B14155550123&csrf={token}"),
-    )
-    .await;
+    // A reset shows the number it reset, masked.
+    let form = format!("number=%2B14155550123&csrf={token}");
+    let reset = post_form(&app, "/console/guard/reset", &cookie, &form).await;
     assert_eq!(reset.status, 200, "{}", reset.body);
+    assert!(reset.body.contains("+1********23"));
     pages.push(reset.body);
     for path in [
         "/console",
@@ -378,8 +380,8 @@ async fn a_bearer_token_opens_no_console_page() {
         ("GET", "/console/logs/ev_0"),
         ("GET", "/console/guard"),
         ("POST", "/console/guard/reset"),
-        ("POST", "/console/guard/safe-list"),
-        ("POST", "/console/guard/safe-list/remove"),
+        ("POST", "/console/guard/safe-list-add"),
+        ("POST", "/console/guard/safe-list-remove"),
         ("POST", "/console/logout"),
     ];
     for (method, path) in routes {
@@ -406,7 +408,7 @@ async fn a_bearer_token_opens_no_console_page() {
 async fn the_guard_page_shows_every_rule_and_one_number_masked() {
     let app = router(with_admin_token());
     let (cookie, _) = logged_in(&app).await;
-    let page = request(&app, "GET", "/console/guard", Some(&cookie), None, &[]).await;
+    let page = get(&app, "/console/guard", &cookie).await;
     assert_eq!(page.status, 200, "{}", page.body);
     assert!(page
         .body
@@ -439,29 +441,13 @@ async fn the_guard_page_shows_every_rule_and_one_number_masked() {
     );
 
     // One number, as `GET /api/v1/guard/numbers/{number}` reads it: masked.
-    let lookup = request(
-        &app,
-        "GET",
-        "/console/guard?number=%2B1+415+555+0123",
-        Some(&cookie),
-        None,
-        &[],
-    )
-    .await;
+    let lookup = get(&app, "/console/guard?number=%2B1+415+555+0123", &cookie).await;
     assert_eq!(lookup.status, 200, "{}", lookup.body);
     assert!(lookup.body.contains("id=\"number-status\""));
     assert!(lookup.body.contains("+1********23"));
     assert!(!lookup.body.contains("4155550123") && !lookup.body.contains("555 0123"));
     // A number the send routes would refuse is refused the same way.
-    let invalid = request(
-        &app,
-        "GET",
-        "/console/guard?number=not-a-number",
-        Some(&cookie),
-        None,
-        &[],
-    )
-    .await;
+    let invalid = get(&app, "/console/guard?number=not-a-number", &cookie).await;
     assert_eq!(invalid.status, 422, "{}", invalid.body);
     assert!(invalid.body.contains("invalid_recipient"));
     assert!(
@@ -470,7 +456,7 @@ async fn the_guard_page_shows_every_rule_and_one_number_masked() {
     );
 
     // The overview sums the same refusals and links here.
-    let overview = request(&app, "GET", "/console", Some(&cookie), None, &[]).await;
+    let overview = get(&app, "/console", &cookie).await;
     assert!(overview.body.contains("id=\"guard-refusals\""));
     assert!(overview.body.contains("href=\"/console/guard\""));
 }
@@ -492,57 +478,56 @@ async fn the_safe_list_forms_edit_the_guards_safe_list() {
     };
     assert_eq!(listed(), ["+1800"]);
 
-    let added = post_form(
-        &app,
-        "/console/guard/safe-list",
-        &cookie,
-        &format!("entry=+%2B1555+&note=QA+phones&csrf={token}"),
-    )
-    .await;
-    assert_eq!(added.status, 200, "{}", added.body);
-    assert_eq!(listed(), ["+1555", "+1800"]);
-    assert!(added.body.contains("QA phones"), "the note is listed");
-    assert!(
-        added.body.contains("name=\"entry\" value=\"+1555\""),
-        "a remove form"
-    );
-
-    // A malformed entry and a configured one are refused inline.
-    let malformed = post_form(
-        &app,
-        "/console/guard/safe-list",
-        &cookie,
-        &format!("entry=1555&csrf={token}"),
-    )
-    .await;
-    assert_eq!(malformed.status, 422, "{}", malformed.body);
-    assert!(malformed.body.contains("invalid_safe_list_entry"));
-    let configured = post_form(
-        &app,
-        "/console/guard/safe-list/remove",
-        &cookie,
-        &format!("entry=%2B1800&csrf={token}"),
-    )
-    .await;
-    assert_eq!(configured.status, 409, "{}", configured.body);
-    assert!(configured.body.contains("remove it there"));
-    assert_eq!(listed(), ["+1555", "+1800"]);
-
-    let removed = post_form(
-        &app,
-        "/console/guard/safe-list/remove",
-        &cookie,
-        &format!("entry=%2B1555&csrf={token}"),
-    )
-    .await;
-    assert_eq!(removed.status, 200, "{}", removed.body);
-    assert_eq!(listed(), ["+1800"]);
-    let again = post_form(
-        &app,
-        "/console/guard/safe-list/remove",
-        &cookie,
-        &format!("entry=%2B1555&csrf={token}"),
-    )
-    .await;
-    assert_eq!(again.status, 404, "{}", again.body);
+    // Each form in turn: what it answers, a text the page shows, and the
+    // list after it. Malformed and configured entries are refused inline.
+    let steps: [(&str, &str, u16, &str, &[&str]); 6] = [
+        (
+            "safe-list-add",
+            "entry=+%2B1555+&note=QA+phones",
+            200,
+            "QA phones",
+            &["+1555", "+1800"],
+        ),
+        (
+            "safe-list-add",
+            "entry=1555",
+            422,
+            "invalid_safe_list_entry",
+            &["+1555", "+1800"],
+        ),
+        (
+            "safe-list-remove",
+            "entry=%2B1800",
+            409,
+            "remove it there",
+            &["+1555", "+1800"],
+        ),
+        (
+            "safe-list-remove",
+            "entry=%2B1555",
+            200,
+            "is off the safe list",
+            &["+1800"],
+        ),
+        (
+            "safe-list-remove",
+            "entry=%2B1555",
+            404,
+            "no such safe-list entry",
+            &["+1800"],
+        ),
+        ("nosuch", "entry=%2B1555", 404, "no such form", &["+1800"]),
+    ];
+    for (action, form, status, shown, after) in steps {
+        let path = format!("/console/guard/{action}");
+        let answer = post_form(&app, &path, &cookie, &format!("{form}&csrf={token}")).await;
+        assert_eq!(answer.status, status, "{action} {form}: {}", answer.body);
+        assert!(answer.body.contains(shown), "{action} {form}: {shown}");
+        assert_eq!(listed(), after, "{action} {form}");
+    }
+    // An added entry has its remove form; a configured one says where it is.
+    let page = get(&app, "/console/guard", &cookie).await;
+    assert!(page
+        .body
+        .contains("in the configuration file (guard.safe_list)"));
 }

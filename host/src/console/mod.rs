@@ -120,12 +120,7 @@ pub fn session_routes() -> Router<Arc<AppState>> {
         .route("/console/logs", get(pages::logs::list))
         .route("/console/logs/{id}", get(pages::logs::event))
         .route("/console/guard", get(pages::guard::show))
-        .route("/console/guard/reset", post(pages::guard::reset))
-        .route("/console/guard/safe-list", post(pages::guard::add))
-        .route(
-            "/console/guard/safe-list/remove",
-            post(pages::guard::remove),
-        )
+        .route("/console/guard/{action}", post(pages::guard::edit))
 }
 
 /// Whether the session cookie should be `Secure` for this request.

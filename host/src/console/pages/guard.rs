@@ -13,7 +13,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Extension, RawQuery, State};
+use axum::extract::{Extension, Path, RawQuery, State};
 use axum::http::StatusCode;
 use maud::{html, Markup};
 
@@ -45,62 +45,50 @@ pub async fn show(
     page(&state, &session, status, None, lookup)
 }
 
-/// `POST /console/guard/reset` (`number`): forgets that number's counter and
-/// backoff, then shows its state.
-pub async fn reset(
+/// `POST /console/guard/{action}`, one handler for the page's three forms
+/// (the CSRF check has run before it):
+/// - `reset` (`number`): forgets that number's counter and backoff, then
+///   shows its state;
+/// - `safe-list-add` (`entry`, `note`): adds a safe-list entry;
+/// - `safe-list-remove` (`entry`): removes one added through the API or
+///   this page.
+pub async fn edit(
     State(state): State<Arc<AppState>>,
     Extension(session): Extension<Session>,
+    Path(action): Path<String>,
     body: Bytes,
 ) -> Page {
-    let typed = form_field(&body, "number").unwrap_or_default();
-    let (status, outcome) = match api::reset(&state, &typed).await {
-        Ok(masked) => (
-            StatusCode::OK,
-            html! {
-                div.outcome.delivered #guard-outcome {
-                    p { "The counter and backoff of " strong { (masked) } " are forgotten: its next message is counted from zero." }
-                }
-            },
-        ),
-        Err(error) => (error.status, failed(&error)),
+    let field = |name: &str| form_field(&body, name).unwrap_or_default();
+    let (outcome, lookup) = match action.as_str() {
+        "reset" => {
+            let typed = field("number");
+            let outcome = api::reset(&state, &typed).await.map(|masked| {
+                html! { p { "The counter and backoff of " strong { (masked) } " are forgotten: its next message is counted from zero." } }
+            });
+            // The state after the reset, so the admin sees what is left (the
+            // destination policy and the safe list still apply).
+            let lookup = api::status_of(&state, &typed).ok();
+            (outcome, lookup.map(|s| number_status(&s)))
+        }
+        "safe-list-add" => {
+            let entry = field("entry");
+            let outcome = api::add(&state, entry.clone(), field("note")).await.map(|()| {
+                html! { p { strong { (entry.trim()) } " is on the safe list: no limit applies to the numbers it covers." } }
+            });
+            (outcome, None)
+        }
+        "safe-list-remove" => {
+            let entry = field("entry");
+            let outcome = api::remove(&state, entry.clone()).await.map(|()| {
+                html! { p { strong { (entry.trim()) } " is off the safe list: the limits apply to its numbers again." } }
+            });
+            (outcome, None)
+        }
+        _ => {
+            let error = ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such form");
+            (Err(error), None)
+        }
     };
-    // The state after the reset, so the admin sees what is left (the
-    // destination policy and the safe list still apply).
-    let lookup = api::status_of(&state, &typed)
-        .ok()
-        .map(|s| number_status(&s));
-    page(&state, &session, status, Some(outcome), lookup)
-}
-
-/// `POST /console/guard/safe-list` (`entry`, `note`): adds an entry.
-pub async fn add(
-    State(state): State<Arc<AppState>>,
-    Extension(session): Extension<Session>,
-    body: Bytes,
-) -> Page {
-    let entry = form_field(&body, "entry").unwrap_or_default();
-    let note = form_field(&body, "note").unwrap_or_default();
-    let outcome = api::add(&state, entry.clone(), note).await.map(|()| {
-        html! { p { strong { (entry.trim()) } " is on the safe list: no limit applies to the numbers it covers." } }
-    });
-    edited(&state, &session, outcome)
-}
-
-/// `POST /console/guard/safe-list/remove` (`entry`): removes an entry added
-/// through the API or this page.
-pub async fn remove(
-    State(state): State<Arc<AppState>>,
-    Extension(session): Extension<Session>,
-    body: Bytes,
-) -> Page {
-    let entry = form_field(&body, "entry").unwrap_or_default();
-    let outcome = api::remove(&state, entry.clone()).await.map(|()| {
-        html! { p { strong { (entry.trim()) } " is off the safe list: the limits apply to its numbers again." } }
-    });
-    edited(&state, &session, outcome)
-}
-
-fn edited(state: &AppState, session: &Session, outcome: Result<Markup, ApiError>) -> Page {
     let (status, outcome) = match outcome {
         Ok(done) => (
             StatusCode::OK,
@@ -108,7 +96,7 @@ fn edited(state: &AppState, session: &Session, outcome: Result<Markup, ApiError>
         ),
         Err(error) => (error.status, failed(&error)),
     };
-    page(state, session, status, Some(outcome), None)
+    page(&state, &session, status, Some(outcome), lookup)
 }
 
 fn failed(error: &ApiError) -> Markup {
@@ -337,7 +325,7 @@ fn safe_list(session: &Session, entries: &[Entry], persistent: bool) -> Markup {
                                 td {
                                     @match e.source {
                                         EntrySource::Api => {
-                                            form.inline method="post" action="/console/guard/safe-list/remove" {
+                                            form.inline method="post" action="/console/guard/safe-list-remove" {
                                                 (csrf_field(session))
                                                 input type="hidden" name="entry" value=(e.entry);
                                                 button type="submit" { "Remove" }
@@ -353,7 +341,7 @@ fn safe_list(session: &Session, entries: &[Entry], persistent: bool) -> Markup {
                     }
                 }
             }
-            form.inline method="post" action="/console/guard/safe-list" {
+            form.inline method="post" action="/console/guard/safe-list-add" {
                 (csrf_field(session))
                 label for="safe-entry" { "Entry" }
                 input #safe-entry name="entry" type="text" required placeholder="+1555 or +14155550100" autocomplete="off";
