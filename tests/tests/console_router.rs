@@ -531,3 +531,19 @@ async fn the_safe_list_forms_edit_the_guards_safe_list() {
         .body
         .contains("in the configuration file (guard.safe_list)"));
 }
+
+#[tokio::test]
+async fn in_monitor_mode_the_guard_page_links_what_it_would_have_refused() {
+    let mut config = with_admin_token();
+    config.guard.mode = phonehook::guard::GuardMode::Monitor;
+    let app = router(config);
+    let (cookie, _) = logged_in(&app).await;
+    let page = get(&app, "/console/guard", &cookie).await;
+    assert!(page.body.contains("monitor"), "{}", page.body);
+    assert!(page.body.contains("/console/logs?type=guard_would_block"));
+    assert!(page.body.contains("/console/logs?type=guard_blocked"));
+    let overview = get(&app, "/console", &cookie).await;
+    assert!(overview
+        .body
+        .contains("would have been refused (monitor mode)"));
+}
