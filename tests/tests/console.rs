@@ -195,11 +195,33 @@ async fn an_admin_uses_the_console_in_a_browser() {
     click(c, "nav a[href='/console/logs']").await;
     type_into(c, "#f-user_id", "user-alice").await;
     click(c, "#apply-filters").await;
-    css(c, "table.events").await;
-    let users = c
-        .find_all(Locator::Css("table.events td.user"))
-        .await
-        .unwrap();
+    // The unfiltered page's table is still there until the filtered page
+    // loads, and the log writes in batches: wait for the filtered page, and
+    // for both of alice's events in it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let users = loop {
+        let url = c.current_url().await.unwrap();
+        let filtered = url.query().is_some_and(|q| q.contains("user_id=user-alice"));
+        let users = if filtered {
+            c.find_all(Locator::Css("table.events td.user"))
+                .await
+                .unwrap()
+        } else {
+            Vec::new()
+        };
+        if users.len() >= 2 {
+            break users;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "alice's two messages: filtered={filtered}, found {}",
+            users.len()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if filtered {
+            c.refresh().await.unwrap();
+        }
+    };
     assert_eq!(users.len(), 2, "alice's two messages");
     for user in &users {
         assert_eq!(user.text().await.unwrap(), "user-alice");
