@@ -23,7 +23,13 @@ use tower::ServiceExt;
 
 /// The router of a host with no plugin loaded (so none is active) and the
 /// delivery log off, configured by `config`.
-pub fn router(mut config: Config) -> Router {
+pub fn router(config: Config) -> Router {
+    with_state(config).0
+}
+
+/// [`router`] and the state it serves, for tests that check what a request
+/// changed (the guard's safe list, say) where the router does not show it.
+pub fn with_state(mut config: Config) -> (Router, Arc<AppState>) {
     config.log.enabled = false;
     let rules = config.rules().expect("the test configuration is valid");
     let staging = Staging::new(None).expect("a staging directory");
@@ -40,7 +46,8 @@ pub fn router(mut config: Config) -> Router {
         // Nothing listens here: no plugin is loaded that would call back.
         "http://127.0.0.1:9".to_owned(),
     );
-    phonehook::api::router(Arc::new(state))
+    let state = Arc::new(state);
+    (phonehook::api::router(state.clone()), state)
 }
 
 /// Sends one request through `router`: `body` as JSON when given, `token` as

@@ -3,7 +3,8 @@
 //! Logs in (a wrong token first), reads the overview, activates another
 //! plugin and checks the JSON API agrees, sends a test message through the
 //! sandbox and finds it in the inbox, filters the log to one user and opens
-//! the event, is refused a POST without the CSRF token, and logs out.
+//! the event, puts a prefix on the guard's safe list, is refused a POST
+//! without the CSRF token, and logs out.
 //! With `PHONEHOOK_SCREENSHOTS=1` it writes each page to `docs/console/`.
 //! Run with `cargo test -p phonehook-e2e --test console`.
 
@@ -95,6 +96,8 @@ async fn an_admin_uses_the_console_in_a_browser() {
         .plugin("phonehook-plugin-twilio")
         .config("admin_token", ADMIN)
         .config("send_token", SEND)
+        // On, with its defaults: the traffic below stays under every limit.
+        .guard()
         .start()
         .await;
     // Traffic for the chart and the log: two users, one failure (the
@@ -192,11 +195,33 @@ async fn an_admin_uses_the_console_in_a_browser() {
     click(c, "nav a[href='/console/logs']").await;
     type_into(c, "#f-user_id", "user-alice").await;
     click(c, "#apply-filters").await;
-    css(c, "table.events").await;
-    let users = c
-        .find_all(Locator::Css("table.events td.user"))
-        .await
-        .unwrap();
+    // The unfiltered page's table is still there until the filtered page
+    // loads, and the log writes in batches: wait for the filtered page, and
+    // for both of alice's events in it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let users = loop {
+        let url = c.current_url().await.unwrap();
+        let filtered = url.query().is_some_and(|q| q.contains("user_id=user-alice"));
+        let users = if filtered {
+            c.find_all(Locator::Css("table.events td.user"))
+                .await
+                .unwrap()
+        } else {
+            Vec::new()
+        };
+        if users.len() >= 2 {
+            break users;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "alice's two messages: filtered={filtered}, found {}",
+            users.len()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if filtered {
+            c.refresh().await.unwrap();
+        }
+    };
     assert_eq!(users.len(), 2, "alice's two messages");
     for user in &users {
         assert_eq!(user.text().await.unwrap(), "user-alice");
@@ -254,6 +279,25 @@ async fn an_admin_uses_the_console_in_a_browser() {
     unique.dedup();
     assert_eq!(unique.len(), 5, "no event twice: {seen:?}");
     assert!(seen.contains(&event_id));
+
+    // The guard: its rules, and a prefix put on the safe list.
+    click(c, "nav a[href='/console/guard']").await;
+    let rules = text(c, "#guard-rules").await;
+    assert!(rules.contains("10 per 3600 s"), "{rules}");
+    type_into(c, "#safe-entry", "+1555").await;
+    type_into(c, "#safe-note", "QA phones").await;
+    click(c, "#add-entry").await;
+    assert!(text(c, "#guard-outcome").await.contains("+1555"));
+    let listed = text(c, "#safe-entries").await;
+    assert!(
+        listed.contains("+1555") && listed.contains("QA phones"),
+        "{listed}"
+    );
+    let (_, safe) = host.admin("GET", "/api/v1/guard/safe-list", None).await;
+    assert_eq!(safe["entries"][0]["entry"], "+1555", "{safe}");
+    c.goto(&format!("{base}/console/guard")).await.unwrap();
+    checked_source(c, "guard").await;
+    browser.screenshot("guard").await;
 
     // A POST without the CSRF token is refused, and changes nothing.
     let status = c

@@ -1,7 +1,8 @@
 //! The admin console's HTTP surface in-process (`phonehook_e2e::inprocess`):
 //! security headers, the session cookie, CSRF refusal, logout, the page
 //! shown without an admin token, and that no page carries the admin token or
-//! a full number. No socket, no plugin, no log: the browser flows are in
+//! a full number; the Guard page's rules, number lookup, reset and safe-list
+//! forms. No socket, no plugin, no log: the browser flows are in
 //! `console.rs`. Run with `cargo test -p phonehook-e2e --test console_router`.
 
 use axum::body::Body;
@@ -9,7 +10,7 @@ use axum::http::{header, HeaderMap, Request};
 use axum::Router;
 use http_body_util::BodyExt;
 use phonehook::config::Config;
-use phonehook_e2e::inprocess::router;
+use phonehook_e2e::inprocess::{router, with_state};
 use tower::ServiceExt;
 
 const ADMIN: &str = "admin-token-0123456789abcdef";
@@ -98,6 +99,11 @@ async fn post_form(app: &Router, path: &str, cookie: &str, form: &str) -> Answer
     request(app, "POST", path, Some(cookie), Some(form), &[]).await
 }
 
+/// Gets `path` in the session of `cookie`.
+async fn get(app: &Router, path: &str, cookie: &str) -> Answer {
+    request(app, "GET", path, Some(cookie), None, &[]).await
+}
+
 /// Logs in; the session cookie and the session's CSRF token.
 async fn logged_in(app: &Router) -> (String, String) {
     let cookie = login(app).await;
@@ -144,6 +150,8 @@ async fn every_console_answer_has_the_security_headers_and_pages_are_not_stored(
         ("/console/plugins", 200),
         ("/console/logs", 404),
         ("/console/plugins/sandbox/test", 200),
+        ("/console/guard", 200),
+        ("/console/guard?number=%2B14155550123", 200),
     ];
     for (path, status) in pages {
         let answer = request(&app, "GET", path, Some(&cookie), None, &[]).await;
@@ -242,6 +250,15 @@ async fn a_post_without_the_sessions_csrf_token_is_refused_with_403() {
             format!("number=%2B14155550123&text=hi&csrf={}x", token),
         ),
         ("/console/logout", "csrf=0".to_owned()),
+        ("/console/guard/reset", "number=%2B14155550123".to_owned()),
+        (
+            "/console/guard/safe-list-add",
+            format!("entry=%2B1555&note=qa&csrf={other_token}"),
+        ),
+        (
+            "/console/guard/safe-list-remove",
+            "entry=%2B1555".to_owned(),
+        ),
     ];
     for (path, form) in &forms {
         let answer = post_form(&app, path, &cookie, form).await;
@@ -314,11 +331,19 @@ async fn no_page_carries_the_admin_token_or_a_full_number() {
     assert_eq!(sent.status, 404, "{}", sent.body);
     assert!(sent.body.contains("unknown_plugin"));
     let mut pages = vec![sent.body];
+    // A reset shows the number it reset, masked.
+    let form = format!("number=%2B14155550123&csrf={token}");
+    let reset = post_form(&app, "/console/guard/reset", &cookie, &form).await;
+    assert_eq!(reset.status, 200, "{}", reset.body);
+    assert!(reset.body.contains("+1********23"));
+    pages.push(reset.body);
     for path in [
         "/console",
         "/console/plugins",
         "/console/logs",
         "/console/plugins/sandbox/activate",
+        "/console/guard?number=%2B14155550123",
+        "/console/guard?number=4155550123",
     ] {
         pages.push(
             request(&app, "GET", path, Some(&cookie), None, &[])
@@ -353,6 +378,10 @@ async fn a_bearer_token_opens_no_console_page() {
         ("POST", "/console/plugins/sandbox/test"),
         ("GET", "/console/logs"),
         ("GET", "/console/logs/ev_0"),
+        ("GET", "/console/guard"),
+        ("POST", "/console/guard/reset"),
+        ("POST", "/console/guard/safe-list-add"),
+        ("POST", "/console/guard/safe-list-remove"),
         ("POST", "/console/logout"),
     ];
     for (method, path) in routes {
@@ -373,4 +402,148 @@ async fn a_bearer_token_opens_no_console_page() {
             assert_security_headers(&answer, path);
         }
     }
+}
+
+#[tokio::test]
+async fn the_guard_page_shows_every_rule_and_one_number_masked() {
+    let app = router(with_admin_token());
+    let (cookie, _) = logged_in(&app).await;
+    let page = get(&app, "/console/guard", &cookie).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page
+        .body
+        .contains("href=\"/console/guard\" aria-current=\"page\""));
+    assert!(page.body.contains("enforce"), "the mode");
+    // The defaults: three counting rules on, per country off, the backoff.
+    for rule in [
+        "rule-per_number",
+        "rule-per_ip",
+        "rule-per_prefix",
+        "rule-per_country",
+        "rule-backoff",
+        "rule-country",
+        "rule-number_type",
+    ] {
+        assert!(page.body.contains(&format!("id=\"{rule}\"")), "{rule}");
+    }
+    for setting in [
+        "10 per 3600 s",
+        "50 per 3600 s",
+        "30 per 3600 s",
+        "after 3 messages",
+    ] {
+        assert!(page.body.contains(setting), "{setting}");
+    }
+    assert!(page.body.contains("/console/logs?type=guard_blocked"));
+    assert!(
+        !page.body.contains("guard_would_block"),
+        "the monitor link only in monitor mode"
+    );
+
+    // One number, as `GET /api/v1/guard/numbers/{number}` reads it: masked.
+    let lookup = get(&app, "/console/guard?number=%2B1+415+555+0123", &cookie).await;
+    assert_eq!(lookup.status, 200, "{}", lookup.body);
+    assert!(lookup.body.contains("id=\"number-status\""));
+    assert!(lookup.body.contains("+1********23"));
+    assert!(!lookup.body.contains("4155550123") && !lookup.body.contains("555 0123"));
+    // A number the send routes would refuse is refused the same way.
+    let invalid = get(&app, "/console/guard?number=not-a-number", &cookie).await;
+    assert_eq!(invalid.status, 422, "{}", invalid.body);
+    assert!(invalid.body.contains("invalid_recipient"));
+    assert!(
+        invalid.body.contains("id=\"guard-rules\""),
+        "the page still"
+    );
+
+    // The overview sums the same refusals and links here.
+    let overview = get(&app, "/console", &cookie).await;
+    assert!(overview.body.contains("id=\"guard-refusals\""));
+    assert!(overview.body.contains("href=\"/console/guard\""));
+}
+
+#[tokio::test]
+async fn the_safe_list_forms_edit_the_guards_safe_list() {
+    let mut config = with_admin_token();
+    config.guard.safe_list = vec!["+1800".to_owned()];
+    let (app, state) = with_state(config);
+    let (cookie, token) = logged_in(&app).await;
+    let listed = || -> Vec<String> {
+        state
+            .guard
+            .safe_list()
+            .entries()
+            .into_iter()
+            .map(|e| e.entry)
+            .collect()
+    };
+    assert_eq!(listed(), ["+1800"]);
+
+    // Each form in turn: what it answers, a text the page shows, and the
+    // list after it. Malformed and configured entries are refused inline.
+    let steps: [(&str, &str, u16, &str, &[&str]); 6] = [
+        (
+            "safe-list-add",
+            "entry=+%2B1555+&note=QA+phones",
+            200,
+            "QA phones",
+            &["+1555", "+1800"],
+        ),
+        (
+            "safe-list-add",
+            "entry=1555",
+            422,
+            "invalid_safe_list_entry",
+            &["+1555", "+1800"],
+        ),
+        (
+            "safe-list-remove",
+            "entry=%2B1800",
+            409,
+            "remove it there",
+            &["+1555", "+1800"],
+        ),
+        (
+            "safe-list-remove",
+            "entry=%2B1555",
+            200,
+            "is off the safe list",
+            &["+1800"],
+        ),
+        (
+            "safe-list-remove",
+            "entry=%2B1555",
+            404,
+            "no such safe-list entry",
+            &["+1800"],
+        ),
+        ("nosuch", "entry=%2B1555", 404, "no such form", &["+1800"]),
+    ];
+    for (action, form, status, shown, after) in steps {
+        let path = format!("/console/guard/{action}");
+        let answer = post_form(&app, &path, &cookie, &format!("{form}&csrf={token}")).await;
+        assert_eq!(answer.status, status, "{action} {form}: {}", answer.body);
+        assert!(answer.body.contains(shown), "{action} {form}: {shown}");
+        assert_eq!(listed(), after, "{action} {form}");
+    }
+    // An added entry has its remove form; a configured one says where it is.
+    let page = get(&app, "/console/guard", &cookie).await;
+    assert!(page
+        .body
+        .contains("in the configuration file (guard.safe_list)"));
+}
+
+#[tokio::test]
+async fn in_monitor_mode_the_guard_page_links_what_it_would_have_refused() {
+    let mut config = with_admin_token();
+    config.guard.mode = phonehook::guard::GuardMode::Monitor;
+    let app = router(config);
+    let (cookie, _) = logged_in(&app).await;
+    let page = get(&app, "/console/guard", &cookie).await;
+    assert!(page.body.contains("monitor"), "{}", page.body);
+    assert!(page.body.contains("/console/logs?type=guard_would_block"));
+    assert!(page.body.contains("/console/logs?type=guard_blocked"));
+    let overview = get(&app, "/console", &cookie).await;
+    assert!(overview
+        .body
+        .contains("would have been refused (monitor mode)"));
 }

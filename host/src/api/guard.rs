@@ -1,5 +1,10 @@
 //! The guard's admin routes: its rules and recent refusals, one number's
 //! state (and a reset), and the safe list. Every route needs the admin token.
+//!
+//! What a route reads or changes is a `pub(crate)` function here
+//! ([`summary`], [`normalize`], [`status_of`], [`reset`], [`add`],
+//! [`remove`]) that the console's Guard page calls too, so the page and the
+//! JSON cannot disagree.
 
 use std::sync::Arc;
 
@@ -16,27 +21,54 @@ use super::messages::read_body;
 use crate::deliverylog::time::{self, format_rfc3339};
 use crate::e164;
 use crate::guard::safelist::{Entry, EntryError, EntrySource};
-use crate::guard::{kind_names, Guard};
+use crate::guard::{kind_names, Guard, GuardConfig, Limit, NumberStatus, Rule};
 use crate::state::AppState;
+
+/// The guard as `GET /api/v1/guard` reports it, and the console's Guard page
+/// shows it: one reading, so the two cannot disagree.
+pub(crate) struct Summary<'a> {
+    /// The settings it runs with.
+    pub config: &'a GuardConfig,
+    /// Every counting rule by name, `None` when it is off.
+    pub limits: Vec<(&'static str, Option<Limit>)>,
+    /// Refusals (or would-be refusals) per rule over the last hour.
+    pub blocked_last_hour: Vec<(Rule, u64)>,
+    /// Entries on the safe list, configured and added.
+    pub safe_list_entries: usize,
+    /// Keys counted now.
+    pub tracked_keys: usize,
+    /// Whether the safe list and backoffs outlive a restart.
+    pub persistent: bool,
+}
+
+/// Reads [`Summary`] now.
+pub(crate) fn summary(guard: &Guard) -> Summary<'_> {
+    let config = guard.config();
+    Summary {
+        config,
+        limits: config
+            .limits()
+            .into_iter()
+            .map(|(name, l)| (name, l.is_on().then_some(l)))
+            .collect(),
+        blocked_last_hour: guard.blocked_last_hour(time::now_ms()),
+        safe_list_entries: guard.safe_list().entries().len(),
+        tracked_keys: guard.tracked_keys(),
+        persistent: guard.is_persistent(),
+    }
+}
 
 /// `GET /api/v1/guard`.
 pub async fn overview(State(state): State<Arc<AppState>>) -> Json<Value> {
-    let guard = &state.guard;
-    let c = guard.config();
-    let limits: serde_json::Map<String, Value> = c
-        .limits()
+    let s = summary(&state.guard);
+    let c = s.config;
+    let limits: serde_json::Map<String, Value> = s
+        .limits
         .into_iter()
-        .map(|(name, l)| {
-            let value = if l.is_on() {
-                json!({ "limit": l.limit, "window_secs": l.window_secs })
-            } else {
-                Value::Null
-            };
-            (name.to_owned(), value)
-        })
+        .map(|(name, l)| (name.to_owned(), json!(l)))
         .collect();
-    let blocked: serde_json::Map<String, Value> = guard
-        .blocked_last_hour(time::now_ms())
+    let blocked: serde_json::Map<String, Value> = s
+        .blocked_last_hour
         .into_iter()
         .map(|(rule, n)| (rule.as_str().to_owned(), n.into()))
         .collect();
@@ -50,15 +82,17 @@ pub async fn overview(State(state): State<Arc<AppState>>) -> Json<Value> {
         "allow_countries": c.allow_countries,
         "deny_countries": c.deny_countries,
         "block_number_types": kind_names(&c.block_number_types),
-        "safe_list_entries": guard.safe_list().entries().len(),
-        "tracked_keys": guard.tracked_keys(),
+        "safe_list_entries": s.safe_list_entries,
+        "tracked_keys": s.tracked_keys,
         "max_tracked_keys": c.max_tracked_keys,
-        "persistent": guard.is_persistent(),
+        "persistent": s.persistent,
         "blocked_last_hour": blocked,
     }))
 }
 
-fn number(state: &AppState, raw: &str) -> Result<String, ApiError> {
+/// `raw` as E.164, normalised as the send routes normalise a recipient, so
+/// an admin finds the number under the key its messages were counted by.
+pub(crate) fn normalize(state: &AppState, raw: &str) -> Result<String, ApiError> {
     e164::normalize(raw, state.rules.default_region, state.rules.strictness).map_err(|e| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -68,15 +102,30 @@ fn number(state: &AppState, raw: &str) -> Result<String, ApiError> {
     })
 }
 
+/// One number's state, from what an admin typed.
+pub(crate) fn status_of(state: &AppState, raw: &str) -> Result<NumberStatus, ApiError> {
+    let number = normalize(state, raw)?;
+    Ok(state.guard.number_status(&number, time::now_ms()))
+}
+
 /// `GET /api/v1/guard/numbers/{number}`: this number's counter, backoff and
 /// what the destination policy says of it; nothing of any other number.
 pub async fn number_status(
     State(state): State<Arc<AppState>>,
     Path(raw): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let number = number(&state, &raw)?;
-    let status = state.guard.number_status(&number, time::now_ms());
-    Ok(Json(json!(status)))
+    Ok(Json(json!(status_of(&state, &raw)?)))
+}
+
+/// Forgets one number's counter and backoff, off the async threads (it
+/// deletes the stored backoff); the number, masked.
+pub(crate) async fn reset(state: &AppState, raw: &str) -> Result<String, ApiError> {
+    let number = normalize(state, raw)?;
+    let guard = state.guard.clone();
+    let masked = crate::mask::mask_number(&number);
+    blocking(move || guard.reset_number(&number)).await?;
+    tracing::info!(number = %masked, "guard state of a number reset by an admin");
+    Ok(masked)
 }
 
 /// `DELETE /api/v1/guard/numbers/{number}`: forgets the number's counter and
@@ -85,12 +134,14 @@ pub async fn reset_number(
     State(state): State<Arc<AppState>>,
     Path(raw): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let number = number(&state, &raw)?;
-    let guard = state.guard.clone();
-    let masked = crate::mask::mask_number(&number);
-    blocking(move || guard.reset_number(&number)).await?;
-    tracing::info!(number = %masked, "guard state of a number reset by an admin");
+    let masked = reset(&state, &raw).await?;
     Ok(Json(json!({ "reset": masked })))
+}
+
+/// When an entry was added, as the API shows it: only entries added through
+/// the API have a time (configured ones were there from the start).
+pub(crate) fn added(e: &Entry) -> Option<String> {
+    (e.source == EntrySource::Api).then(|| format_rfc3339(e.added_ms))
 }
 
 /// The safe list as the API shows it.
@@ -104,7 +155,7 @@ fn safe_list_body(guard: &Guard) -> Value {
                 "entry": e.entry,
                 "note": e.note,
                 "source": e.source,
-                "added": (e.source == EntrySource::Api).then(|| format_rfc3339(e.added_ms)),
+                "added": added(&e),
             })
         })
         .collect();
@@ -209,15 +260,17 @@ pub async fn add_entry(
     } else {
         parse(&body, r#"{"note": "..."}"#)?
     };
-    let entry = api_entry(NewEntry {
-        entry,
-        note: note.note,
-    });
+    add(&state, entry, note.note).await?;
+    Ok(Json(safe_list_body(&state.guard)))
+}
+
+/// Adds one safe-list entry (or re-notes it), stored off the async threads.
+pub(crate) async fn add(state: &AppState, entry: String, note: String) -> Result<(), ApiError> {
+    let entry = api_entry(NewEntry { entry, note });
     let guard = state.guard.clone();
     blocking(move || guard.allow(std::slice::from_ref(&entry)))
         .await?
-        .map_err(entry_error)?;
-    Ok(Json(safe_list_body(&state.guard)))
+        .map_err(entry_error)
 }
 
 /// `DELETE /api/v1/guard/safe-list/{entry}`.
@@ -225,16 +278,24 @@ pub async fn remove_entry(
     State(state): State<Arc<AppState>>,
     Path(entry): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
+    remove(&state, entry).await?;
+    Ok(Json(safe_list_body(&state.guard)))
+}
+
+/// Removes one API safe-list entry, stored off the async threads; 404 when
+/// there is none, 409 for a configured one.
+pub(crate) async fn remove(state: &AppState, entry: String) -> Result<(), ApiError> {
     let guard = state.guard.clone();
     let removed = blocking(move || guard.disallow(entry.trim()))
         .await?
         .map_err(entry_error)?;
-    if !removed {
-        return Err(ApiError::new(
+    if removed {
+        Ok(())
+    } else {
+        Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "not_found",
             "no such safe-list entry",
-        ));
+        ))
     }
-    Ok(Json(safe_list_body(&state.guard)))
 }

@@ -14,7 +14,7 @@ mod auth;
 mod body_limit;
 mod chain;
 mod error;
-mod guard;
+pub(crate) mod guard;
 mod health;
 pub(crate) mod logs;
 mod messages;

@@ -7,7 +7,8 @@
 //!   state-changing form carries; [`headers`]: CSP and the other security
 //!   headers on every console response.
 //! - [`pages`]: login, overview, plugins (activate, test message), delivery
-//!   log; [`chart`]: the overview's inline SVG.
+//!   log, abuse guard (one number, reset, safe list); [`chart`]: the
+//!   overview's inline SVG.
 //!
 //! Access: the login page and the static files are open; every other console
 //! route needs a live session ([`require_session`]), and every `POST` among
@@ -17,9 +18,11 @@
 //!
 //! **Invariant:** the console shows what the admin API returns, computed by
 //! the same functions (`api::admin::{swap, run_test}`, `api::logs::page`,
+//! `api::guard::{summary, status_of, reset, add, remove}`,
 //! `Registry::status`, `Control::current`); it never shows a secret's value,
-//! a full number, a message text or a one-time code, and never the admin
-//! token (which travels only in the login form's body).
+//! a full number (a safe-list entry is the admin's own, shown as the API
+//! lists it), a message text or a one-time code, and never the admin token
+//! (which travels only in the login form's body).
 
 pub mod assets;
 pub mod chart;
@@ -116,6 +119,8 @@ pub fn session_routes() -> Router<Arc<AppState>> {
         )
         .route("/console/logs", get(pages::logs::list))
         .route("/console/logs/{id}", get(pages::logs::event))
+        .route("/console/guard", get(pages::guard::show))
+        .route("/console/guard/{action}", post(pages::guard::edit))
 }
 
 /// Whether the session cookie should be `Secure` for this request.

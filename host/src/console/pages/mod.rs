@@ -2,6 +2,7 @@
 //! form that posts back to it) with maud, which escapes every value it
 //! interpolates; [`layout`] is the frame they share.
 
+pub mod guard;
 pub mod login;
 pub mod logs;
 pub mod overview;
@@ -62,6 +63,8 @@ pub enum Section {
     Plugins,
     /// The delivery log.
     Log,
+    /// The abuse guard.
+    Guard,
     /// Login and other pages outside the navigation.
     None,
 }
@@ -86,6 +89,7 @@ pub fn layout(
         (Section::Overview, "/console", "Overview"),
         (Section::Plugins, "/console/plugins", "Plugins"),
         (Section::Log, "/console/logs", "Delivery log"),
+        (Section::Guard, "/console/guard", "Guard"),
     ];
     html! {
         (DOCTYPE)

@@ -1,5 +1,7 @@
-//! `GET /console`: the active plugin and where it came from, and attempts
-//! per minute over the last hour from the delivery log. Reloads itself every
+//! `GET /console`: the active plugin and where it came from, attempts per
+//! minute over the last hour from the delivery log, and the abuse guard's
+//! refusals per rule over the last hour ([`guard`], from
+//! `api::guard::summary` as `GET /api/v1/guard`). Reloads itself every
 //! [`REFRESH_SECS`] seconds (a `<meta>` refresh: the CSP allows no inline
 //! script).
 //!
@@ -7,8 +9,7 @@
 //! once it exists (nothing is shown for them until then):
 //! - the fallback chain (which plugin serves when the active one fails);
 //! - circuit breaker states per plugin;
-//! - instances (other phonehook processes sharing the log);
-//! - abuse-guard counts (refused and throttled requests).
+//! - instances (other phonehook processes sharing the log).
 //!
 //! Each gets a function here beside [`active_plugin`] and [`traffic`], fed
 //! by the same function its JSON API route uses.
@@ -19,6 +20,7 @@ use axum::extract::{Extension, State};
 use maud::{html, Markup};
 
 use super::{layout, time, Frame, Page, Section};
+use crate::api::guard::summary;
 use crate::api::logs::flush_briefly;
 use crate::console::{chart, Session};
 use crate::control::Source;
@@ -42,7 +44,8 @@ pub async fn show(
         (traffic(&state).await)
         // Later sections go here, each from the function its JSON route
         // uses, once that exists: the fallback chain, circuit states,
-        // instances, abuse-guard counts (see the module docs).
+        // instances (see the module docs).
+        (guard(&state))
     };
     Page::ok(layout(
         "Overview",
@@ -98,6 +101,23 @@ async fn traffic(state: &AppState) -> Markup {
                 Err(LogError::Disabled) => p { "The delivery log is off (log.enabled = false), so there is nothing to count." },
                 Err(error) => p.error { "The delivery log could not be read: " (error) },
             }
+        }
+    }
+}
+
+/// The guard's refusals per rule over the last hour, as
+/// `GET /api/v1/guard` reports them.
+fn guard(state: &AppState) -> Markup {
+    let summary = summary(&state.guard);
+    html! {
+        section #guard {
+            h2 { "Abuse guard, last hour" }
+            @if summary.config.enabled {
+                (super::guard::refusals(&summary))
+            } @else {
+                p.error { "The abuse guard is off (guard.enabled = false): every valid number is sent to the vendor." }
+            }
+            p { a href="/console/guard" { "Rules, one number, the safe list" } }
         }
     }
 }
