@@ -325,7 +325,9 @@ fn main() -> anyhow::Result<()> {
     let mut rows: Vec<Row> = Vec::new();
     let mut paced: Vec<(&'static str, Measured)> = Vec::new();
     let mut half_rate = None;
-    for &target in TARGETS {
+    // `E2E_ONLY_FEATURES=1`: only the alternating rounds below.
+    let main_table = std::env::var_os("E2E_ONLY_FEATURES").is_none();
+    for &target in TARGETS.iter().filter(|_| main_table) {
         let dir = tempfile::tempdir()?;
         let server = start(target, &release, &vendor, dir.path())?;
         let url = server.url();
@@ -379,8 +381,89 @@ fn main() -> anyhow::Result<()> {
         }
     }
     println!("load average at end: {}\n", loadavg());
-    report(&rows, &paced, half_rate);
+    if main_table {
+        report(&rows, &paced, half_rate);
+    }
+    let rounds = secs("E2E_AB_ROUNDS", 3).as_secs();
+    if rounds > 0 {
+        feature_rounds(&tool, &release, &vendor, warmup, window, rounds)?;
+    }
     drop(mock);
+    Ok(())
+}
+
+/// Each send-path feature against the defaults, in alternating rounds at
+/// c=32 (defaults, then each feature, then the defaults again...), so that a
+/// machine that speeds up or slows down during the run moves every target
+/// alike; the medians are compared. `E2E_AB_ROUNDS` rounds (0: skipped).
+fn feature_rounds(
+    tool: &LoadTool,
+    release: &Path,
+    vendor: &str,
+    warmup: Duration,
+    window: Duration,
+    rounds: u64,
+) -> anyhow::Result<()> {
+    let names = [
+        "phonehook, defaults",
+        "phonehook, defaults + guard on",
+        "phonehook, defaults + fallback configured (unused)",
+    ];
+    let targets: Vec<Target> = names
+        .iter()
+        .filter_map(|n| TARGETS.iter().copied().find(|t| t.name() == *n))
+        .collect();
+    let mut samples: Vec<Vec<(f64, f64)>> = vec![Vec::new(); targets.len()];
+    for round in 0..rounds {
+        for (i, &target) in targets.iter().enumerate() {
+            let dir = tempfile::tempdir()?;
+            let server = start(target, release, vendor, dir.path())?;
+            let url = server.url();
+            let load = |duration| Load {
+                url: &url,
+                body: HOOK,
+                bearer: Some(SEND_TOKEN),
+                concurrency: 32,
+                duration,
+                rate: None,
+            };
+            tool.run(&load(warmup)).map_err(|e| anyhow!(e))?;
+            let before = cpu_time(server.pid());
+            let measured = tool.run(&load(window)).map_err(|e| anyhow!(e))?;
+            let cpu = cpu_time(server.pid()) - before;
+            let per_msg = cpu.as_secs_f64() * 1e6 / (measured.ok + measured.errors).max(1) as f64;
+            eprintln!(
+                "round {round}: {} {:.0} req/s, {per_msg:.1} us/msg",
+                target.name(),
+                measured.throughput()
+            );
+            samples[i].push((measured.throughput(), per_msg));
+        }
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let medians: Vec<(f64, f64)> = samples
+        .iter()
+        .map(|s| {
+            (
+                median(s.iter().map(|x| x.0).collect()),
+                median(s.iter().map(|x| x.1).collect()),
+            )
+        })
+        .collect();
+    println!("\nsend-path features against the defaults, {rounds} alternating rounds at c=32 (medians):\n");
+    println!("| target | req/s | CPU µs/msg | req/s ÷ defaults | CPU ÷ defaults |");
+    println!("|---|---|---|---|---|");
+    for (target, (rps, cpu)) in targets.iter().zip(&medians) {
+        println!(
+            "| {} | {rps:.0} | {cpu:.1} | {:.3} | {:.3} |",
+            target.name(),
+            rps / medians[0].0,
+            cpu / medians[0].1
+        );
+    }
     Ok(())
 }
 

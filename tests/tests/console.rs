@@ -201,7 +201,9 @@ async fn an_admin_uses_the_console_in_a_browser() {
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     let users = loop {
         let url = c.current_url().await.unwrap();
-        let filtered = url.query().is_some_and(|q| q.contains("user_id=user-alice"));
+        let filtered = url
+            .query()
+            .is_some_and(|q| q.contains("user_id=user-alice"));
         let users = if filtered {
             c.find_all(Locator::Css("table.events td.user"))
                 .await
