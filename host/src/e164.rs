@@ -55,11 +55,13 @@ fn canonical_possible(text: &str) -> Option<String> {
     })
 }
 
-/// Every length the country uses for any kind of number. The crate's general
-/// descriptor carries no lengths, so take the union of the specific ones.
-fn possible_lengths(meta: &phonenumber::metadata::Metadata) -> Vec<u16> {
+/// A region's descriptor of every specific kind of number (fixed line,
+/// mobile, toll-free...), those it has.
+pub fn kinds_of(
+    meta: &phonenumber::metadata::Metadata,
+) -> [Option<&phonenumber::metadata::Descriptor>; 10] {
     let d = meta.descriptors();
-    let specific = [
+    [
         d.fixed_line(),
         d.mobile(),
         d.toll_free(),
@@ -70,7 +72,14 @@ fn possible_lengths(meta: &phonenumber::metadata::Metadata) -> Vec<u16> {
         d.pager(),
         d.uan(),
         d.voicemail(),
-    ];
+    ]
+}
+
+/// Every length the country uses for any kind of number. The crate's general
+/// descriptor carries no lengths, so take the union of the specific ones.
+fn possible_lengths(meta: &phonenumber::metadata::Metadata) -> Vec<u16> {
+    let d = meta.descriptors();
+    let specific = kinds_of(meta);
     std::iter::once(d.general())
         .chain(specific.into_iter().flatten())
         .flat_map(|desc| desc.possible_length().iter().copied())

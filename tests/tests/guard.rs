@@ -58,6 +58,11 @@ async fn send(host: &Host, client: &reqwest::Client, number: &str, ip: &str) -> 
     }
 }
 
+/// The status of one message to `number` from one fixed caller.
+async fn status_of(host: &Host, client: &reqwest::Client, number: &str) -> u16 {
+    send(host, client, number, "203.0.113.1").await.status
+}
+
 /// A host with the guard on, every counting rule and the backoff off unless
 /// `rules` sets them.
 fn guarded(rules: &[(&str, Value)]) -> HostBuilder {
@@ -226,18 +231,8 @@ async fn the_safe_list_is_never_limited_and_outlives_a_restart() {
         assert_eq!(a.status, 200, "safe-listed message {i}: {}", a.body);
     }
     // Not covered: limited.
-    assert_eq!(
-        send(&host, &client, "+14165550123", "203.0.113.1")
-            .await
-            .status,
-        200
-    );
-    assert_eq!(
-        send(&host, &client, "+14165550123", "203.0.113.1")
-            .await
-            .status,
-        429
-    );
+    assert_eq!(status_of(&host, &client, "+14165550123").await, 200);
+    assert_eq!(status_of(&host, &client, "+14165550123").await, 429);
     let (status, body) = host.admin("PUT", "/api/v1/guard/safe-list/555", None).await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
@@ -251,40 +246,20 @@ async fn the_safe_list_is_never_limited_and_outlives_a_restart() {
     assert_eq!(body["entries"][0]["note"], "QA phones");
     assert_eq!(body["persistent"], true);
     for _ in 0..3 {
-        assert_eq!(
-            send(&host, &client, "+14155550123", "203.0.113.1")
-                .await
-                .status,
-            200
-        );
+        assert_eq!(status_of(&host, &client, "+14155550123").await, 200);
     }
     let (status, _) = host
         .admin("DELETE", "/api/v1/guard/safe-list/+1415555", None)
         .await;
     assert_eq!(status, 200);
-    assert_eq!(
-        send(&host, &client, "+14155550123", "203.0.113.1")
-            .await
-            .status,
-        200
-    );
-    assert_eq!(
-        send(&host, &client, "+14155550123", "203.0.113.1")
-            .await
-            .status,
-        429
-    );
+    assert_eq!(status_of(&host, &client, "+14155550123").await, 200);
+    assert_eq!(status_of(&host, &client, "+14155550123").await, 429);
     // An admin reset lets the number through again.
     let (status, _) = host
         .admin("DELETE", "/api/v1/guard/numbers/+14155550123", None)
         .await;
     assert_eq!(status, 200);
-    assert_eq!(
-        send(&host, &client, "+14155550123", "203.0.113.1")
-            .await
-            .status,
-        200
-    );
+    assert_eq!(status_of(&host, &client, "+14155550123").await, 200);
     host.shutdown().await;
 }
 
@@ -303,18 +278,8 @@ async fn a_backoff_outlives_a_restart() {
     };
     let client = reqwest::Client::new();
     let host = start().await;
-    assert_eq!(
-        send(&host, &client, "+14155550177", "203.0.113.1")
-            .await
-            .status,
-        200
-    );
-    assert_eq!(
-        send(&host, &client, "+14155550177", "203.0.113.1")
-            .await
-            .status,
-        429
-    );
+    assert_eq!(status_of(&host, &client, "+14155550177").await, 200);
+    assert_eq!(status_of(&host, &client, "+14155550177").await, 429);
     host.shutdown().await;
     let host = start().await;
     let refused = send(&host, &client, "+14155550177", "203.0.113.1").await;
@@ -397,12 +362,7 @@ async fn premium_rate_numbers_and_denied_countries_are_refused_before_any_vendor
         assert_eq!(a.retry_after, None);
     }
     assert_eq!(host.inbox().await.len(), 0, "no vendor request was made");
-    assert_eq!(
-        send(&host, &client, "+33612345678", "203.0.113.1")
-            .await
-            .status,
-        200
-    );
+    assert_eq!(status_of(&host, &client, "+33612345678").await, 200);
     host.server().state().log.flush().await.expect("flush");
     let (_, page) = host
         .admin("GET", "/api/v1/logs?type=guard_blocked", None)
@@ -420,12 +380,7 @@ async fn premium_rate_numbers_and_denied_countries_are_refused_before_any_vendor
     let host = guarded(&[("guard.allow_countries", json!(["US"]))])
         .start()
         .await;
-    assert_eq!(
-        send(&host, &client, "+14155550100", "203.0.113.1")
-            .await
-            .status,
-        200
-    );
+    assert_eq!(status_of(&host, &client, "+14155550100").await, 200);
     let fr = send(&host, &client, "+33612345678", "203.0.113.1").await;
     assert_eq!(
         (fr.status, fr.body["error"]["rule"].as_str()),

@@ -23,24 +23,25 @@ use crate::state::AppState;
 /// Sends `message`, which came in by `route`, through the active plugin and
 /// its fallbacks.
 pub async fn send(state: &Arc<AppState>, message: &Message, route: Route) -> Attempt {
-    let candidates = candidates(state);
-    if candidates.is_empty() {
-        return attempt::no_active_plugin(state, message, route);
-    }
+    let mut candidates = Candidates::new(state);
     let mut within = Within::new(&state.config.failover);
     let mut tried: Vec<Value> = Vec::new();
     let mut last: Option<Attempt> = None;
-    let mut skipped: Vec<&Arc<Active>> = Vec::new();
-    for (i, candidate) in candidates.iter().enumerate() {
+    let mut skipped: Vec<Arc<Active>> = Vec::new();
+    let mut i = 0;
+    while let Some(candidate) = candidates.next(state) {
+        let candidate = &candidate;
+        let first = i == 0;
+        i += 1;
         let info = &candidate.generation.info;
         // The active plugin is tried whatever the channel (its own answer
         // says `unsupported`); a fallback that cannot send it is skipped.
-        if i > 0 && !info.supports(message.channel) {
+        if !first && !info.supports(message.channel) {
             continue;
         }
         if state.breakers.admit(&info.name) == Admit::Skip {
             tracing::debug!(plugin = %info.name, "circuit open; skipped");
-            skipped.push(candidate);
+            skipped.push(candidate.clone());
             continue;
         }
         if within.expired() {
@@ -99,19 +100,43 @@ fn fits(within: &Within, wait: Duration) -> bool {
     Instant::now() + wait < within.deadline
 }
 
-/// The active plugin, then each fallback not already in the list and loaded.
-fn candidates(state: &AppState) -> Vec<Arc<Active>> {
-    let mut candidates: Vec<Arc<Active>> = state.registry.active().into_iter().collect();
-    for name in state.control.fallback().iter() {
-        if candidates.iter().any(|c| c.generation.info.name == *name) {
-            continue;
-        }
-        match state.registry.bind(name) {
-            Some(bound) => candidates.push(Arc::new(bound)),
-            None => tracing::debug!(plugin = %name, "fallback not loaded; skipped"),
+/// The active plugin, then each fallback not already tried and loaded,
+/// bound only when reached: a message the active plugin delivers costs the
+/// chain nothing.
+struct Candidates {
+    active: Option<Arc<Active>>,
+    fallback: Arc<Vec<String>>,
+    next_fallback: usize,
+    active_name: Option<String>,
+}
+
+impl Candidates {
+    fn new(state: &AppState) -> Candidates {
+        let active = state.registry.active();
+        Candidates {
+            active_name: active.as_ref().map(|a| a.generation.info.name.clone()),
+            active,
+            fallback: state.control.fallback(),
+            next_fallback: 0,
         }
     }
-    candidates
+
+    fn next(&mut self, state: &AppState) -> Option<Arc<Active>> {
+        if let Some(active) = self.active.take() {
+            return Some(active);
+        }
+        while let Some(name) = self.fallback.get(self.next_fallback) {
+            self.next_fallback += 1;
+            if self.active_name.as_deref() == Some(name.as_str()) {
+                continue;
+            }
+            match state.registry.bind(name) {
+                Some(bound) => return Some(Arc::new(bound)),
+                None => tracing::debug!(plugin = %name, "fallback not loaded; skipped"),
+            }
+        }
+        None
+    }
 }
 
 async fn try_one(

@@ -336,26 +336,14 @@ mod tests {
     fn agrees_with_the_crate_on_every_example_number_of_the_metadata() {
         let mut compared = 0;
         for meta in DATABASE.iter() {
-            let d = meta.descriptors();
-            let examples = [
-                d.fixed_line(),
-                d.mobile(),
-                d.toll_free(),
-                d.premium_rate(),
-                d.shared_cost(),
-                d.personal_number(),
-                d.voip(),
-                d.pager(),
-                d.uan(),
-                d.voicemail(),
-            ]
-            .into_iter()
-            .flatten()
-            .filter_map(|d| d.example())
-            // The crate keeps the national number as an integer, so it loses
-            // a leading zero and types such numbers (Tonga's 0800...)
-            // `Unknown`; this classifier reads the digits as written.
-            .filter(|example| !example.starts_with('0'));
+            let examples = crate::e164::kinds_of(meta)
+                .into_iter()
+                .flatten()
+                .filter_map(|d| d.example())
+                // The crate keeps the national number as an integer, so it loses
+                // a leading zero and types such numbers (Tonga's 0800...)
+                // `Unknown`; this classifier reads the digits as written.
+                .filter(|example| !example.starts_with('0'));
             for example in examples {
                 let e164 = format!("+{}{example}", meta.country_code());
                 let Some((region, kind)) = crate_reading(&e164) else {
