@@ -23,7 +23,7 @@
 //! | `phonehook_guard_blocked_total` | counter | `rule`, `mode` (`enforce`: refused; `monitor`: would have been) |
 //! | `phonehook_guard_untracked_total` | counter | (keys the guard could not track: its table was full of live keys) |
 //! | `phonehook_guard_tracked_keys` | gauge | |
-//! | `phonehook_circuit_state` | gauge | `plugin`, `state` (1 for the plugin's current state: `closed`, `open`, `half_open`) |
+//! | `phonehook_circuit_state` | gauge | `plugin`, `state` (1 for the state the plugin's circuit last moved to: `closed`, `open`, `half_open`; all 0 until it first moves, i.e. closed) |
 //! | `phonehook_fallbacks_total` | counter | `from`, `to` (a message moved on to the next plugin) |
 //!
 //! Every series is listed from the start with 0: the unlabelled and
@@ -156,6 +156,7 @@ fn register_fixed() {
     metrics::counter!(CONFIG_RELOADS).increment(0);
     metrics::counter!(UNKNOWN_ACTIONS).increment(0);
     metrics::counter!(GUARD_UNTRACKED).increment(0);
+    metrics::gauge!(GUARD_TRACKED).set(0.0);
     for rule in crate::guard::Rule::ALL {
         for mode in ["enforce", "monitor"] {
             metrics::counter!(GUARD_BLOCKED, "rule" => rule.as_str(), "mode" => mode).increment(0);
@@ -216,6 +217,12 @@ pub fn plugin_registered(plugin: &str, file: &str, channels: &[phonehook_plugin_
     let _ = metrics::histogram!(VENDOR_LATENCY, "plugin" => plugin.to_owned());
     metrics::counter!(RELOADS, "plugin" => plugin.to_owned()).increment(0);
     metrics::counter!(RELOAD_FAILURES, "plugin" => file.to_owned()).increment(0);
+    // Listed without changing a value: a reload keeps the circuit's state
+    // (the breakers know plugins by name), and a circuit that never moved
+    // shows 0 for every state.
+    for state in ["closed", "open", "half_open"] {
+        metrics::gauge!(CIRCUIT, "plugin" => plugin.to_owned(), "state" => state).increment(0.0);
+    }
 }
 
 /// A changed configuration file was applied.
