@@ -307,10 +307,17 @@ async fn an_outage_mid_run_fails_no_message() {
         by("sandbox") > 0,
         "the outage moved messages to the fallback"
     );
-    assert!(
-        by("twilio") > TOTAL / 3,
-        "Twilio served before and after: {}",
-        by("twilio")
+    // Twilio served before the outage (how many depends on where the
+    // switch falls among the 32 in flight).
+    assert!(by("twilio") > TOTAL / 4, "Twilio served: {}", by("twilio"));
+    // And after it: once the cool-down has passed, traffic returns.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let after = send(&host, &client, NUMBER).await;
+    assert_eq!(
+        (after.status, after.plugin.as_deref()),
+        (200, Some("twilio")),
+        "{}",
+        after.body
     );
     host.shutdown().await;
 }
