@@ -332,20 +332,7 @@ fn main() -> anyhow::Result<()> {
         let server = start(target, &release, &vendor, dir.path())?;
         let url = server.url();
         for concurrency in [32, 64] {
-            let load = |duration, rate| Load {
-                url: &url,
-                body: HOOK,
-                bearer: Some(SEND_TOKEN),
-                concurrency,
-                duration,
-                rate,
-            };
-            tool.run(&load(warmup, None)).map_err(|e| anyhow!(e))?;
-            let before = cpu_time(server.pid());
-            let measured = tool.run(&load(window, None)).map_err(|e| anyhow!(e))?;
-            let cpu = cpu_time(server.pid()) - before;
-            let cpu_us_per_msg =
-                cpu.as_secs_f64() * 1e6 / (measured.ok + measured.errors).max(1) as f64;
+            let (measured, cpu_us_per_msg) = measure(&tool, &server, concurrency, warmup, window)?;
             if matches!(target, Target::Forwarder) && concurrency == 32 {
                 half_rate = Some(measured.throughput() / 2.0);
             }
@@ -392,6 +379,32 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// One closed-loop window on `server` at `concurrency`, after a warm-up:
+/// what the load generator measured, and the server's CPU µs per message.
+fn measure(
+    tool: &LoadTool,
+    server: &Running,
+    concurrency: usize,
+    warmup: Duration,
+    window: Duration,
+) -> anyhow::Result<(Measured, f64)> {
+    let url = server.url();
+    let load = |duration| Load {
+        url: &url,
+        body: HOOK,
+        bearer: Some(SEND_TOKEN),
+        concurrency,
+        duration,
+        rate: None,
+    };
+    tool.run(&load(warmup)).map_err(|e| anyhow!(e))?;
+    let before = cpu_time(server.pid());
+    let measured = tool.run(&load(window)).map_err(|e| anyhow!(e))?;
+    let cpu = cpu_time(server.pid()) - before;
+    let per_msg = cpu.as_secs_f64() * 1e6 / (measured.ok + measured.errors).max(1) as f64;
+    Ok((measured, per_msg))
+}
+
 /// Each send-path feature against the defaults, in alternating rounds at
 /// c=32 (defaults, then each feature, then the defaults again...), so that a
 /// machine that speeds up or slows down during the run moves every target
@@ -418,20 +431,7 @@ fn feature_rounds(
         for (i, &target) in targets.iter().enumerate() {
             let dir = tempfile::tempdir()?;
             let server = start(target, release, vendor, dir.path())?;
-            let url = server.url();
-            let load = |duration| Load {
-                url: &url,
-                body: HOOK,
-                bearer: Some(SEND_TOKEN),
-                concurrency: 32,
-                duration,
-                rate: None,
-            };
-            tool.run(&load(warmup)).map_err(|e| anyhow!(e))?;
-            let before = cpu_time(server.pid());
-            let measured = tool.run(&load(window)).map_err(|e| anyhow!(e))?;
-            let cpu = cpu_time(server.pid()) - before;
-            let per_msg = cpu.as_secs_f64() * 1e6 / (measured.ok + measured.errors).max(1) as f64;
+            let (measured, per_msg) = measure(tool, &server, 32, warmup, window)?;
             eprintln!(
                 "round {round}: {} {:.0} req/s, {per_msg:.1} us/msg",
                 target.name(),

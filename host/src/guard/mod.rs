@@ -250,7 +250,7 @@ impl Guard {
             tracing::warn!("the abuse guard is off (guard.enabled = false): every valid number is sent to the vendor");
             return guard;
         }
-        guard.restore(log);
+        guard.restore();
         if config.allow_countries.is_empty() && config.deny_countries.is_empty() {
             tracing::info!(
                 "no country policy (guard.allow_countries / guard.deny_countries): messages may go to any country; SMS pumping aims at countries a service does not serve, so list yours"
@@ -262,8 +262,8 @@ impl Guard {
         guard
     }
 
-    fn restore(&self, log: &DeliveryLog) {
-        let Some(stored) = self.persist.load(log, self.config.backoff.quiet_secs) else {
+    fn restore(&self) {
+        let Some(stored) = self.persist.load(self.config.backoff.quiet_secs) else {
             return;
         };
         let entries = stored.safe_list.into_iter().map(|e| Entry {

@@ -75,13 +75,13 @@ impl Persister {
     }
 
     /// The stored safe list and the backoffs still in force. Blocking.
-    pub fn load(&self, log: &DeliveryLog, quiet_secs: u64) -> Option<Stored> {
+    pub fn load(&self, quiet_secs: u64) -> Option<Stored> {
         if !self.is_on() {
             return None;
         }
         let now_ms = crate::deliverylog::time::now_ms();
         let quiet_ms = i64::try_from(quiet_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
-        let loaded = log.with_connection(|c| {
+        let loaded = self.log.with_connection(|c| {
             Ok(Stored {
                 safe_list: guard_state::safe_list(c)?,
                 backoffs: guard_state::backoffs(c, now_ms, quiet_ms)?,
