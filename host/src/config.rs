@@ -67,6 +67,10 @@ pub struct Config {
     /// Plugins that take a message, in order, when the active one cannot
     /// deliver it (see `[failover]`).
     pub fallback: Vec<String>,
+    /// Where the log and the shared state are kept: `sqlite` (the file at
+    /// `log.path`) or a `postgres://` URL several instances share
+    /// (`PHONEHOOK_STORE`).
+    pub store: crate::store::StoreKind,
     /// Region for numbers written without a country code (ISO 3166 alpha-2).
     pub default_region: String,
     /// Log line format.
@@ -193,6 +197,7 @@ impl Default for Config {
             staging_dir: None,
             active_plugin: Some("sandbox".to_owned()),
             fallback: Vec::new(),
+            store: crate::store::StoreKind::Sqlite,
             default_region: "US".to_owned(),
             log_format: LogFormat::Human,
             send_token: None,

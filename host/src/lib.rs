@@ -32,5 +32,6 @@ pub mod plugins;
 pub mod redact;
 pub mod server;
 pub mod state;
+pub mod store;
 pub mod telemetry;
 pub mod watcher;

@@ -25,6 +25,8 @@
 //! | `phonehook_guard_tracked_keys` | gauge | |
 //! | `phonehook_circuit_state` | gauge | `plugin`, `state` (1 for the state the plugin's circuit last moved to: `closed`, `open`, `half_open`; all 0 until it first moves, i.e. closed) |
 //! | `phonehook_fallbacks_total` | counter | `from`, `to` (a message moved on to the next plugin) |
+//! | `phonehook_store_degraded` | gauge | (1 while the shared PostgreSQL store is unreachable; always 0 with SQLite) |
+//! | `phonehook_config_generation` | gauge | (the shared store's control generation this instance applied; 0 with SQLite) |
 //!
 //! Every series is listed from the start with 0: the unlabelled and
 //! fixed-label ones when the recorder is installed, a plugin's when it is
@@ -55,6 +57,8 @@ const GUARD_UNTRACKED: &str = "phonehook_guard_untracked_total";
 const GUARD_TRACKED: &str = "phonehook_guard_tracked_keys";
 const CIRCUIT: &str = "phonehook_circuit_state";
 const FALLBACKS: &str = "phonehook_fallbacks_total";
+const STORE_DEGRADED: &str = "phonehook_store_degraded";
+const CONFIG_GENERATION: &str = "phonehook_config_generation";
 
 /// Every value the `reason` label of [`LOG_DROPPED`] takes.
 const DROP_REASONS: [&str; 3] = ["queue_full", "write_failed", "closed"];
@@ -148,6 +152,14 @@ fn describe() {
         FALLBACKS,
         "Messages that moved on from one plugin to the next"
     );
+    describe_gauge!(
+        STORE_DEGRADED,
+        "1 while the shared PostgreSQL store is unreachable"
+    );
+    describe_gauge!(
+        CONFIG_GENERATION,
+        "Control generation of the shared store this instance applied"
+    );
 }
 
 /// The series whose labels are known before anything happens, at 0.
@@ -157,6 +169,8 @@ fn register_fixed() {
     metrics::counter!(UNKNOWN_ACTIONS).increment(0);
     metrics::counter!(GUARD_UNTRACKED).increment(0);
     metrics::gauge!(GUARD_TRACKED).set(0.0);
+    metrics::gauge!(STORE_DEGRADED).set(0.0);
+    metrics::gauge!(CONFIG_GENERATION).set(0.0);
     for rule in crate::guard::Rule::ALL {
         for mode in ["enforce", "monitor"] {
             metrics::counter!(GUARD_BLOCKED, "rule" => rule.as_str(), "mode" => mode).increment(0);
@@ -308,6 +322,19 @@ pub fn circuit_state(plugin: &str, state: crate::failover::breaker::State) {
         let value = if s == state { 1.0 } else { 0.0 };
         metrics::gauge!(CIRCUIT, "plugin" => plugin.to_owned(), "state" => s.as_str()).set(value);
     }
+}
+
+/// Whether the shared store is unreachable now.
+pub fn store_degraded(degraded: bool) {
+    handle();
+    metrics::gauge!(STORE_DEGRADED).set(if degraded { 1.0 } else { 0.0 });
+}
+
+/// The shared store's control generation this instance now serves.
+pub fn config_generation(generation: i64) {
+    handle();
+    // Generations count changes; f64 holds them exactly up to 2^53.
+    metrics::gauge!(CONFIG_GENERATION).set(generation as f64);
 }
 
 /// A message moved on from plugin `from` to `to`.

@@ -276,6 +276,7 @@ impl Server {
             rules,
             log,
             self_url(addr),
+            None,
         ));
         let watcher = if state.config.watch.enabled {
             let w = crate::watcher::start(state.control.clone(), &state.config)

@@ -42,6 +42,8 @@ pub struct AppState {
     pub idempotency: Idempotency,
     /// The admin console's logged-in sessions (in memory only).
     pub console: Sessions,
+    /// The shared PostgreSQL store (none with `store = "sqlite"`).
+    pub store: Option<crate::store::Postgres>,
     /// Send attempts in flight, detached from their callers' connections;
     /// shutdown waits for them before closing the log.
     pub attempts: TaskTracker,
@@ -61,6 +63,7 @@ impl AppState {
         rules: Rules,
         log: DeliveryLog,
         host_url: String,
+        store: Option<crate::store::Postgres>,
     ) -> AppState {
         // The guard reads its stored safe list and backoffs here: two small
         // reads at start, before the server takes traffic.
@@ -83,6 +86,7 @@ impl AppState {
             breakers,
             idempotency,
             log,
+            store,
             attempts: TaskTracker::new(),
         }
     }

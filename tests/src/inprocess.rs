@@ -45,6 +45,7 @@ pub fn with_state(mut config: Config) -> (Router, Arc<AppState>) {
         log,
         // Nothing listens here: no plugin is loaded that would call back.
         "http://127.0.0.1:9".to_owned(),
+        None,
     );
     let state = Arc::new(state);
     (phonehook::api::router(state.clone()), state)
