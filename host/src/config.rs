@@ -71,6 +71,9 @@ pub struct Config {
     /// `log.path`) or a `postgres://` URL several instances share
     /// (`PHONEHOOK_STORE`).
     pub store: crate::store::StoreKind,
+    /// This instance's name in `GET /api/v1/instances` (default: the host
+    /// name). Only used with a shared store.
+    pub instance_name: Option<String>,
     /// Region for numbers written without a country code (ISO 3166 alpha-2).
     pub default_region: String,
     /// Log line format.
@@ -198,6 +201,7 @@ impl Default for Config {
             active_plugin: Some("sandbox".to_owned()),
             fallback: Vec::new(),
             store: crate::store::StoreKind::Sqlite,
+            instance_name: None,
             default_region: "US".to_owned(),
             log_format: LogFormat::Human,
             send_token: None,

@@ -18,7 +18,17 @@
 //! one recorded with it; when it differs, the configuration changed while the
 //! server was down and wins. With `log.enabled = false` swaps last until
 //! the process ends.
+//!
+//! With the shared PostgreSQL store (`store = "postgres://…"`) the
+//! **database** holds the active plugin and the fallback chain for every
+//! instance ([`crate::store::control`]); the configured values only seed an
+//! empty database. Changes go through the API (`crate::fleet`), which writes
+//! a new generation; every instance applies it ([`Control::apply_shared`]).
+//! Editing `active_plugin` or `fallback` in one instance's file then
+//! changes nothing and says so: one instance's file must not steer the
+//! fleet, nor be silently overruled.
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::Serialize;
@@ -28,6 +38,7 @@ use arc_swap::ArcSwap;
 use crate::deliverylog::control::{self as store, StoredSwap};
 use crate::deliverylog::{time, DeliveryLog};
 use crate::plugins::{ActivateError, Activation, Active, Registry};
+use crate::store::control::ControlRow;
 
 /// Who chose the active plugin.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -80,10 +91,20 @@ pub struct UnknownConfigured {
     pub known: String,
 }
 
+/// Where API choices are kept.
+enum Keeper {
+    /// In the delivery log's SQLite database (when it is enabled), for this
+    /// instance alone.
+    Log(DeliveryLog),
+    /// In the shared database: the generation of the control row this
+    /// instance has applied.
+    Shared(AtomicI64),
+}
+
 /// The one place that activates plugins.
 pub struct Control {
     registry: Arc<Registry>,
-    log: DeliveryLog,
+    keeper: Keeper,
     state: Mutex<State>,
     /// The fallback chain the send path reads, lock-free, per message.
     fallback: ArcSwap<Vec<String>>,
@@ -122,7 +143,7 @@ impl Control {
     ) -> Result<Control, UnknownConfigured> {
         let control = Control {
             registry,
-            log,
+            keeper: Keeper::Log(log),
             state: Mutex::new(State {
                 configured,
                 configured_fallback: Vec::new(),
@@ -147,13 +168,16 @@ impl Control {
 
     /// Restores a stored API swap when it is still valid; whether it did.
     fn restore(&self, state: &mut State) -> bool {
-        if !self.log.is_enabled() {
+        let Some(log) = self.swap_log() else {
+            return false;
+        };
+        if !log.is_enabled() {
             tracing::info!(
                 "API swaps of the active plugin are not persisted (log.enabled = false): one lasts until the server stops"
             );
             return false;
         }
-        let stored = match self.log.with_connection(|c| store::load(c)) {
+        let stored = match log.with_connection(|c| store::load(c)) {
             Ok(stored) => stored,
             Err(e) => {
                 tracing::warn!(error = %e,
@@ -226,13 +250,13 @@ impl Control {
             source: Source::Api,
             since_ms,
         });
-        if self.log.is_enabled() {
+        if let Some(log) = self.swap_log().filter(|l| l.is_enabled()) {
             let swap = StoredSwap {
                 plugin: activation.name.clone(),
                 configured: state.configured.clone(),
                 time_ms: since_ms,
             };
-            if let Err(e) = self.log.with_connection(|c| store::store(c, &swap)) {
+            if let Err(e) = log.with_connection(|c| store::store(c, &swap)) {
                 tracing::warn!(plugin = %swap.plugin, error = %e,
                     "the swap holds, but could not be stored: a restart returns to the configured plugin");
             }
@@ -255,7 +279,12 @@ impl Control {
             return;
         }
         state.configured = configured.clone();
-        if self.log.is_enabled() {
+        if self.is_shared() {
+            tracing::warn!(configured = configured.as_deref().unwrap_or("none"),
+                "active_plugin changed in the configuration file, but with a shared store the database chooses for every instance; nothing changes: use `phonehook activate NAME` or PUT /api/v1/active-plugin");
+            return;
+        }
+        if self.swap_log().is_some_and(DeliveryLog::is_enabled) {
             self.forget_swap();
         }
         let Some(name) = configured else {
@@ -278,9 +307,113 @@ impl Control {
     }
 
     fn forget_swap(&self) {
-        if let Err(e) = self.log.with_connection(|c| store::clear(c)) {
+        let Some(log) = self.swap_log() else {
+            return;
+        };
+        if let Err(e) = log.with_connection(|c| store::clear(c)) {
             tracing::warn!(error = %e, "cannot clear the stored API swap");
         }
+    }
+
+    /// The delivery log that keeps API swaps (none with the shared store).
+    fn swap_log(&self) -> Option<&DeliveryLog> {
+        match &self.keeper {
+            Keeper::Log(log) => Some(log),
+            Keeper::Shared(_) => None,
+        }
+    }
+
+    /// Whether the shared store chooses (see the module docs).
+    pub fn is_shared(&self) -> bool {
+        matches!(self.keeper, Keeper::Shared(_))
+    }
+
+    /// The shared store's control generation this instance serves (none
+    /// with SQLite, where there is no fleet to converge).
+    pub fn generation(&self) -> Option<i64> {
+        match &self.keeper {
+            Keeper::Shared(g) => Some(g.load(Ordering::Acquire)),
+            Keeper::Log(_) => None,
+        }
+    }
+
+    /// Starts under the shared store's control `row`: its active plugin
+    /// (leniently, as a configured one: a plugin missing configuration is
+    /// active and answers 503 naming what is missing; one this instance
+    /// lacks leaves nothing active and says so) and its fallback chain.
+    /// Blocking only in that it activates.
+    /// `configured` and `configured_fallback` are the file's values, kept
+    /// only to tell an operator when an edit of them changes nothing.
+    pub fn start_shared(
+        registry: Arc<Registry>,
+        row: &ControlRow,
+        configured: Option<String>,
+        configured_fallback: Vec<String>,
+    ) -> Control {
+        let control = Control {
+            registry,
+            keeper: Keeper::Shared(AtomicI64::new(0)),
+            state: Mutex::new(State {
+                configured,
+                configured_fallback,
+                fallback_choice: None,
+                choice: None,
+            }),
+            fallback: ArcSwap::from_pointee(Vec::new()),
+        };
+        control.apply_shared(row);
+        control
+    }
+
+    /// Applies the shared store's control `row` when it is newer than the
+    /// generation this instance serves; whether it was. A plugin this
+    /// instance cannot activate (its file is missing here, say) leaves the
+    /// current one serving and is logged: `GET /api/v1/instances` shows the
+    /// skew. Does nothing with SQLite.
+    pub fn apply_shared(&self, row: &ControlRow) -> bool {
+        let Keeper::Shared(generation) = &self.keeper else {
+            return false;
+        };
+        let mut state = self.lock();
+        if row.generation <= generation.load(Ordering::Acquire) {
+            return false;
+        }
+        let active_choice = Choice {
+            source: row.active_source,
+            since_ms: row.active_since_ms,
+        };
+        match &row.active {
+            Some(name) if self.registry.active_name().as_deref() != Some(name.as_str()) => {
+                match self.registry.activate_misconfigured(name) {
+                    Ok((a, problems)) => {
+                        if !problems.is_empty() {
+                            tracing::warn!(plugin = %a.name, problems = ?problems,
+                                "active plugin is missing configuration on this instance; messages get 503 until it is fixed");
+                        }
+                        tracing::info!(plugin = %a.name, generation = row.generation,
+                            changed_by = %row.changed_by, "active plugin changed by the shared store");
+                        state.choice = Some(active_choice);
+                    }
+                    Err(e) => tracing::error!(plugin = %name, generation = row.generation, error = %e,
+                        "the shared store's active plugin cannot be activated on this instance; the current one keeps serving"),
+                }
+            }
+            Some(_) => state.choice = Some(active_choice),
+            None => {}
+        }
+        if **self.fallback.load() != row.fallback || state.fallback_choice.is_none() {
+            if let Err(e) = self.check_chain(&row.fallback) {
+                tracing::warn!(error = %e, "the shared store's fallback chain names a plugin this instance cannot serve; it is applied all the same and that plugin is skipped per message");
+            }
+            self.fallback.store(Arc::new(row.fallback.clone()));
+            state.fallback_choice = Some(Choice {
+                source: row.fallback_source,
+                since_ms: row.fallback_since_ms,
+            });
+        }
+        generation.store(row.generation, Ordering::Release);
+        crate::metrics::config_generation(row.generation);
+        true
     }
 
     /// The active plugin with who chose it and when, read together.
@@ -322,6 +455,14 @@ impl Control {
     pub fn configure_fallback(&self, configured: Vec<String>) {
         let mut state = self.lock();
         if state.configured_fallback == configured && state.fallback_choice.is_some() {
+            return;
+        }
+        if self.is_shared() {
+            if state.configured_fallback != configured {
+                tracing::warn!(fallback = ?configured,
+                    "fallback changed in the configuration file, but with a shared store the database chooses for every instance; nothing changes: use PUT /api/v1/fallback");
+            }
+            state.configured_fallback = configured;
             return;
         }
         state.configured_fallback = configured.clone();

@@ -22,6 +22,7 @@ pub mod deliverylog;
 pub mod e164;
 pub mod egress;
 pub mod failover;
+pub mod fleet;
 pub mod guard;
 pub mod idempotency;
 pub mod inbound;

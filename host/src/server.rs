@@ -14,6 +14,8 @@ use crate::config::{Config, ConfigError};
 use crate::control::{Control, UnknownConfigured};
 use crate::deliverylog::{DeliveryLog, LogError};
 use crate::egress::{Egress, EgressSetupError};
+use crate::fleet::{Fleet, Identity};
+use crate::store::{Postgres, StoreKind};
 use crate::plugins::{check_trusted, PermissionError, PluginFile, Registry, Staging};
 use crate::state::AppState;
 use crate::watcher::{WatchError, Watcher};
@@ -83,6 +85,9 @@ pub enum StartError {
     /// The delivery log could not start.
     #[error("{0}")]
     Log(LogError),
+    /// The shared store could not be reached or migrated at start.
+    #[error("{0}")]
+    Store(crate::store::StoreError),
     /// A start-up step run off the async runtime panicked (a bug, or a
     /// plugin whose constructor panicked): not the configuration's fault.
     #[error("{task} panicked: {error}")]
@@ -212,6 +217,39 @@ fn check_exposure(config: &Config) -> Result<(), StartError> {
     Ok(())
 }
 
+/// The shared store's part of starting: connect and migrate, open the log
+/// there, read (or seed) the control row, then load the plugins and apply
+/// it. An unreachable database stops the start: an instance with no state
+/// to fall back on must not serve as if it were part of the fleet.
+async fn start_shared(
+    config: &Config,
+    url: &crate::store::PgUrl,
+) -> Result<(DeliveryLog, Arc<Control>, Postgres, Identity), StartError> {
+    let pg = Postgres::connect(url).await.map_err(StartError::Store)?;
+    // TODO(merge): the PostgreSQL delivery log.
+    let log = DeliveryLog::disabled();
+    let me = Identity::new(config.instance_name.as_deref(), config.listen.port());
+    let row = Fleet::control_row(&pg, &me, config.active_plugin.clone(), config.fallback.clone())
+        .await
+        .map_err(StartError::Store)?;
+    let cfg = config.clone();
+    let control = tokio::task::spawn_blocking(move || {
+        let registry = build_registry(&cfg)?;
+        Ok::<_, StartError>(Arc::new(Control::start_shared(
+            registry,
+            &row,
+            cfg.active_plugin.clone(),
+            cfg.fallback.clone(),
+        )))
+    })
+    .await
+    .map_err(|error| StartError::Panicked {
+        task: "plugin loading",
+        error,
+    })??;
+    Ok((log, control, pg, me))
+}
+
 /// Opens the delivery log (blocking file work, off the runtime). An
 /// unwritable database does not stop the server; see `deliverylog`.
 async fn open_log(config: &Config) -> Result<DeliveryLog, StartError> {
@@ -246,16 +284,26 @@ impl Server {
         if let Ok(dir) = std::fs::canonicalize(&config.plugin_dir) {
             config.plugin_dir = dir;
         }
-        // Before the plugins are activated: the log's database holds the
-        // active plugin chosen through the API.
-        let log = open_log(&config).await?;
-        let (cfg, for_control) = (config.clone(), log.clone());
-        let control = tokio::task::spawn_blocking(move || build_control(&cfg, for_control))
-            .await
-            .map_err(|error| StartError::Panicked {
-                task: "plugin loading",
-                error,
-            })??;
+        let (log, control, joining) = match config.store.clone() {
+            StoreKind::Sqlite => {
+                // Before the plugins are activated: the log's database holds
+                // the active plugin chosen through the API.
+                let log = open_log(&config).await?;
+                let (cfg, for_control) = (config.clone(), log.clone());
+                let control =
+                    tokio::task::spawn_blocking(move || build_control(&cfg, for_control))
+                        .await
+                        .map_err(|error| StartError::Panicked {
+                            task: "plugin loading",
+                            error,
+                        })??;
+                (log, control, None)
+            }
+            StoreKind::Postgres(url) => {
+                let (log, control, pg, me) = start_shared(&config, &url).await?;
+                (log, control, Some((pg, me)))
+            }
+        };
         // Before the first request, so `GET /metrics` lists every metric's help.
         crate::metrics::handle();
         let listener =
@@ -269,6 +317,7 @@ impl Server {
             addr: config.listen,
             error,
         })?;
+        let fleet = joining.map(|(pg, me)| Fleet::start(pg, me, control.clone()));
         let state = Arc::new(AppState::new(
             config,
             control,
@@ -276,7 +325,7 @@ impl Server {
             rules,
             log,
             self_url(addr),
-            None,
+            fleet,
         ));
         let watcher = if state.config.watch.enabled {
             let w = crate::watcher::start(state.control.clone(), &state.config)
@@ -326,6 +375,9 @@ impl Server {
         // ends by its vendor deadline.
         self.state.attempts.close();
         self.state.attempts.wait().await;
+        if let Some(fleet) = &self.state.fleet {
+            fleet.leave().await;
+        }
         self.state.log.close().await;
     }
 

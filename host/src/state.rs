@@ -44,6 +44,9 @@ pub struct AppState {
     pub console: Sessions,
     /// The shared PostgreSQL store (none with `store = "sqlite"`).
     pub store: Option<crate::store::Postgres>,
+    /// This instance's part in the fleet sharing that store (none with
+    /// SQLite).
+    pub fleet: Option<crate::fleet::Fleet>,
     /// Send attempts in flight, detached from their callers' connections;
     /// shutdown waits for them before closing the log.
     pub attempts: TaskTracker,
@@ -63,8 +66,9 @@ impl AppState {
         rules: Rules,
         log: DeliveryLog,
         host_url: String,
-        store: Option<crate::store::Postgres>,
+        fleet: Option<crate::fleet::Fleet>,
     ) -> AppState {
+        let store = fleet.as_ref().map(|f| f.store().clone());
         // The guard reads its stored safe list and backoffs here: two small
         // reads at start, before the server takes traffic.
         let guard = Arc::new(Guard::start(&config.guard, &log));
@@ -87,6 +91,7 @@ impl AppState {
             idempotency,
             log,
             store,
+            fleet,
             attempts: TaskTracker::new(),
         }
     }

@@ -19,6 +19,7 @@ use super::error::ApiError;
 use super::messages::read_body;
 use super::screen::{self, peer_ip, Peer};
 use crate::control::{FallbackError, Source, Swap};
+use crate::fleet::FleetError;
 use crate::deliverylog::time::format_rfc3339;
 use crate::inbound;
 use crate::plugins::{retained_count, ActivateError};
@@ -43,6 +44,8 @@ pub async fn list(State(state): State<Arc<AppState>>) -> Json<Value> {
         "active_since": choice.map(|c| format_rfc3339(c.since_ms)),
         "fallback": *state.control.fallback(),
         "fallback_source": fallback_choice.map(|c| c.source),
+        "config_generation": state.control.generation(),
+        "instance": state.fleet.as_ref().map(|f| f.identity().id.clone()),
         "circuits": circuits,
         "plugins": plugins,
         "retained_libraries": retained_count(),
@@ -87,6 +90,10 @@ pub async fn set_fallback(
                 "expected {\"fallback\": [\"<plugin>\", ...]}",
             )
         })?;
+    if let Some(fleet) = &state.fleet {
+        fleet.swap_fallback(names).await.map_err(fleet_error)?;
+        return Ok(Json(fallback_body(&state)));
+    }
     let control = state.control.clone();
     let result = tokio::task::spawn_blocking(move || control.swap_fallback(names))
         .await
@@ -123,31 +130,73 @@ pub async fn activate(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let body = read_body(&state, body)?;
-    let name = serde_json::from_slice::<Value>(&body)
+    let request = serde_json::from_slice::<ActivateRequest>(&body)
         .ok()
-        .and_then(|v| v.get("name").and_then(Value::as_str).map(str::to_owned))
-        .filter(|n| !n.is_empty())
+        .filter(|r| !r.name.is_empty())
         .ok_or_else(|| {
             ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "invalid_json",
-                "expected {\"name\": \"<plugin>\"}",
+                "expected {\"name\": \"<plugin>\"} (and, with a shared store, optionally \"force\": true)",
             )
         })?;
-    swap(&state, name).await.map(|swap| {
-        Json(json!({
-            "active": swap.activation.name,
-            "generation": swap.activation.generation,
-            "previous": swap.previous,
-            "source": Source::Api,
-            "since": format_rfc3339(swap.since_ms),
-        }))
-    })
+    let swapped = match (&state.fleet, request.force) {
+        (Some(fleet), force) => fleet
+            .swap(&request.name, force)
+            .await
+            .map_err(fleet_error)?,
+        (None, _) => swap(&state, request.name).await?,
+    };
+    Ok(Json(json!({
+        "active": swapped.activation.name,
+        "generation": swapped.activation.generation,
+        "config_generation": state.control.generation(),
+        "previous": swapped.previous,
+        "source": Source::Api,
+        "since": format_rfc3339(swapped.since_ms),
+    })))
 }
 
-/// Makes `name` the active plugin through [`crate::control::Control::swap`]
-/// (source `api`): the one swap the JSON API and the console share.
+/// `PUT /api/v1/active-plugin`'s body.
+#[derive(Debug, serde::Deserialize)]
+struct ActivateRequest {
+    name: String,
+    /// With a shared store: activate even when live instances lack it.
+    #[serde(default)]
+    force: bool,
+}
+
+/// The answer to a fleet change that was not made.
+fn fleet_error(e: FleetError) -> ApiError {
+    let message = e.to_string();
+    match e {
+        FleetError::Activate(e) => activate_error(e),
+        FleetError::Lacking { plugin, instances } => ApiError::new(
+            StatusCode::CONFLICT,
+            "plugin_missing_on_instances",
+            message,
+        )
+        .detail("plugin", plugin)
+        .detail("instances", instances),
+        FleetError::NotApplied { .. } => {
+            ApiError::new(StatusCode::CONFLICT, "not_applied", message)
+        }
+        FleetError::Duplicate(_) => {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_fallback", message)
+        }
+        FleetError::Store(_) => {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", message)
+        }
+    }
+}
+
+/// Makes `name` the active plugin (source `api`): through the fleet with a
+/// shared store, else [`crate::control::Control::swap`]. The one swap the
+/// JSON API and the console share.
 pub(crate) async fn swap(state: &AppState, name: String) -> Result<Swap, ApiError> {
+    if let Some(fleet) = &state.fleet {
+        return fleet.swap(&name, false).await.map_err(fleet_error);
+    }
     let control = state.control.clone();
     // Blocking: the swap is stored in the delivery log's database.
     tokio::task::spawn_blocking(move || control.swap(&name))

@@ -16,6 +16,7 @@ mod chain;
 mod error;
 pub(crate) mod guard;
 mod health;
+mod instances;
 pub(crate) mod logs;
 mod messages;
 mod metrics_route;
@@ -64,6 +65,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(admin::fallback).put(admin::set_fallback),
         )
         .route("/api/v1/logs", get(logs::list))
+        .route("/api/v1/instances", get(instances::list))
         .route("/api/v1/guard", get(guard::overview))
         .route(
             "/api/v1/guard/numbers/{number}",

@@ -51,6 +51,10 @@ enum Command {
     Activate {
         /// Plugin name.
         name: String,
+        /// With a shared store: activate even when some live instance lacks
+        /// the plugin (those keep serving what they serve and say so).
+        #[arg(long)]
+        force: bool,
         #[command(flatten)]
         remote: RemoteArgs,
     },
@@ -291,8 +295,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Activate { name, remote } => {
-            let payload = serde_json::json!({ "name": name });
+        Command::Activate {
+            name,
+            force,
+            remote,
+        } => {
+            let payload = serde_json::json!({ "name": name, "force": force });
             let body = runtime()?.block_on(admin_call(
                 &remote,
                 reqwest::Method::PUT,
@@ -305,6 +313,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 body["generation"],
                 body["previous"].as_str().unwrap_or("none")
             );
+            if let Some(generation) = body["config_generation"].as_i64() {
+                println!("every instance sharing the store applies it: config generation {generation} (GET /api/v1/instances shows who has)");
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Guard {

@@ -13,14 +13,17 @@
 //! ([`control`], [`listen`]), the instances' heartbeats ([`instances`]), the
 //! guard's shared counters and safe list, the idempotency keys.
 
+pub mod control;
 pub mod health;
+pub mod instances;
+pub mod listen;
 pub mod migrations;
 pub mod postgres;
 
 use std::fmt;
 
 pub use health::Health;
-pub use postgres::{Postgres, StoreError};
+pub use postgres::{Postgres, StoreError, Topic};
 
 /// `store` in the configuration: which store keeps the log and the state.
 #[derive(Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
