@@ -375,7 +375,14 @@ impl Control {
             return false;
         };
         let mut state = self.lock();
-        if row.generation <= generation.load(Ordering::Acquire) {
+        let applied = generation.load(Ordering::Acquire);
+        // The generation applied again when its plugin could not be
+        // activated then (its file arrived since, say): the follower's
+        // periodic re-read retries it.
+        let missed = row.generation == applied
+            && row.active.is_some()
+            && self.registry.active_name() != row.active;
+        if row.generation < applied || (row.generation == applied && !missed) {
             return false;
         }
         let active_choice = Choice {

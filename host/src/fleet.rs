@@ -32,6 +32,9 @@ use crate::store::control::{self as control_row, Change, ControlRow};
 use crate::store::instances::{self, Instance, InstancePlugin};
 use crate::store::{listen, Postgres, StoreError, Topic};
 
+/// How often the follower re-reads the control row without being told to.
+const REREAD_EVERY: Duration = Duration::from_secs(10);
+
 /// How long an admin change or a control read may wait for the database.
 const CHANGE_WITHIN: Duration = Duration::from_secs(2);
 
@@ -320,10 +323,12 @@ pub fn describe(me: &Identity, control: &Control) -> Instance {
 async fn follow(pg: Postgres, control: Arc<Control>) {
     let mut topics = pg.subscribe();
     loop {
-        match topics.recv().await {
-            Ok(Topic::Control | Topic::Reconnected) | Err(RecvError::Lagged(_)) => {}
-            Ok(Topic::SafeList) => continue,
-            Err(RecvError::Closed) => return,
+        // Notifications carry changes; the periodic re-read is only a
+        // safety net (a plugin file that arrived after its activation).
+        match tokio::time::timeout(REREAD_EVERY, topics.recv()).await {
+            Ok(Ok(Topic::Control | Topic::Reconnected) | Err(RecvError::Lagged(_))) | Err(_) => {}
+            Ok(Ok(Topic::SafeList)) => continue,
+            Ok(Err(RecvError::Closed)) => return,
         }
         let row = pg
             .within("reading the control state", CHANGE_WITHIN, |c| async move {

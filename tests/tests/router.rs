@@ -108,6 +108,7 @@ async fn every_route_answers_only_its_own_group() {
             404,
         ),
         ("GET", "/api/v1/logs", None, Group::Admin, 404),
+        ("GET", "/api/v1/instances", None, Group::Admin, 200),
         ("GET", "/metrics", None, Group::Admin, 200),
         ("GET", "/sandbox/messages", None, Group::Admin, 200),
         ("DELETE", "/sandbox/messages", None, Group::Admin, 200),
@@ -244,6 +245,21 @@ async fn health_is_open_and_says_that_no_plugin_serves() {
     assert_eq!(status, 200);
     assert_eq!(
         answer,
-        json!({"status": "no_active_plugin", "active_plugin": null, "generation": null})
+        json!({
+            "status": "no_active_plugin", "active_plugin": null, "generation": null,
+            "store": "sqlite", "store_status": "ok", "config_generation": null, "instance": null,
+        })
     );
+}
+
+#[tokio::test]
+async fn with_sqlite_the_instances_are_this_one() {
+    let app = router(with_tokens());
+    let (status, answer) = call(&app, "GET", "/api/v1/instances", Some(ADMIN), None).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["store"], "sqlite", "{answer}");
+    let instances = answer["instances"].as_array().expect("a list");
+    assert_eq!(instances.len(), 1, "{answer}");
+    assert_eq!(instances[0]["id"], answer["instance"], "{answer}");
+    assert_eq!(instances[0]["plugins"], json!([]), "no plugin loaded here");
 }

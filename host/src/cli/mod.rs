@@ -58,6 +58,16 @@ enum Command {
         #[command(flatten)]
         remote: RemoteArgs,
     },
+    /// List the instances that share a running server's store, with their
+    /// plugins and the config generation each serves (calls
+    /// `GET /api/v1/instances`).
+    Instances {
+        #[command(flatten)]
+        remote: RemoteArgs,
+        /// Print the raw JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show a running server's delivery log, newest first (calls `GET /api/v1/logs`).
     Logs(LogsArgs),
     /// The abuse guard of a running server: status, a number, reset, safe list.
@@ -318,6 +328,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Instances { remote, json } => {
+            let body = runtime()?.block_on(admin_call(
+                &remote,
+                reqwest::Method::GET,
+                "/api/v1/instances",
+                None,
+            ))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&body)?);
+            } else {
+                print_instances(&body);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Guard {
             command,
             remote,
@@ -538,6 +562,38 @@ async fn send(config: Config, args: SendArgs) -> anyhow::Result<ExitCode> {
         Err(e) => {
             println!("failed: {e}");
             Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// `phonehook instances` as a table: one line per instance, then its plugins.
+fn print_instances(body: &serde_json::Value) {
+    println!(
+        "store: {}{}",
+        body["store"].as_str().unwrap_or("?"),
+        match body["converged"].as_bool() {
+            Some(true) => ", every instance serves the newest config generation",
+            Some(false) => ", NOT converged: some instance serves an older config generation",
+            None => "",
+        }
+    );
+    for i in body["instances"].as_array().into_iter().flatten() {
+        println!(
+            "{}  {}  generation {}  active {}  heartbeat {}",
+            i["name"].as_str().unwrap_or("?"),
+            i["id"].as_str().unwrap_or("?"),
+            i["config_generation"],
+            i["active"].as_str().unwrap_or("none"),
+            i["heartbeat"].as_str().unwrap_or("?"),
+        );
+        for p in i["plugins"].as_array().into_iter().flatten() {
+            let sha = p["sha256"].as_str().unwrap_or("");
+            println!(
+                "    {} {}  sha256 {}",
+                p["name"].as_str().unwrap_or("?"),
+                p["version"].as_str().unwrap_or("?"),
+                sha.get(..12).unwrap_or(sha),
+            );
         }
     }
 }
