@@ -121,6 +121,7 @@ pub async fn active(State(state): State<Arc<AppState>>) -> Json<Value> {
         "version": active.as_ref().map(|a| a.generation.info.version.clone()),
         "source": choice.map(|c| c.source),
         "since": choice.map(|c| format_rfc3339(c.since_ms)),
+        "config_generation": state.control.generation(),
     }))
 }
 
