@@ -43,9 +43,9 @@ pub async fn show(
         (active_plugin(&state))
         (traffic(&state).await)
         // Later sections go here, each from the function its JSON route
-        // uses, once that exists: the fallback chain, circuit states,
-        // instances (see the module docs).
+        // uses, once that exists: the fallback chain, circuit states.
         (guard(&state))
+        (instances(&state).await)
     };
     Page::ok(layout(
         "Overview",
@@ -118,6 +118,47 @@ fn guard(state: &AppState) -> Markup {
                 p.error { "The abuse guard is off (guard.enabled = false): every valid number is sent to the vendor." }
             }
             p { a href="/console/guard" { "Rules, one number, the safe list" } }
+        }
+    }
+}
+
+/// With a shared store: the live instances as `GET /api/v1/instances`
+/// lists them (`Fleet::instances`), and whether they serve one generation.
+async fn instances(state: &AppState) -> Markup {
+    let Some(fleet) = &state.fleet else {
+        return html! {};
+    };
+    let degraded = fleet.store().health().is_degraded();
+    let listed = fleet.instances().await;
+    html! {
+        section #instances {
+            h2 { "Instances sharing the store" }
+            @if degraded {
+                p.error { "This instance cannot reach the shared store: it serves its last known configuration." }
+            }
+            @match listed {
+                Ok(live) => {
+                    @let newest = live.iter().map(|i| i.generation).max().unwrap_or(0);
+                    table {
+                        thead { tr { th { "Name" } th { "Id" } th { "Active plugin" } th { "Config generation" } th { "Plugins" } } }
+                        tbody {
+                            @for i in &live {
+                                tr {
+                                    td { (i.name) }
+                                    td { code { (i.id) } }
+                                    td { (i.active.as_deref().unwrap_or("none")) }
+                                    td {
+                                        (i.generation)
+                                        @if i.generation != newest { " " span.error { "(behind)" } }
+                                    }
+                                    td { (i.plugins.iter().map(|p| format!("{} {}", p.name, p.version)).collect::<Vec<_>>().join(", ")) }
+                                }
+                            }
+                        }
+                    }
+                }
+                Err(error) => p.error { "The instances could not be listed: " (error) },
+            }
         }
     }
 }
