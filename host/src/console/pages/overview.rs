@@ -9,7 +9,7 @@
 //! once it exists (nothing is shown for them until then):
 //! - the fallback chain (which plugin serves when the active one fails);
 //! - circuit breaker states per plugin;
-//! - instances (other phonehook processes sharing the log).
+//! - instances sharing the store: shown with a shared store ([`instances`]).
 //!
 //! Each gets a function here beside [`active_plugin`] and [`traffic`], fed
 //! by the same function its JSON API route uses.
