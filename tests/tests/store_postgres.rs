@@ -439,3 +439,41 @@ async fn an_outage_drops_and_counts_then_writing_resumes() {
     );
     log.close().await;
 }
+
+/// Retention deletes what is older than `retention_days` when the log opens
+/// (before its first batch, so a flush sees it done), whoever wrote it.
+#[tokio::test]
+async fn retention_deletes_old_events_at_start() {
+    let cluster = cluster().await;
+    let pg = connect(&cluster.create_database("retention")).await;
+    let keep_all = LogConfig {
+        retention_days: 0,
+        recipient_hash_key: Some(KEY.to_owned()),
+        ..LogConfig::default()
+    };
+    let log = DeliveryLog::open_postgres(&keep_all, &pg)
+        .await
+        .expect("PostgreSQL log opens");
+    let day = 86_400_000;
+    let now = phonehook::deliverylog::time::now_ms();
+    for (i, age_days) in [45, 31, 2, 0].into_iter().enumerate() {
+        log.record(event(&log, i as i64, now - age_days * day));
+    }
+    log.close().await;
+    assert_eq!(log.stats().written, 4);
+
+    let log = DeliveryLog::open_postgres(
+        &LogConfig {
+            retention_days: 30,
+            ..keep_all
+        },
+        &pg,
+    )
+    .await
+    .expect("PostgreSQL log opens again");
+    log.flush().await.expect("flush");
+    let page = log.query(Query::default()).await.expect("query");
+    let ids: Vec<&str> = page.events.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(ids, ["ev_0003", "ev_0002"]);
+    log.close().await;
+}

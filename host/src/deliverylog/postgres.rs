@@ -16,7 +16,9 @@
 //!   minute; the writer never retries a batch, so the queue behind it moves
 //!   on as soon as the limit passes. The next batch simply tries again on
 //!   whatever connection the pool has then.
-//! - Retention runs in a task of its own: PostgreSQL's row locks let it
+//! - Retention runs once at start in the writer task, before the first
+//!   batch (so, as with SQLite, a flush after opening sees it done), then
+//!   every interval in a task of its own: PostgreSQL's row locks let it
 //!   delete while the writer inserts. Every instance runs it; repeated
 //!   deletes of the same old rows are harmless.
 //!
@@ -250,6 +252,9 @@ impl Worker {
     /// then answers. The queue is FIFO, so a flush is answered only after
     /// every event accepted before it.
     async fn run(mut self) {
+        if self.settings.retention_days > 0 {
+            retain(&self.pg, self.settings.retention_days).await;
+        }
         let mut batch: Vec<Event> = Vec::new();
         let mut deadline: Option<Instant> = None;
         loop {
@@ -367,31 +372,38 @@ async fn copy(client: Object, batch: &[Event]) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Deletes events older than `days`, now and then every `interval`, until
-/// aborted. A failure is logged and tried again at the next interval.
+/// Deletes events older than `days` every `interval` (the first run is the
+/// writer's, at start), until aborted.
 async fn apply_retention(pg: Postgres, days: u32, interval: Duration) {
-    let statement = sql::numbered(retention::DELETE_CHUNK);
     loop {
-        match purge(&pg, &statement, days).await {
-            Ok(0) => {}
-            Ok(deleted) => tracing::info!(
-                deleted,
-                retention_days = days,
-                "delivery log retention applied"
-            ),
-            Err(error) => tracing::warn!(error = %error,
-                "delivery log retention failed; retrying at the next interval"),
-        }
         tokio::time::sleep(interval).await;
+        retain(&pg, days).await;
     }
 }
 
-/// One retention run, in chunks so that no statement holds many row locks
-/// for long.
-async fn purge(pg: &Postgres, statement: &str, days: u32) -> Result<u64, StoreError> {
+/// One retention run. A failure is logged and tried again at the next
+/// interval.
+async fn retain(pg: &Postgres, days: u32) {
+    match purge(pg, days).await {
+        Ok(0) => {}
+        Ok(deleted) => tracing::info!(
+            deleted,
+            retention_days = days,
+            "delivery log retention applied"
+        ),
+        Err(error) => tracing::warn!(error = %error,
+            "delivery log retention failed; retrying at the next interval"),
+    }
+}
+
+/// Deletes events older than `days`, in chunks so that no statement holds
+/// many row locks for long; returns how many.
+async fn purge(pg: &Postgres, days: u32) -> Result<u64, StoreError> {
     let Some(cutoff) = retention::cutoff(days, time::now_ms()) else {
         return Ok(0);
     };
+    let statement = sql::numbered(retention::DELETE_CHUNK);
+    let statement = statement.as_str();
     let chunk = retention::CHUNK;
     let mut deleted = 0;
     loop {

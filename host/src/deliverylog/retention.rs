@@ -1,7 +1,8 @@
 //! Retention: events older than `retention_days` are deleted at start-up and
-//! then every [`INTERVAL`] — on SQLite by the writer thread, on PostgreSQL
-//! by a task of its own (row locks let it delete while the writer inserts;
-//! several instances may each do it, which only repeats harmless deletes).
+//! then every [`INTERVAL`] — on SQLite by the writer thread; on PostgreSQL
+//! by the writer task at start-up and then by a task of its own (row locks
+//! let it delete while the writer inserts; several instances may each do
+//! it, which only repeats harmless deletes).
 //!
 //! On SQLite the writer does it (not a task of its own) because SQLite has one writer
 //! at a time: a second connection deleting would make the writer's inserts
