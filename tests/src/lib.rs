@@ -11,6 +11,8 @@
 //!   records every request it receives.
 //! - [`inprocess`] — the host's router without a socket, driven with
 //!   `oneshot`, for what the HTTP surface decides by itself.
+//! - [`postgres::PgCluster`] — a throwaway PostgreSQL server of a test's
+//!   own, for the shared store (`store = "postgres://…"`).
 
 pub mod arrival;
 pub mod contract;
@@ -21,6 +23,7 @@ pub mod load;
 pub mod mock;
 pub mod mocks;
 pub mod plugins;
+pub mod postgres;
 pub mod served;
 
 pub use host::{Host, HostBuilder};

@@ -1,14 +1,34 @@
-//! The delivery log: one event per send attempt, in an embedded SQLite
-//! database, so an admin whose user says "I never got the code" can find out
-//! why (`GET /api/v1/logs`, `phonehook logs`).
+//! The delivery log: one event per send attempt, so an admin whose user
+//! says "I never got the code" can find out why (`GET /api/v1/logs`,
+//! `phonehook logs`).
+//!
+//! # Where events are stored
+//!
+//! - `store = "sqlite"` (the default): an embedded SQLite file at
+//!   `log.path`, written by one process ([`DeliveryLog::open`]).
+//! - `store = "postgres://…"`: the `events` table of the PostgreSQL
+//!   database every instance shares (created by the store's migration
+//!   `0002_log.sql`; [`DeliveryLog::open_postgres`], module [`postgres`]).
+//!   `log.path` is ignored; every instance writes into and reads from the
+//!   one table, so `GET /api/v1/logs` on any instance shows the whole
+//!   fleet's attempts.
+//!
+//! Both keep the same columns and answer the same queries the same way: the
+//! event model ([`event`]), the column mapping ([`row`]), the filters and
+//! cursors ([`query`]), the per-minute counts ([`rate`]) and retention are
+//! written once; only the queue, the writer and the statement dialect differ
+//! ([`sql`] renumbers parameters for PostgreSQL).
 //!
 //! - [`event`]: the [`Event`] (Auth0's `gd_send_sms`, `gd_send_sms_failure`,
 //!   `gd_send_voice`, `gd_send_voice_failure`) and the [`Pending`] builder the
 //!   send path fills in.
-//! - [`writer`]: the bounded queue and the thread that writes batches.
+//! - [`writer`]: the bounded queue and the thread that writes batches
+//!   (SQLite); [`postgres`]: the queue, the task that `COPY`s batches, and
+//!   the reads (PostgreSQL).
 //! - [`connection`]: the one connection the writer, queries and
 //!   [`DeliveryLog::with_connection`] share (why one: exclusive locking).
-//! - [`row`]: the `events` row both ways (columns, insert, read).
+//! - [`row`]: the `events` row both ways (columns, insert, read), for both
+//!   stores; [`sql`]: the value type both drivers bind.
 //! - [`query`]: filters, newest-first pages, cursors.
 //! - [`rate`]: attempts per minute by outcome (the console's chart).
 //! - [`schema`], [`retention`]: tables and migrations; deleting old events.
@@ -43,7 +63,8 @@
 //! and matched against `HMAC-SHA256(key, e164)`. The key is
 //! `log.recipient_hash_key` from the configuration when set; otherwise a
 //! random 32-byte key generated on first use and kept in the database's
-//! `meta` table. **Choose a configured key when the database file may leave
+//! `meta` table (SQLite's file, or with PostgreSQL the shared database's
+//! `meta` table, so that every instance hashes alike). **Choose a configured key when the database file may leave
 //! the host:** a number has few enough unknown digits that anyone holding
 //! the file *and* the key can recover it by trying every candidate, so a key
 //! kept only in the file stops casual reading, not a determined reader. A
@@ -52,7 +73,11 @@
 //!
 //! # Failure behaviour
 //!
-//! Recording never blocks or fails a send. When the database cannot be
+//! Recording never blocks or fails a send, whichever the store.
+//!
+//! ## On SQLite
+//!
+//! When the database cannot be
 //! written (locked, read-only, disk full) the batch is dropped, counted in
 //! [`Stats`] and `phonehook_log_events_dropped_total`, logged at most once a
 //! minute, and the next batch tries again on a fresh connection. A file that
@@ -66,16 +91,32 @@
 //! (`sqlite3`, a backup script, a second server on the same `log.path`)
 //! cannot open it. Read it through `GET /api/v1/logs` or `phonehook logs`,
 //! or stop the server first.
+//!
+//! ## On PostgreSQL
+//!
+//! The queue is a bounded channel; a full queue drops and counts
+//! (`queue_full`). Each batch is one `COPY`, given at most [`postgres::WRITE_LIMIT`] (pool wait
+//! included). When the database is down, unreachable or too slow the batch
+//! is dropped and counted (`write_failed`), the store is marked degraded
+//! ([`crate::store::Health`], `/healthz`), a warning is logged at most once
+//! a minute, and the next batch tries again — nothing is retried or kept
+//! back, so a long outage loses the events of that outage and nothing
+//! else. Queries fail with [`LogError::Store`] while the database is away.
+//! [`DeliveryLog::close`] writes everything accepted before it returns (or
+//! drops and counts what the database refuses). [`DeliveryLog::with_connection`]
+//! is SQLite's alone ([`LogError::NotSqlite`]).
 
 pub mod connection;
 pub mod control;
 pub mod event;
 pub mod guard_state;
+pub mod postgres;
 pub mod query;
 pub mod rate;
 pub mod retention;
 pub mod row;
 pub mod schema;
+pub mod sql;
 pub mod time;
 pub mod writer;
 
@@ -86,6 +127,8 @@ use std::time::Duration;
 use phonehook_plugin_api::Message;
 use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
+
+use crate::store::{Postgres, StoreError};
 
 pub use event::{Event, EventType, Failure, FailureSource, Pending, RecipientHasher};
 pub use query::{Filter, Page, Query, QueryError, RecipientFilter, DEFAULT_LIMIT, MAX_LIMIT};
@@ -99,7 +142,8 @@ pub struct LogConfig {
     /// Whether send attempts are recorded.
     pub enabled: bool,
     /// The SQLite database file (created if missing; a `-wal` file appears
-    /// next to it while the server runs).
+    /// next to it while the server runs). Ignored with `store =
+    /// "postgres://…"`: the events go to the shared database.
     pub path: PathBuf,
     /// Events older than this many days are deleted (0 keeps everything).
     pub retention_days: u32,
@@ -131,13 +175,19 @@ impl Default for LogConfig {
 impl LogConfig {
     /// Checks the values that cannot work.
     pub fn validate(&self) -> Result<(), LogError> {
+        self.check(true)
+    }
+
+    /// [`LogConfig::validate`], with `log.path` only checked when the log
+    /// is a file (`sqlite`).
+    fn check(&self, sqlite: bool) -> Result<(), LogError> {
         let problem = if self.queue_capacity == 0 {
             "log.queue_capacity must be at least 1"
         } else if self.batch_size == 0 {
             "log.batch_size must be at least 1"
         } else if self.flush_interval_ms == 0 {
             "log.flush_interval_ms must be at least 1"
-        } else if self.enabled && self.path.as_os_str().is_empty() {
+        } else if sqlite && self.enabled && self.path.as_os_str().is_empty() {
             "log.path must name a file"
         } else if self
             .recipient_hash_key
@@ -207,9 +257,26 @@ pub enum LogError {
     /// A query could not be read.
     #[error(transparent)]
     Query(#[from] QueryError),
+    /// The PostgreSQL store failed: unreachable, too slow, or a statement
+    /// was refused.
+    #[error("delivery log: {0}")]
+    Store(#[from] StoreError),
+    /// A stored row this build cannot read (written by a newer phonehook).
+    #[error("delivery log row cannot be read: {0}")]
+    BadRow(String),
+    /// [`DeliveryLog::with_connection`] on a log kept in PostgreSQL: there
+    /// is no SQLite connection, and state kept next to the events lives in
+    /// the shared store's own tables instead.
+    #[error("the delivery log is kept in PostgreSQL, not SQLite: it has no SQLite connection")]
+    NotSqlite,
 }
 
 impl LogError {
+    /// A failed PostgreSQL statement.
+    fn postgres(source: tokio_postgres::Error) -> LogError {
+        LogError::Store(StoreError::Statement(source))
+    }
+
     fn database(path: &Path, source: rusqlite::Error) -> LogError {
         LogError::Database {
             path: path.to_path_buf(),
@@ -233,17 +300,27 @@ pub struct DeliveryLog {
     inner: Option<Arc<Inner>>,
 }
 
-struct Inner {
-    path: PathBuf,
-    writer: writer::Writer,
-    shared: Arc<connection::Shared>,
+/// Where an enabled log keeps its events.
+enum Inner {
+    /// The embedded file: its writer thread and its one connection.
+    Sqlite {
+        path: PathBuf,
+        writer: writer::Writer,
+        shared: Arc<connection::Shared>,
+    },
+    /// The shared database.
+    Postgres(postgres::PgLog),
 }
 
 impl std::fmt::Debug for DeliveryLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DeliveryLog")
-            .field("path", &self.inner.as_ref().map(|i| &i.path))
-            .finish_non_exhaustive()
+        let mut d = f.debug_struct("DeliveryLog");
+        match self.inner.as_deref() {
+            Some(Inner::Sqlite { path, .. }) => d.field("path", path),
+            Some(Inner::Postgres(_)) => d.field("store", &"postgres"),
+            None => d.field("enabled", &false),
+        };
+        d.finish_non_exhaustive()
     }
 }
 
@@ -274,11 +351,42 @@ impl DeliveryLog {
         let writer = writer::Writer::start(settings, shared.clone())?;
         Ok(DeliveryLog {
             hasher: RecipientHasher::new(&key),
-            inner: Some(Arc::new(Inner {
+            inner: Some(Arc::new(Inner::Sqlite {
                 path: config.path.clone(),
                 writer,
                 shared,
             })),
+        })
+    }
+
+    /// Opens the log in the shared PostgreSQL database (`store =
+    /// "postgres://…"`; `pg` has applied the schema) and starts its writer
+    /// task. `log.path` is ignored. Recipients are hashed with the key every
+    /// instance shares (`log.recipient_hash_key`, else the one kept in the
+    /// database's `meta` table), so any instance finds any instance's
+    /// events by full number. Fails only when that key must be read and the
+    /// database does not answer; once open, an unreachable database drops
+    /// and counts events (see the module docs).
+    pub async fn open_postgres(config: &LogConfig, pg: &Postgres) -> Result<DeliveryLog, LogError> {
+        config.check(false)?;
+        if !config.enabled {
+            return Ok(DeliveryLog::disabled());
+        }
+        let configured = config.recipient_hash_key.as_deref().map(str::as_bytes);
+        let key = pg.recipient_key(configured).await?;
+        let settings = postgres::Settings {
+            queue_capacity: config.queue_capacity,
+            batch_size: config.batch_size,
+            flush_interval: Duration::from_millis(config.flush_interval_ms),
+            retention_days: config.retention_days,
+            retention_interval: retention::INTERVAL,
+        };
+        Ok(DeliveryLog {
+            hasher: RecipientHasher::new(&key),
+            inner: Some(Arc::new(Inner::Postgres(postgres::PgLog::start(
+                pg.clone(),
+                settings,
+            )))),
         })
     }
 
@@ -309,15 +417,18 @@ impl DeliveryLog {
 
     /// Queues `event` for writing. Never blocks; see [`writer::Writer::record`].
     pub fn record(&self, event: Event) {
-        if let Some(inner) = &self.inner {
-            inner.writer.record(event);
+        match self.inner.as_deref() {
+            Some(Inner::Sqlite { writer, .. }) => writer.record(event),
+            Some(Inner::Postgres(pg)) => pg.record(event),
+            None => {}
         }
     }
 
     /// Waits until everything recorded so far is written (or dropped).
     pub async fn flush(&self) -> Result<(), LogError> {
-        match &self.inner {
-            Some(inner) => inner.writer.flush().await,
+        match self.inner.as_deref() {
+            Some(Inner::Sqlite { writer, .. }) => writer.flush().await,
+            Some(Inner::Postgres(pg)) => pg.flush().await,
             None => Ok(()),
         }
     }
@@ -327,32 +438,37 @@ impl DeliveryLog {
     /// dropped and counted; queries still work, each on a connection of its
     /// own.
     pub async fn close(&self) {
-        if let Some(inner) = &self.inner {
-            inner.writer.close().await;
-            let shared = inner.shared.clone();
-            // Waits for a query that holds the connection.
-            let _ = tokio::task::spawn_blocking(move || shared.close()).await;
+        match self.inner.as_deref() {
+            Some(Inner::Sqlite { writer, shared, .. }) => {
+                writer.close().await;
+                let shared = shared.clone();
+                // Waits for a query that holds the connection.
+                let _ = tokio::task::spawn_blocking(move || shared.close()).await;
+            }
+            Some(Inner::Postgres(pg)) => pg.close().await,
+            None => {}
         }
     }
 
     /// Counts since the log was opened (all zero when disabled).
     pub fn stats(&self) -> Stats {
-        self.inner
-            .as_ref()
-            .map(|i| i.writer.stats())
-            .unwrap_or_default()
+        match self.inner.as_deref() {
+            Some(Inner::Sqlite { writer, .. }) => writer.stats(),
+            Some(Inner::Postgres(pg)) => pg.stats(),
+            None => Stats::default(),
+        }
     }
 
     /// One page of events, newest first. Reads what has been written; call
     /// [`DeliveryLog::flush`] first to include events still queued.
     pub async fn query(&self, query: Query) -> Result<Page, LogError> {
         let inner = self.inner.as_ref().ok_or(LogError::Disabled)?.clone();
+        if let Inner::Postgres(pg) = &*inner {
+            return pg.query(&query, &self.hasher).await;
+        }
         let hasher = self.hasher.clone();
         tokio::task::spawn_blocking(move || {
-            inner
-                .shared
-                .read(|conn| query::run(conn, &query, &hasher).map_err(LogError::from))
-                .map_err(|e| e.at(&inner.path))
+            inner.sqlite(|conn| query::run(conn, &query, &hasher).map_err(LogError::from))
         })
         .await
         .map_err(|e| LogError::Task(e.to_string()))?
@@ -362,11 +478,11 @@ impl DeliveryLog {
     /// up to the one holding `now_ms` (see [`rate`]).
     pub async fn per_minute(&self, now_ms: i64, minutes: u32) -> Result<Vec<Minute>, LogError> {
         let inner = self.inner.as_ref().ok_or(LogError::Disabled)?.clone();
+        if let Inner::Postgres(pg) = &*inner {
+            return pg.per_minute(now_ms, minutes).await;
+        }
         tokio::task::spawn_blocking(move || {
-            inner
-                .shared
-                .read(|conn| rate::per_minute(conn, now_ms, minutes).map_err(LogError::from))
-                .map_err(|e| e.at(&inner.path))
+            inner.sqlite(|conn| rate::per_minute(conn, now_ms, minutes).map_err(LogError::from))
         })
         .await
         .map_err(|e| LogError::Task(e.to_string()))?
@@ -376,15 +492,32 @@ impl DeliveryLog {
     /// may have (see [`connection`]) — opening it first if needed. For state
     /// kept next to the events. Blocking, and it waits while the writer
     /// writes a batch: call it from `spawn_blocking` in async code.
+    /// SQLite only: a log in PostgreSQL answers [`LogError::NotSqlite`].
     pub fn with_connection<R>(
         &self,
         f: impl FnOnce(&mut Connection) -> rusqlite::Result<R>,
     ) -> Result<R, LogError> {
-        let inner = self.inner.as_ref().ok_or(LogError::Disabled)?;
-        inner
-            .shared
-            .with(|conn| f(conn).map_err(LogError::from))
-            .map_err(|e| e.at(&inner.path))
+        match self.inner.as_deref() {
+            Some(Inner::Sqlite { path, shared, .. }) => shared
+                .with(|conn| f(conn).map_err(LogError::from))
+                .map_err(|e| e.at(path)),
+            Some(Inner::Postgres(_)) => Err(LogError::NotSqlite),
+            None => Err(LogError::Disabled),
+        }
+    }
+}
+
+impl Inner {
+    /// Reads through the SQLite log's connection (see
+    /// [`connection::Shared::read`]).
+    fn sqlite<R>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<R, LogError>,
+    ) -> Result<R, LogError> {
+        match self {
+            Inner::Sqlite { path, shared, .. } => shared.read(f).map_err(|e| e.at(path)),
+            Inner::Postgres(_) => Err(LogError::NotSqlite),
+        }
     }
 }
 

@@ -6,11 +6,11 @@
 //! arrive. Cursors are opaque to callers: they are only valid for the same
 //! filters and may change format between versions.
 
-use rusqlite::types::Value;
-use rusqlite::{params_from_iter, Connection, Row};
+use rusqlite::{params_from_iter, Connection};
 use serde::{Deserialize, Serialize};
 
 use super::event::{Event, EventType, RecipientHasher};
+use super::sql::Val;
 use super::{row, time};
 use crate::e164;
 
@@ -257,44 +257,72 @@ fn parse_limit(value: &str) -> Result<u32, QueryError> {
     }
 }
 
-/// Runs `query`: one page plus the cursor for the next.
+/// The statement for one page of `query` and its parameters, in SQLite's
+/// `?` style (the PostgreSQL store renumbers them: `sql::numbered`). Both
+/// stores run this one statement, so a filter means the same in each.
+pub fn select(query: &Query, hasher: &RecipientHasher) -> (String, Vec<Val<'static>>) {
+    let (where_sql, mut args) = where_clause(query, hasher);
+    // One row more than asked says whether another page exists.
+    args.push(Val::Int(Some(i64::from(page_limit(query)) + 1)));
+    let sql = format!(
+        "SELECT {} FROM events {where_sql} ORDER BY time_ms DESC, seq DESC LIMIT ?",
+        row::COLUMNS
+    );
+    (sql, args)
+}
+
+fn page_limit(query: &Query) -> u32 {
+    query.limit.clamp(1, MAX_LIMIT)
+}
+
+/// The page [`select`]'s rows make (each as its `seq` and event).
+pub fn page(query: &Query, rows: Vec<(i64, Event)>) -> Page {
+    let limit = page_limit(query) as usize;
+    let mut rows: Vec<(Cursor, Event)> = rows
+        .into_iter()
+        .map(|(seq, event)| {
+            let cursor = Cursor {
+                time_ms: event.time_ms,
+                seq,
+            };
+            (cursor, event)
+        })
+        .collect();
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    let next_cursor = rows
+        .last()
+        .filter(|_| more)
+        .map(|(cursor, _)| cursor.encode());
+    Page {
+        events: rows.into_iter().map(|(_, event)| event).collect(),
+        next_cursor,
+    }
+}
+
+/// Runs `query` on SQLite: one page plus the cursor for the next.
 pub fn run(
     conn: &Connection,
     query: &Query,
     hasher: &RecipientHasher,
 ) -> Result<Page, rusqlite::Error> {
-    let (where_sql, mut args) = where_clause(query, hasher);
-    let limit = query.limit.clamp(1, MAX_LIMIT);
-    // One row more than asked says whether another page exists.
-    args.push(Value::Integer(i64::from(limit) + 1));
-    let sql = format!(
-        "SELECT {} FROM events {where_sql} ORDER BY time_ms DESC, seq DESC LIMIT ?",
-        row::COLUMNS
-    );
+    let (sql, args) = select(query, hasher);
     let mut stmt = conn.prepare(&sql)?;
-    let mut rows: Vec<(Cursor, Event)> = stmt
-        .query_map(params_from_iter(args), cursor_and_event)?
+    let rows: Vec<(i64, Event)> = stmt
+        .query_map(params_from_iter(args), |r| row::read(r))?
         .collect::<Result<_, _>>()?;
-    let more = rows.len() > limit as usize;
-    rows.truncate(limit as usize);
-    let next_cursor = rows
-        .last()
-        .filter(|_| more)
-        .map(|(cursor, _)| cursor.encode());
-    Ok(Page {
-        events: rows.into_iter().map(|(_, event)| event).collect(),
-        next_cursor,
-    })
+    Ok(page(query, rows))
 }
 
-fn where_clause(query: &Query, hasher: &RecipientHasher) -> (String, Vec<Value>) {
+/// The `WHERE` clause: the one place that knows what each filter means.
+fn where_clause(query: &Query, hasher: &RecipientHasher) -> (String, Vec<Val<'static>>) {
     let f = &query.filter;
     let mut conditions: Vec<String> = Vec::new();
-    let mut args: Vec<Value> = Vec::new();
+    let mut args: Vec<Val<'static>> = Vec::new();
     let mut equals = |column: &str, value: &Option<String>| {
         if let Some(value) = value {
             conditions.push(format!("{column} = ?"));
-            args.push(Value::Text(value.clone()));
+            args.push(Val::owned(value.clone()));
         }
     };
     equals("plugin", &f.plugin);
@@ -310,22 +338,22 @@ fn where_clause(query: &Query, hasher: &RecipientHasher) -> (String, Vec<Value>)
     if !f.types.is_empty() {
         let marks = vec!["?"; f.types.len()].join(", ");
         conditions.push(format!("type IN ({marks})"));
-        args.extend(f.types.iter().map(|t| Value::Text(t.code().to_owned())));
+        args.extend(f.types.iter().map(|t| Val::text(t.code())));
     }
     if let Some(since) = f.since_ms {
         conditions.push("time_ms >= ?".to_owned());
-        args.push(Value::Integer(since));
+        args.push(Val::Int(Some(since)));
     }
     if let Some(until) = f.until_ms {
         conditions.push("time_ms < ?".to_owned());
-        args.push(Value::Integer(until));
+        args.push(Val::Int(Some(until)));
     }
     if let Some(c) = query.cursor {
         conditions.push("(time_ms < ? OR (time_ms = ? AND seq < ?))".to_owned());
         args.extend([
-            Value::Integer(c.time_ms),
-            Value::Integer(c.time_ms),
-            Value::Integer(c.seq),
+            Val::Int(Some(c.time_ms)),
+            Val::Int(Some(c.time_ms)),
+            Val::Int(Some(c.seq)),
         ]);
     }
     if conditions.is_empty() {
@@ -333,16 +361,6 @@ fn where_clause(query: &Query, hasher: &RecipientHasher) -> (String, Vec<Value>)
     } else {
         (format!("WHERE {}", conditions.join(" AND ")), args)
     }
-}
-
-/// A selected row as its position in the order and its event.
-fn cursor_and_event(row: &Row<'_>) -> Result<(Cursor, Event), rusqlite::Error> {
-    let (seq, event) = row::read(row)?;
-    let cursor = Cursor {
-        time_ms: event.time_ms,
-        seq,
-    };
-    Ok((cursor, event))
 }
 
 #[cfg(test)]

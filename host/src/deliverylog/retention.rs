@@ -1,7 +1,10 @@
-//! Retention: events older than `retention_days` are deleted by the writer
-//! thread, at start-up and then every [`INTERVAL`].
+//! Retention: events older than `retention_days` are deleted at start-up and
+//! then every [`INTERVAL`] — on SQLite by the writer thread; on PostgreSQL
+//! by the writer task at start-up and then by a task of its own (row locks
+//! let it delete while the writer inserts; several instances may each do
+//! it, which only repeats harmless deletes).
 //!
-//! The writer does it (not a task of its own) because SQLite has one writer
+//! On SQLite the writer does it (not a task of its own) because SQLite has one writer
 //! at a time: a second connection deleting would make the writer's inserts
 //! wait on its lock. Deleting in chunks keeps each write transaction short,
 //! so a large backlog (say, retention lowered from a year to a week) does not
@@ -17,23 +20,30 @@ use super::LogError;
 pub const INTERVAL: Duration = Duration::from_secs(3600);
 
 /// Rows deleted per transaction.
-const CHUNK: i64 = 5000;
+pub const CHUNK: i64 = 5000;
 
 const MS_PER_DAY: i64 = 86_400_000;
+
+/// Deletes one chunk of events older than `?1` (at most `?2` of them); both
+/// stores run it.
+pub const DELETE_CHUNK: &str =
+    "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE time_ms < ?1 LIMIT ?2)";
+
+/// The oldest time kept when keeping `days` days before `now_ms`, or none
+/// when everything is kept (`days == 0`).
+pub fn cutoff(days: u32, now_ms: i64) -> Option<i64> {
+    (days > 0).then(|| now_ms.saturating_sub(i64::from(days) * MS_PER_DAY))
+}
 
 /// Deletes events older than `days` before `now_ms`; returns how many.
 /// `days == 0` keeps everything.
 pub fn purge(conn: &Connection, days: u32, now_ms: i64) -> Result<usize, LogError> {
-    if days == 0 {
+    let Some(cutoff) = cutoff(days, now_ms) else {
         return Ok(0);
-    }
-    let cutoff = now_ms.saturating_sub(i64::from(days) * MS_PER_DAY);
+    };
     let mut deleted = 0;
     loop {
-        let n = conn.execute(
-            "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE time_ms < ?1 LIMIT ?2)",
-            params![cutoff, CHUNK],
-        )?;
+        let n = conn.execute(DELETE_CHUNK, params![cutoff, CHUNK])?;
         deleted += n;
         if i64::try_from(n).unwrap_or(i64::MAX) < CHUNK {
             return Ok(deleted);

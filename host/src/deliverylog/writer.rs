@@ -1,5 +1,5 @@
-//! The writer: a bounded queue in front of one thread that inserts events in
-//! batches, one transaction per batch, through the log's one connection
+//! The SQLite writer: a bounded queue in front of one thread that inserts
+//! events in batches, one transaction per batch, through the log's one connection
 //! ([`super::connection`]). A query holding that connection pauses the
 //! thread; the queue absorbs the pause (and drops and counts beyond it).
 //!
@@ -19,6 +19,10 @@
 //! on the queue: a waiting receiver is woken by every event, which costs a
 //! system call per message on the send path. It is woken instead when a full
 //! batch is queued, for flush and close, and at the flush interval.
+//!
+//! The PostgreSQL writer (`postgres`) keeps the same [`Stats`], counts
+//! drops the same way and reuses [`Throttle`]; only its queue (a tokio
+//! channel) and its writing differ.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -81,18 +85,50 @@ impl Stats {
     }
 }
 
+/// The counts behind [`Stats`]; the PostgreSQL writer keeps the same ones.
 #[derive(Default)]
-struct Counters {
-    accepted: AtomicU64,
-    written: AtomicU64,
-    dropped_queue_full: AtomicU64,
-    dropped_write_failed: AtomicU64,
-    dropped_closed: AtomicU64,
+pub(super) struct Counters {
+    pub(super) accepted: AtomicU64,
+    pub(super) written: AtomicU64,
+    pub(super) dropped_queue_full: AtomicU64,
+    pub(super) dropped_write_failed: AtomicU64,
+    pub(super) dropped_closed: AtomicU64,
 }
 
 impl Counters {
-    fn add(counter: &AtomicU64, n: usize) {
+    pub(super) fn add(counter: &AtomicU64, n: usize) {
         counter.fetch_add(u64::try_from(n).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    /// The counts so far.
+    pub(super) fn stats(&self) -> Stats {
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        Stats {
+            accepted: get(&self.accepted),
+            written: get(&self.written),
+            dropped_queue_full: get(&self.dropped_queue_full),
+            dropped_write_failed: get(&self.dropped_write_failed),
+            dropped_closed: get(&self.dropped_closed),
+        }
+    }
+
+    /// An event refused because the queue was full: counted, and warned
+    /// about at most once per `throttle`'s interval.
+    pub(super) fn queue_full(&self, throttle: &Throttle) {
+        Counters::add(&self.dropped_queue_full, 1);
+        crate::metrics::log_events_dropped("queue_full", 1);
+        if let Some(n) = throttle.hit(1) {
+            tracing::warn!(
+                dropped = n,
+                "delivery log queue is full; events dropped (the database is too slow)"
+            );
+        }
+    }
+
+    /// An event recorded after the writer stopped.
+    pub(super) fn closed(&self) {
+        Counters::add(&self.dropped_closed, 1);
+        crate::metrics::log_events_dropped("closed", 1);
     }
 }
 
@@ -151,20 +187,8 @@ impl Writer {
                     self.waker.unpark();
                 }
             }
-            Err(TrySendError::Full(_)) => {
-                Counters::add(&self.counters.dropped_queue_full, 1);
-                crate::metrics::log_events_dropped("queue_full", 1);
-                if let Some(n) = self.queue_full.hit(1) {
-                    tracing::warn!(
-                        dropped = n,
-                        "delivery log queue is full; events dropped (the database is too slow)"
-                    );
-                }
-            }
-            Err(TrySendError::Disconnected(_)) => {
-                Counters::add(&self.counters.dropped_closed, 1);
-                crate::metrics::log_events_dropped("closed", 1);
-            }
+            Err(TrySendError::Full(_)) => self.counters.queue_full(&self.queue_full),
+            Err(TrySendError::Disconnected(_)) => self.counters.closed(),
         }
     }
 
@@ -201,15 +225,7 @@ impl Writer {
 
     /// The counts so far.
     pub fn stats(&self) -> Stats {
-        let c = &self.counters;
-        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        Stats {
-            accepted: get(&c.accepted),
-            written: get(&c.written),
-            dropped_queue_full: get(&c.dropped_queue_full),
-            dropped_write_failed: get(&c.dropped_write_failed),
-            dropped_closed: get(&c.dropped_closed),
-        }
+        self.counters.stats()
     }
 
     /// Queues a control command, waiting for room if the queue is full (flush
