@@ -401,8 +401,10 @@ impl Control {
                             changed_by = %row.changed_by, "active plugin changed by the shared store");
                         state.choice = Some(active_choice);
                     }
-                    Err(e) => tracing::error!(plugin = %name, generation = row.generation, error = %e,
-                        "the shared store's active plugin cannot be activated on this instance; the current one keeps serving"),
+                    Err(e) => {
+                        tracing::error!(plugin = %name, generation = row.generation, error = %e,
+                        "the shared store's active plugin cannot be activated on this instance; the current one keeps serving")
+                    }
                 }
             }
             Some(_) => state.choice = Some(active_choice),

@@ -23,6 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::control::{Choice, Control, Source, Swap};
@@ -96,6 +97,17 @@ impl Identity {
     }
 }
 
+impl Identity {
+    /// The same instance once its port is known (bound to port 0).
+    pub fn on_port(self, port: u16) -> Identity {
+        let suffix = self.id.rsplit(':').next().unwrap_or("0").to_owned();
+        Identity {
+            id: format!("{}:{port}:{suffix}", self.name),
+            ..self
+        }
+    }
+}
+
 fn host_name() -> Option<String> {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
@@ -108,6 +120,7 @@ pub struct Fleet {
     pg: Postgres,
     me: Identity,
     control: Arc<Control>,
+    beat_now: Arc<Notify>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -157,18 +170,23 @@ impl Fleet {
         Ok(row)
     }
 
-    /// Joins: starts the listener, the follower and the heartbeat.
-    pub fn start(pg: Postgres, me: Identity, control: Arc<Control>) -> Fleet {
+    /// Joins: writes the first heartbeat (so the instance is listed from
+    /// its first request on), then starts the listener, the follower and
+    /// the heartbeat.
+    pub async fn start(pg: Postgres, me: Identity, control: Arc<Control>) -> Fleet {
+        beat(&pg, &me, &control).await;
+        let beat_now = Arc::new(Notify::new());
         let tasks = vec![
             tokio::spawn(listen::run(pg.clone())),
-            tokio::spawn(follow(pg.clone(), control.clone())),
-            tokio::spawn(heartbeat(pg.clone(), me.clone(), control.clone())),
+            tokio::spawn(follow(pg.clone(), control.clone(), beat_now.clone())),
+            tokio::spawn(heartbeat(pg.clone(), me.clone(), control.clone(), beat_now.clone())),
         ];
         tracing::info!(instance = %me.id, store = %pg.url(), "joined the fleet on the shared store");
         Fleet {
             pg,
             me,
             control,
+            beat_now,
             tasks,
         }
     }
@@ -239,13 +257,18 @@ impl Fleet {
 
     async fn change(&self, change: Change) -> Result<ControlRow, FleetError> {
         let id = self.me.id.clone();
-        let row = self
-            .pg
-            .within("changing the control state", CHANGE_WITHIN, |mut c| async move {
-                control_row::change(&mut c, &change, &id, time::now_ms()).await
-            })
-            .await?;
+        let row =
+            self.pg
+                .within(
+                    "changing the control state",
+                    CHANGE_WITHIN,
+                    |mut c| async move {
+                        control_row::change(&mut c, &change, &id, time::now_ms()).await
+                    },
+                )
+                .await?;
         self.control.apply_shared(&row);
+        self.beat_now.notify_one();
         Ok(row)
     }
 
@@ -320,7 +343,7 @@ pub fn describe(me: &Identity, control: &Control) -> Instance {
 
 /// Applies every newer control generation: on each `Control` notification,
 /// and on every reconnect or missed notification (`Lagged`), by re-reading.
-async fn follow(pg: Postgres, control: Arc<Control>) {
+async fn follow(pg: Postgres, control: Arc<Control>, beat_now: Arc<Notify>) {
     let mut topics = pg.subscribe();
     loop {
         // Notifications carry changes; the periodic re-read is only a
@@ -338,26 +361,38 @@ async fn follow(pg: Postgres, control: Arc<Control>) {
         if let Ok(Some(row)) = row {
             let control = control.clone();
             // Activation takes the registry's locks; keep it off the workers.
-            let _ = tokio::task::spawn_blocking(move || control.apply_shared(&row)).await;
+            let applied = tokio::task::spawn_blocking(move || control.apply_shared(&row)).await;
+            if matches!(applied, Ok(true)) {
+                // Tell the fleet at once, not at the next tick: an admin
+                // watching `GET /api/v1/instances` sees convergence as it is.
+                beat_now.notify_one();
+            }
         }
     }
 }
 
 /// Writes this instance's row every [`instances::HEARTBEAT_MS`]; a write
 /// that succeeds clears a degraded health.
-async fn heartbeat(pg: Postgres, me: Identity, control: Arc<Control>) {
-    let mut tick = tokio::time::interval(Duration::from_millis(instances::HEARTBEAT_MS as u64));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+async fn heartbeat(pg: Postgres, me: Identity, control: Arc<Control>, beat_now: Arc<Notify>) {
+    let every = Duration::from_millis(instances::HEARTBEAT_MS as u64);
     loop {
-        tick.tick().await;
-        let row = describe(&me, &control);
-        let beat = pg
-            .within("writing the heartbeat", CHANGE_WITHIN, |c| async move {
-                instances::beat(&**c, &row).await
-            })
-            .await;
-        if beat.is_ok() {
-            pg.health().ok();
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            () = beat_now.notified() => {}
         }
+        beat(&pg, &me, &control).await;
+    }
+}
+
+/// One heartbeat; a write that succeeds clears a degraded health.
+async fn beat(pg: &Postgres, me: &Identity, control: &Control) {
+    let row = describe(me, control);
+    let written = pg
+        .within("writing the heartbeat", CHANGE_WITHIN, |c| async move {
+            instances::beat(&**c, &row).await
+        })
+        .await;
+    if written.is_ok() {
+        pg.health().ok();
     }
 }

@@ -15,9 +15,9 @@ use crate::control::{Control, UnknownConfigured};
 use crate::deliverylog::{DeliveryLog, LogError};
 use crate::egress::{Egress, EgressSetupError};
 use crate::fleet::{Fleet, Identity};
-use crate::store::{Postgres, StoreKind};
 use crate::plugins::{check_trusted, PermissionError, PluginFile, Registry, Staging};
 use crate::state::AppState;
+use crate::store::{Postgres, StoreKind};
 use crate::watcher::{WatchError, Watcher};
 
 /// Why the server could not start.
@@ -226,12 +226,18 @@ async fn start_shared(
     url: &crate::store::PgUrl,
 ) -> Result<(DeliveryLog, Arc<Control>, Postgres, Identity), StartError> {
     let pg = Postgres::connect(url).await.map_err(StartError::Store)?;
-    // TODO(merge): the PostgreSQL delivery log.
-    let log = DeliveryLog::disabled();
-    let me = Identity::new(config.instance_name.as_deref(), config.listen.port());
-    let row = Fleet::control_row(&pg, &me, config.active_plugin.clone(), config.fallback.clone())
+    let log = DeliveryLog::open_postgres(&config.log, &pg)
         .await
-        .map_err(StartError::Store)?;
+        .map_err(StartError::Log)?;
+    let me = Identity::new(config.instance_name.as_deref(), config.listen.port());
+    let row = Fleet::control_row(
+        &pg,
+        &me,
+        config.active_plugin.clone(),
+        config.fallback.clone(),
+    )
+    .await
+    .map_err(StartError::Store)?;
     let cfg = config.clone();
     let control = tokio::task::spawn_blocking(move || {
         let registry = build_registry(&cfg)?;
@@ -290,13 +296,12 @@ impl Server {
                 // the active plugin chosen through the API.
                 let log = open_log(&config).await?;
                 let (cfg, for_control) = (config.clone(), log.clone());
-                let control =
-                    tokio::task::spawn_blocking(move || build_control(&cfg, for_control))
-                        .await
-                        .map_err(|error| StartError::Panicked {
-                            task: "plugin loading",
-                            error,
-                        })??;
+                let control = tokio::task::spawn_blocking(move || build_control(&cfg, for_control))
+                    .await
+                    .map_err(|error| StartError::Panicked {
+                        task: "plugin loading",
+                        error,
+                    })??;
                 (log, control, None)
             }
             StoreKind::Postgres(url) => {
@@ -317,7 +322,12 @@ impl Server {
             addr: config.listen,
             error,
         })?;
-        let fleet = joining.map(|(pg, me)| Fleet::start(pg, me, control.clone()));
+        let fleet = match joining {
+            Some((pg, me)) => {
+                Some(Fleet::start(pg, me.on_port(addr.port()), control.clone()).await)
+            }
+            None => None,
+        };
         let state = Arc::new(AppState::new(
             config,
             control,

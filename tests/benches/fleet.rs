@@ -43,7 +43,11 @@ async fn main() {
     for i in 0..swaps {
         let plugin = if i % 2 == 0 { "twilio" } else { "sandbox" };
         let (status, body) = hosts[i % 3]
-            .admin("PUT", "/api/v1/active-plugin", Some(json!({"name": plugin})))
+            .admin(
+                "PUT",
+                "/api/v1/active-plugin",
+                Some(json!({"name": plugin})),
+            )
             .await;
         assert_eq!(status, 200, "{body}");
         let generation = body["config_generation"].clone();

@@ -113,7 +113,10 @@ impl Load {
                             Ok(r) => {
                                 failed.fetch_add(1, Ordering::Relaxed);
                                 let status = r.status();
-                                errors.push(format!("{status}: {}", r.text().await.unwrap_or_default()));
+                                errors.push(format!(
+                                    "{status}: {}",
+                                    r.text().await.unwrap_or_default()
+                                ));
                             }
                             Err(e) => {
                                 failed.fetch_add(1, Ordering::Relaxed);
@@ -166,17 +169,31 @@ async fn an_activation_on_one_instance_reaches_every_instance_under_load() {
             .iter()
             .filter_map(|p| p["name"].as_str())
             .collect();
-        assert!(names.contains(&"twilio") && names.contains(&"sandbox"), "{i}");
-        assert!(i["plugins"][0]["sha256"].as_str().is_some_and(|s| s.len() == 64), "{i}");
+        assert!(
+            names.contains(&"twilio") && names.contains(&"sandbox"),
+            "{i}"
+        );
+        assert!(
+            i["plugins"][0]["sha256"]
+                .as_str()
+                .is_some_and(|s| s.len() == 64),
+            "{i}"
+        );
     }
 
     let load = Load::start(&hosts, 12);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (status, body) = hosts[0]
-        .admin("PUT", "/api/v1/active-plugin", Some(json!({"name": "twilio"})))
+        .admin(
+            "PUT",
+            "/api/v1/active-plugin",
+            Some(json!({"name": "twilio"})),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
-    let generation = body["config_generation"].as_i64().expect("a shared generation");
+    let generation = body["config_generation"]
+        .as_i64()
+        .expect("a shared generation");
     let took = until_all(&hosts, "twilio", |h| {
         h["active_plugin"] == "twilio" && h["config_generation"] == generation
     })
@@ -185,12 +202,28 @@ async fn an_activation_on_one_instance_reaches_every_instance_under_load() {
     let before = mock.requests().len();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (sent, errors) = load.finish().await;
-    assert!(errors.is_empty(), "{} of {sent} failed: {:?}", errors.len(), &errors[..errors.len().min(5)]);
-    assert!(mock.requests().len() > before, "after the swap, messages reach Twilio");
+    assert!(
+        errors.is_empty(),
+        "{} of {sent} failed: {:?}",
+        errors.len(),
+        &errors[..errors.len().min(5)]
+    );
+    assert!(
+        mock.requests().len() > before,
+        "after the swap, messages reach Twilio"
+    );
 
-    let (_, body) = hosts[2].admin("GET", "/api/v1/instances", None).await;
-    assert_eq!(body["converged"], true, "{body}");
-    assert_eq!(body["config_generation"], generation, "{body}");
+    // Each instance rewrites its heartbeat row as soon as it applied the
+    // change; the listing shows every one on the new generation.
+    let start = Instant::now();
+    loop {
+        let (_, body) = hosts[2].admin("GET", "/api/v1/instances", None).await;
+        if body["converged"] == true && body["config_generation"] == generation {
+            break;
+        }
+        assert!(start.elapsed() < CONVERGE_WITHIN, "{body}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     for h in hosts {
         h.shutdown().await;
     }
@@ -207,21 +240,44 @@ async fn a_plugin_some_live_instance_lacks_is_refused_unless_forced() {
     let hosts = start_all(vec![instance(&db, &mock), instance(&db, &mock), lacking]).await;
 
     let (status, body) = hosts[0]
-        .admin("PUT", "/api/v1/active-plugin", Some(json!({"name": "twilio"})))
+        .admin(
+            "PUT",
+            "/api/v1/active-plugin",
+            Some(json!({"name": "twilio"})),
+        )
         .await;
     assert_eq!(status, 409, "{body}");
-    assert_eq!(body["error"]["code"], "plugin_missing_on_instances", "{body}");
-    assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("without-twilio")), "{body}");
+    assert_eq!(
+        body["error"]["code"], "plugin_missing_on_instances",
+        "{body}"
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("without-twilio")),
+        "{body}"
+    );
     for h in &hosts {
-        assert_eq!(health(h).await["active_plugin"], "sandbox", "nothing changed");
+        assert_eq!(
+            health(h).await["active_plugin"],
+            "sandbox",
+            "nothing changed"
+        );
     }
 
     let (status, body) = hosts[0]
-        .admin("PUT", "/api/v1/active-plugin", Some(json!({"name": "twilio", "force": true})))
+        .admin(
+            "PUT",
+            "/api/v1/active-plugin",
+            Some(json!({"name": "twilio", "force": true})),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     let generation = body["config_generation"].clone();
-    until_all(&hosts, "the forced generation", |h| h["config_generation"] == generation).await;
+    until_all(&hosts, "the forced generation", |h| {
+        h["config_generation"] == generation
+    })
+    .await;
     assert_eq!(health(&hosts[1]).await["active_plugin"], "twilio");
     // The instance without the plugin keeps serving what it served.
     assert_eq!(health(&hosts[2]).await["active_plugin"], "sandbox");
@@ -239,7 +295,11 @@ async fn the_fallback_chain_changes_on_every_instance() {
     let mock = twilio_mock().await;
     let hosts = start_all((0..2).map(|_| instance(&db, &mock)).collect()).await;
     let (status, body) = hosts[1]
-        .admin("PUT", "/api/v1/fallback", Some(json!({"fallback": ["twilio"]})))
+        .admin(
+            "PUT",
+            "/api/v1/fallback",
+            Some(json!({"fallback": ["twilio"]})),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     let start = Instant::now();
@@ -274,13 +334,22 @@ async fn the_database_stopping_mid_load_fails_no_message_and_instances_converge_
 
     // A change made after the outage reaches every instance.
     let (status, body) = hosts[2]
-        .admin("PUT", "/api/v1/active-plugin", Some(json!({"name": "twilio"})))
+        .admin(
+            "PUT",
+            "/api/v1/active-plugin",
+            Some(json!({"name": "twilio"})),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     until_all(&hosts, "twilio", |h| h["active_plugin"] == "twilio").await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let (sent, errors) = load.finish().await;
-    assert!(errors.is_empty(), "{} of {sent} failed: {:?}", errors.len(), &errors[..errors.len().min(5)]);
+    assert!(
+        errors.is_empty(),
+        "{} of {sent} failed: {:?}",
+        errors.len(),
+        &errors[..errors.len().min(5)]
+    );
     for h in hosts {
         h.shutdown().await;
     }
@@ -294,7 +363,11 @@ async fn while_the_database_is_down_a_change_is_refused_not_made_locally() {
     let host = instance(&db, &mock).start().await;
     pg.stop();
     let (status, body) = host
-        .admin("PUT", "/api/v1/active-plugin", Some(json!({"name": "twilio"})))
+        .admin(
+            "PUT",
+            "/api/v1/active-plugin",
+            Some(json!({"name": "twilio"})),
+        )
         .await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["error"]["code"], "store_unavailable", "{body}");
@@ -315,13 +388,19 @@ async fn two_instances_starting_at_once_on_an_empty_database_share_one_schema() 
         .expect("connect");
     tokio::spawn(connection);
     let rows = client
-        .query("SELECT version, count(*) FROM schema_version GROUP BY version ORDER BY version", &[])
+        .query(
+            "SELECT version, count(*) FROM schema_version GROUP BY version ORDER BY version",
+            &[],
+        )
         .await
         .expect("schema_version");
     let versions: Vec<(i32, i64)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
     let known = phonehook::store::migrations::latest();
     assert_eq!(versions.len() as i32, known, "{versions:?}");
-    assert!(versions.iter().all(|(_, n)| *n == 1), "each migration once: {versions:?}");
+    assert!(
+        versions.iter().all(|(_, n)| *n == 1),
+        "each migration once: {versions:?}"
+    );
     let control: i64 = client
         .query_one("SELECT generation FROM control", &[])
         .await

@@ -19,8 +19,8 @@ use super::error::ApiError;
 use super::messages::read_body;
 use super::screen::{self, peer_ip, Peer};
 use crate::control::{FallbackError, Source, Swap};
-use crate::fleet::FleetError;
 use crate::deliverylog::time::format_rfc3339;
+use crate::fleet::FleetError;
 use crate::inbound;
 use crate::plugins::{retained_count, ActivateError};
 use crate::state::AppState;
@@ -172,22 +172,24 @@ fn fleet_error(e: FleetError) -> ApiError {
     let message = e.to_string();
     match e {
         FleetError::Activate(e) => activate_error(e),
-        FleetError::Lacking { plugin, instances } => ApiError::new(
-            StatusCode::CONFLICT,
-            "plugin_missing_on_instances",
-            message,
-        )
-        .detail("plugin", plugin)
-        .detail("instances", instances),
+        FleetError::Lacking { plugin, instances } => {
+            ApiError::new(StatusCode::CONFLICT, "plugin_missing_on_instances", message)
+                .detail("plugin", plugin)
+                .detail("instances", instances)
+        }
         FleetError::NotApplied { .. } => {
             ApiError::new(StatusCode::CONFLICT, "not_applied", message)
         }
-        FleetError::Duplicate(_) => {
-            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_fallback", message)
-        }
-        FleetError::Store(_) => {
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", message)
-        }
+        FleetError::Duplicate(_) => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_fallback",
+            message,
+        ),
+        FleetError::Store(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            message,
+        ),
     }
 }
 

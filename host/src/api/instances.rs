@@ -13,13 +13,16 @@ use serde_json::{json, Value};
 use super::error::ApiError;
 use crate::deliverylog::time::format_rfc3339;
 use crate::fleet::{self, Identity};
-use crate::store::instances::Instance;
 use crate::state::AppState;
+use crate::store::instances::Instance;
 
 /// The live instances.
 pub async fn list(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
     let Some(fleet) = &state.fleet else {
-        let me = Identity::new(state.config.instance_name.as_deref(), state.config.listen.port());
+        let me = Identity::new(
+            state.config.instance_name.as_deref(),
+            state.config.listen.port(),
+        );
         let mut only = fleet::describe(&me, &state.control);
         // One instance: no random suffix is needed to tell it apart.
         only.id = format!("{}:{}", only.name, state.config.listen.port());

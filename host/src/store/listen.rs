@@ -40,9 +40,7 @@ async fn listen_once(pg: &Postgres) -> Result<(), tokio_postgres::Error> {
     // The connection must be polled for the LISTEN below to complete and for
     // notifications to arrive; messages go to the loop below.
     let driver = tokio::spawn(async move {
-        while let Some(message) =
-            std::future::poll_fn(|cx| connection.poll_message(cx)).await
-        {
+        while let Some(message) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
             match message {
                 Ok(AsyncMessage::Notification(n)) => {
                     if tx.send(Ok(n.payload().to_owned())).is_err() {
@@ -78,8 +76,10 @@ async fn listen_once(pg: &Postgres) -> Result<(), tokio_postgres::Error> {
     driver.abort();
     drop(client);
     if result.is_ok() {
-        pg.health()
-            .failed("listening for changes", &"the database closed the connection");
+        pg.health().failed(
+            "listening for changes",
+            &"the database closed the connection",
+        );
     }
     result
 }

@@ -66,7 +66,9 @@ pub enum MigrateError {
     #[error("reading the schema version: {0}")]
     Version(#[from] tokio_postgres::Error),
     /// A newer phonehook migrated the database.
-    #[error("the database has schema version {found}; this phonehook knows up to {known}: upgrade it")]
+    #[error(
+        "the database has schema version {found}; this phonehook knows up to {known}: upgrade it"
+    )]
     TooNew {
         /// The database's version.
         found: i32,

@@ -117,7 +117,9 @@ impl StoreKind {
             problem: problem.to_owned(),
         };
         if !(value.starts_with("postgres://") || value.starts_with("postgresql://")) {
-            return Err(bad("expected sqlite or postgres://user:password@host:port/database"));
+            return Err(bad(
+                "expected sqlite or postgres://user:password@host:port/database",
+            ));
         }
         value
             .parse::<tokio_postgres::Config>()
@@ -149,7 +151,9 @@ mod tests {
         assert!(matches!(pg, StoreKind::Postgres(_)));
         assert!(!pg.describe().contains("s3cret-pw"), "{}", pg.describe());
         assert!(!format!("{pg:?}").contains("s3cret-pw"));
-        let err = StoreKind::parse("mysql://u:topsecret@h/db").map(|_| ()).unwrap_err();
+        let err = StoreKind::parse("mysql://u:topsecret@h/db")
+            .map(|_| ())
+            .unwrap_err();
         assert!(!err.to_string().contains("topsecret"), "{err}");
         assert!(err.to_string().contains("postgres://"), "{err}");
     }

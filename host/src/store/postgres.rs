@@ -112,8 +112,10 @@ impl Postgres {
             url: url.to_string(),
             problem,
         };
-        let mut config: tokio_postgres::Config =
-            url.expose().parse().map_err(|e: tokio_postgres::Error| setup(e.to_string()))?;
+        let mut config: tokio_postgres::Config = url
+            .expose()
+            .parse()
+            .map_err(|e: tokio_postgres::Error| setup(e.to_string()))?;
         config.connect_timeout(CONNECT_TIMEOUT);
         if config.get_application_name().is_none() {
             config.application_name("phonehook");
