@@ -229,6 +229,57 @@ async fn an_activation_on_one_instance_reaches_every_instance_under_load() {
     }
 }
 
+/// The events `host`'s log query returns for `query`, once there are `n`.
+async fn until_logged(host: &Host, query: &str, n: usize) -> Vec<Value> {
+    let start = Instant::now();
+    loop {
+        let (status, body) = host
+            .admin("GET", &format!("/api/v1/logs?{query}"), None)
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let events = body["events"].as_array().cloned().unwrap_or_default();
+        if events.len() >= n {
+            return events;
+        }
+        assert!(
+            start.elapsed() < CONVERGE_WITHIN,
+            "{n} events for {query} expected: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_query_on_any_instance_sees_every_instances_events() {
+    let pg = PgCluster::start();
+    let db = pg.create_database("one_log");
+    let mock = twilio_mock().await;
+    let hosts = start_all((0..3).map(|_| instance(&db, &mock)).collect()).await;
+    let mut ids = Vec::new();
+    for (i, h) in hosts.iter().enumerate() {
+        let (status, body) = h.send(hook(&format!("+1415555030{i}"))).await;
+        assert_eq!(status, 200, "{body}");
+        ids.push(body["MessageID"].as_str().expect("an id").to_owned());
+    }
+    ids.sort();
+    for h in &hosts {
+        let events = until_logged(h, "type=gd_send_sms", 3).await;
+        let mut logged: Vec<String> = events
+            .iter()
+            .filter_map(|e| e["vendor_message_id"].as_str().map(str::to_owned))
+            .collect();
+        logged.sort();
+        assert_eq!(logged, ids, "{events:?}");
+    }
+    // A full number finds its events on any instance: every instance
+    // hashes numbers with the key the store keeps.
+    let found = until_logged(&hosts[2], "recipient=%2B14155550300", 1).await;
+    assert_eq!(found.len(), 1, "{found:?}");
+    for h in hosts {
+        h.shutdown().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plugin_some_live_instance_lacks_is_refused_unless_forced() {
     let pg = PgCluster::start();
@@ -349,6 +400,24 @@ async fn the_database_stopping_mid_load_fails_no_message_and_instances_converge_
         "{} of {sent} failed: {:?}",
         errors.len(),
         &errors[..errors.len().min(5)]
+    );
+
+    // The log resumes: a message sent now is found from another instance.
+    let (status, body) = hosts[0].send(hook("+14155550399")).await;
+    assert_eq!(status, 200, "{body}");
+    until_logged(&hosts[1], "recipient=%2B14155550399", 1).await;
+    // What the outage cost is counted, not hidden: the events that could
+    // not be written.
+    let (_, metrics) = hosts[0].admin("GET", "/metrics", None).await;
+    let page = metrics.as_str().unwrap_or_default().to_owned();
+    let dropped = phonehook::metrics::sample(
+        &page,
+        "phonehook_log_events_dropped_total{reason=\"write_failed\"}",
+    );
+    eprintln!("log events dropped while the database was down: {dropped:?}, of {sent} messages");
+    assert!(
+        dropped.is_some_and(|n| n > 0.0),
+        "the outage's lost events are counted: {dropped:?}"
     );
     for h in hosts {
         h.shutdown().await;
