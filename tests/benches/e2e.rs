@@ -119,7 +119,43 @@ const TARGETS: &[Target] = &[
         vars: SEND_PATH_SWITCHES,
         extra: "fallback = [\"sandbox\"]\n",
     },
+    Target::Phonehook {
+        name: "phonehook, defaults, PostgreSQL store",
+        rust_log: "info",
+        delivery_log: true,
+        vars: SEND_PATH_SWITCHES,
+        extra: POSTGRES_STORE,
+    },
 ];
+
+/// A target whose `extra` is this runs on the shared PostgreSQL store: a
+/// private cluster (started on first use, in this bench process — the
+/// database is a separate process of its own, as in a deployment) with a
+/// fresh database per start.
+const POSTGRES_STORE: &str = "store = \"@postgres@\"\n";
+
+/// The cluster, once a target needs it; taken and stopped at the end of
+/// the run.
+static CLUSTER: std::sync::Mutex<Option<phonehook_e2e::postgres::PgCluster>> =
+    std::sync::Mutex::new(None);
+
+/// A fresh database on the cluster, starting the cluster first if needed.
+fn postgres_database() -> String {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let mut cluster = CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
+    let cluster = cluster.get_or_insert_with(phonehook_e2e::postgres::PgCluster::start);
+    cluster.create_database(&format!("bench_{}", NEXT.fetch_add(1, Ordering::Relaxed)))
+}
+
+/// Rows in `events` of the database at `url` (psql, a process of its own).
+fn events_in(url: &str) -> Option<u64> {
+    let out = Command::new("psql")
+        .args(["-X", "-tA", "-d", url, "-c", "SELECT count(*) FROM events"])
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+}
 
 impl Target {
     fn name(&self) -> &'static str {
@@ -163,21 +199,22 @@ fn spawn(binary: &Path, args: &[&str]) -> anyhow::Result<Proc> {
 /// A running target: its pid and send URL.
 enum Running {
     Forwarder(Proc),
-    Phonehook(ServeProcess),
+    /// With the URL of its PostgreSQL database, when it has one.
+    Phonehook(ServeProcess, Option<String>),
 }
 
 impl Running {
     fn pid(&self) -> u32 {
         match self {
             Running::Forwarder(p) => p.child.id(),
-            Running::Phonehook(p) => p.child.id(),
+            Running::Phonehook(p, _) => p.child.id(),
         }
     }
 
     fn url(&self) -> String {
         match self {
             Running::Forwarder(p) => format!("http://{}/api/v1/messages", p.addr),
-            Running::Phonehook(p) => format!("{}/api/v1/messages", p.url),
+            Running::Phonehook(p, _) => format!("{}/api/v1/messages", p.url),
         }
     }
 }
@@ -198,6 +235,11 @@ fn start(target: Target, release: &Path, vendor: &str, dir: &Path) -> anyhow::Re
     // own, the delivery log and the log lines elsewhere. The watcher watches
     // the configuration's directory; files written there at every message
     // would wake it each time (see BENCHMARKS.md §1).
+    let store_url = (extra == POSTGRES_STORE).then(postgres_database);
+    let extra = match &store_url {
+        Some(url) => format!("store = \"{url}\"\n"),
+        None => extra.to_owned(),
+    };
     let (etc, var, plugin_dir) = (dir.join("etc"), dir.join("var"), dir.join("plugins"));
     for d in [&etc, &var, &plugin_dir] {
         std::fs::create_dir_all(d)?;
@@ -233,9 +275,10 @@ TWILIO_PHONE_NUMBER = "+15005550006"
         log_file: Some(&log_file),
         vars,
     };
-    Ok(Running::Phonehook(serve_phonehook_with(
-        release, &etc, &config, env,
-    )))
+    Ok(Running::Phonehook(
+        serve_phonehook_with(release, &etc, &config, env),
+        store_url,
+    ))
 }
 
 /// One closed-loop measurement.
@@ -332,7 +375,22 @@ fn main() -> anyhow::Result<()> {
         let server = start(target, &release, &vendor, dir.path())?;
         let url = server.url();
         for concurrency in [32, 64] {
+            let store = match &server {
+                Running::Phonehook(_, Some(url)) => Some((url.clone(), events_in(url))),
+                _ => None,
+            };
             let (measured, cpu_us_per_msg) = measure(&tool, &server, concurrency, warmup, window)?;
+            if let Some((url, Some(before))) = store {
+                // Written within the flush interval of the window's end.
+                std::thread::sleep(Duration::from_millis(500));
+                if let Some(after) = events_in(&url) {
+                    let per_s = (after - before) as f64 / (warmup + window).as_secs_f64();
+                    println!(
+                        "{} c={concurrency}: {per_s:.0} log events/s written to PostgreSQL during warm-up and window",
+                        target.name()
+                    );
+                }
+            }
             if matches!(target, Target::Forwarder) && concurrency == 32 {
                 half_rate = Some(measured.throughput() / 2.0);
             }
@@ -359,7 +417,7 @@ fn main() -> anyhow::Result<()> {
             };
             paced.push((target.name(), tool.run(&load).map_err(|e| anyhow!(e))?));
         }
-        if let Running::Phonehook(p) = &server {
+        if let Running::Phonehook(p, _) = &server {
             println!(
                 "{}: peak RSS {:.1} MiB",
                 target.name(),
@@ -376,6 +434,8 @@ fn main() -> anyhow::Result<()> {
         feature_rounds(&tool, &release, &vendor, warmup, window, rounds)?;
     }
     drop(mock);
+    // A static is never dropped: stop the cluster explicitly.
+    drop(CLUSTER.lock().unwrap_or_else(|e| e.into_inner()).take());
     Ok(())
 }
 
@@ -421,6 +481,7 @@ fn feature_rounds(
         "phonehook, defaults",
         "phonehook, defaults + guard on",
         "phonehook, defaults + fallback configured (unused)",
+        "phonehook, defaults, PostgreSQL store",
     ];
     let targets: Vec<Target> = names
         .iter()
