@@ -239,6 +239,8 @@ pub struct Guard {
     pg: Option<Postgres>,
     /// How many times the shared safe list was read.
     reloads: Arc<tokio::sync::watch::Sender<u64>>,
+    /// How long a screen waits for the shared store's admission.
+    admission_limit: std::time::Duration,
     /// Stops the shared store's background task with the guard.
     stop: tokio_util::sync::CancellationToken,
 }
@@ -323,6 +325,7 @@ impl Guard {
             persist,
             pg,
             reloads: Arc::new(tokio::sync::watch::channel(0).0),
+            admission_limit: shared::ADMISSION_LIMIT,
             stop: tokio_util::sync::CancellationToken::new(),
             config: config.clone(),
         };
@@ -378,6 +381,14 @@ impl Guard {
     /// [`Guard::reload_safe_list`]): a change says a read has finished.
     pub fn safe_list_reads(&self) -> tokio::sync::watch::Receiver<u64> {
         self.reloads.subscribe()
+    }
+
+    /// Waits up to `limit` (instead of [`shared::ADMISSION_LIMIT`]) for the
+    /// shared store's admission before deciding in memory: a test that must
+    /// not fall back on a loaded machine, or a fleet whose database is far.
+    pub fn with_admission_limit(mut self, limit: std::time::Duration) -> Guard {
+        self.admission_limit = limit;
+        self
     }
 
     /// Whether the counters and the safe list are shared with other instances.
@@ -469,12 +480,14 @@ impl Guard {
         let now_s = ms_to_s(now_ms);
         let outcome = match &self.pg {
             None => self.count_here(&admission, now_s, enforce),
-            Some(pg) => match shared::admit(pg, &admission, now_s, !enforce).await {
-                Ok(outcome) => outcome,
-                // Reported to the store's health by `within`; this message
-                // is decided here, so sending goes on.
-                Err(_) => self.count_here(&admission, now_s, enforce),
-            },
+            Some(pg) => {
+                match shared::admit(pg, self.admission_limit, &admission, now_s, !enforce).await {
+                    Ok(outcome) => outcome,
+                    // Reported to the store's health by `within`; this message
+                    // is decided here, so sending goes on.
+                    Err(_) => self.count_here(&admission, now_s, enforce),
+                }
+            }
         };
         // Monitor mode counts every message; enforce mode only admitted ones.
         let counted = !enforce || outcome.refused.is_none();

@@ -22,7 +22,8 @@ use super::safelist::{Entry, EntrySource, SafeList};
 use crate::store::postgres::Topic;
 use crate::store::{Postgres, StoreError};
 
-/// How long the send path waits for the database's admission.
+/// How long the send path waits for the database's admission, unless
+/// [`super::Guard::with_admission_limit`] says otherwise.
 pub const ADMISSION_LIMIT: Duration = Duration::from_millis(500);
 
 /// How long an admin call waits for the database.
@@ -69,56 +70,56 @@ const COLUMNS: &str = "key, window_end_s, count, sends, last_s, next_s";
 /// Admits (or, with `always`, counts) `a` in the shared counters.
 pub async fn admit(
     pg: &Postgres,
+    limit: Duration,
     a: &Admission<'_>,
     now_s: u64,
     always: bool,
 ) -> Result<Outcome, StoreError> {
+    // The number's own row only when a rule keeps something in it (its
+    // window or its burst), so no row is made for nothing.
+    let number = (a.backoff.after > 0).then_some(a.number);
     let mut keys: Vec<i64> = a
         .checks
         .iter()
         .map(|c| c.key)
-        .chain(std::iter::once(a.number))
+        .chain(number)
         .map(key_db)
         .collect();
     // One order for every transaction, inserting and locking alike.
     keys.sort_unstable();
     keys.dedup();
-    pg.within(
-        "guard admission",
-        ADMISSION_LIMIT,
-        |mut client| async move {
-            let tx = client.transaction().await?;
-            let insert = tx
-                .prepare_cached(
-                    "INSERT INTO guard_counters (key) SELECT unnest($1::bigint[]) ORDER BY 1
+    pg.within("guard admission", limit, |mut client| async move {
+        let tx = client.transaction().await?;
+        let insert = tx
+            .prepare_cached(
+                "INSERT INTO guard_counters (key) SELECT unnest($1::bigint[]) ORDER BY 1
                  ON CONFLICT (key) DO NOTHING",
-                )
-                .await?;
-            let select = tx
-                .prepare_cached(&format!(
+            )
+            .await?;
+        let select = tx
+            .prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM guard_counters WHERE key = ANY($1) ORDER BY key FOR UPDATE"
             ))
-                .await?;
-            let mut found = Vec::new();
-            // The sweep may delete an expired row between the insert (which
-            // found it) and the lock: insert again, a few times at most; a key
-            // still missing counts from zero and is written back by the upsert.
-            for _ in 0..3 {
-                tx.execute(&insert, &[&keys]).await?;
-                found = tx.query(&select, &[&keys]).await?;
-                if found.len() == keys.len() {
-                    break;
-                }
+            .await?;
+        let mut found = Vec::new();
+        // The sweep may delete an expired row between the insert (which
+        // found it) and the lock: insert again, a few times at most; a key
+        // still missing counts from zero and is written back by the upsert.
+        for _ in 0..3 {
+            tx.execute(&insert, &[&keys]).await?;
+            found = tx.query(&select, &[&keys]).await?;
+            if found.len() == keys.len() {
+                break;
             }
-            let rows = found.iter().map(row_of).collect::<Result<Vec<_>, _>>()?;
-            let (outcome, changed) = counters::decide(a, now_s, always, &rows);
-            if let Some(changed) = changed {
-                write(&tx, &changed).await?;
-            }
-            tx.commit().await?;
-            Ok(outcome)
-        },
-    )
+        }
+        let rows = found.iter().map(row_of).collect::<Result<Vec<_>, _>>()?;
+        let (outcome, changed) = counters::decide(a, now_s, always, &rows);
+        if let Some(changed) = changed {
+            write(&tx, &changed).await?;
+        }
+        tx.commit().await?;
+        Ok(outcome)
+    })
     .await
 }
 
