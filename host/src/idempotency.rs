@@ -340,9 +340,9 @@ impl Idempotency {
                 }
                 Ok(Look::Done(stored)) => return Begin::Replay(stored),
                 // The first call failed and dropped its row: claim it.
-                Ok(Look::Gone) => continue,
+                Ok(Look::Gone) if Instant::now() < give_up => continue,
                 Ok(Look::Pending) if Instant::now() < give_up => tokio::time::sleep(POLL).await,
-                Ok(Look::Pending) => {
+                Ok(Look::Pending | Look::Gone) => {
                     tracing::warn!("a call's first attempt on another instance is still pending past its deadline; sending");
                     return Begin::Send(Claim { row: None });
                 }
