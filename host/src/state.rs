@@ -69,10 +69,22 @@ impl AppState {
         fleet: Option<crate::fleet::Fleet>,
     ) -> AppState {
         let store = fleet.as_ref().map(|f| f.store().clone());
-        // The guard reads its stored safe list and backoffs here: two small
-        // reads at start, before the server takes traffic.
-        let guard = Arc::new(Guard::start(&config.guard, &log));
-        let idempotency = Idempotency::new(&config.idempotency);
+        // With a shared store the guard and idempotency keep their state
+        // there, keyed by the recipient-hash key: the log's, which the
+        // server builds from the key every instance shares
+        // (`Postgres::recipient_key`), so two instances name a number alike.
+        let shared = store.clone().map(|pg| crate::store::Shared {
+            pg,
+            key: log.hasher().clone(),
+        });
+        // Without it the guard reads its stored safe list and backoffs here:
+        // two small reads at start, before the server takes traffic.
+        let guard = Arc::new(Guard::start(&config.guard, &log, shared.clone()));
+        let idempotency = Idempotency::new(
+            &config.idempotency,
+            shared,
+            std::time::Duration::from_millis(config.failover.deadline_ms),
+        );
         let breakers = Breakers::new(
             config.failover.breaker_failures,
             std::time::Duration::from_millis(config.failover.breaker_cool_down_ms),

@@ -328,7 +328,7 @@ pub(crate) async fn run_test(
     };
     let generation = bound.generation.id;
     let refused = match screening {
-        Screening::Guard(peer) => screen::screen(state, message, peer, Route::Runner),
+        Screening::Guard(peer) => screen::screen(state, message, peer, Route::Runner).await,
         Screening::Skip => None,
     };
     let mut attempt = match refused {

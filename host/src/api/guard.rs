@@ -21,7 +21,7 @@ use super::messages::read_body;
 use crate::deliverylog::time::{self, format_rfc3339};
 use crate::e164;
 use crate::guard::safelist::{Entry, EntryError, EntrySource};
-use crate::guard::{kind_names, Guard, GuardConfig, Limit, NumberStatus, Rule};
+use crate::guard::{kind_names, EditError, Guard, GuardConfig, Limit, NumberStatus, Rule};
 use crate::state::AppState;
 
 /// The guard as `GET /api/v1/guard` reports it, and the console's Guard page
@@ -103,9 +103,9 @@ pub(crate) fn normalize(state: &AppState, raw: &str) -> Result<String, ApiError>
 }
 
 /// One number's state, from what an admin typed.
-pub(crate) fn status_of(state: &AppState, raw: &str) -> Result<NumberStatus, ApiError> {
+pub(crate) async fn status_of(state: &AppState, raw: &str) -> Result<NumberStatus, ApiError> {
     let number = normalize(state, raw)?;
-    Ok(state.guard.number_status(&number, time::now_ms()))
+    Ok(state.guard.number_status(&number, time::now_ms()).await)
 }
 
 /// `GET /api/v1/guard/numbers/{number}`: this number's counter, backoff and
@@ -114,16 +114,19 @@ pub async fn number_status(
     State(state): State<Arc<AppState>>,
     Path(raw): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!(status_of(&state, &raw)?)))
+    Ok(Json(json!(status_of(&state, &raw).await?)))
 }
 
-/// Forgets one number's counter and backoff, off the async threads (it
-/// deletes the stored backoff); the number, masked.
+/// Forgets one number's counter and backoff (and its stored or shared
+/// state); the number, masked.
 pub(crate) async fn reset(state: &AppState, raw: &str) -> Result<String, ApiError> {
     let number = normalize(state, raw)?;
-    let guard = state.guard.clone();
     let masked = crate::mask::mask_number(&number);
-    blocking(move || guard.reset_number(&number)).await?;
+    state
+        .guard
+        .reset_number(&number)
+        .await
+        .map_err(edit_error)?;
     tracing::info!(number = %masked, "guard state of a number reset by an admin");
     Ok(masked)
 }
@@ -200,20 +203,25 @@ fn api_entry(e: NewEntry) -> Entry {
     }
 }
 
-fn entry_error(e: EntryError) -> ApiError {
-    let status = match e {
-        EntryError::Malformed(_) => StatusCode::UNPROCESSABLE_ENTITY,
-        EntryError::Configured(_) => StatusCode::CONFLICT,
-    };
-    ApiError::new(status, "invalid_safe_list_entry", e.to_string())
-}
-
-async fn blocking<R: Send + 'static>(
-    f: impl FnOnce() -> R + Send + 'static,
-) -> Result<R, ApiError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))
+fn edit_error(e: EditError) -> ApiError {
+    match e {
+        EditError::Entry(e) => {
+            let status = match e {
+                EntryError::Malformed(_) => StatusCode::UNPROCESSABLE_ENTITY,
+                EntryError::Configured(_) => StatusCode::CONFLICT,
+            };
+            ApiError::new(status, "invalid_safe_list_entry", e.to_string())
+        }
+        // Nothing changed: the admin may try again once the store answers.
+        EditError::Store(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            e.to_string(),
+        ),
+        EditError::Interrupted(_) => {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+        }
+    }
 }
 
 /// `PUT /api/v1/guard/safe-list` with `{"entries": [{"entry": "+1555", "note":
@@ -225,20 +233,22 @@ pub async fn replace_safe_list(
     let body = read_body(&state, body)?;
     let list: NewList = parse(&body, r#"{"entries": [{"entry": "+1555", "note": "..."}]}"#)?;
     let entries: Vec<Entry> = list.entries.into_iter().map(api_entry).collect();
-    let guard = state.guard.clone();
-    blocking(move || guard.replace_safe_list(&entries))
-        .await?
-        .map_err(entry_error)?;
+    state
+        .guard
+        .replace_safe_list(entries)
+        .await
+        .map_err(edit_error)?;
     Ok(Json(safe_list_body(&state.guard)))
 }
 
 /// `DELETE /api/v1/guard/safe-list`: removes every entry added through the
 /// API (configured entries stay).
 pub async fn clear_safe_list(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
-    let guard = state.guard.clone();
-    blocking(move || guard.replace_safe_list(&[]))
-        .await?
-        .map_err(entry_error)?;
+    state
+        .guard
+        .replace_safe_list(Vec::new())
+        .await
+        .map_err(edit_error)?;
     Ok(Json(safe_list_body(&state.guard)))
 }
 
@@ -264,13 +274,11 @@ pub async fn add_entry(
     Ok(Json(safe_list_body(&state.guard)))
 }
 
-/// Adds one safe-list entry (or re-notes it), stored off the async threads.
+/// Adds one safe-list entry (or re-notes it), stored off the async threads
+/// (or in the shared store).
 pub(crate) async fn add(state: &AppState, entry: String, note: String) -> Result<(), ApiError> {
     let entry = api_entry(NewEntry { entry, note });
-    let guard = state.guard.clone();
-    blocking(move || guard.allow(std::slice::from_ref(&entry)))
-        .await?
-        .map_err(entry_error)
+    state.guard.allow(vec![entry]).await.map_err(edit_error)
 }
 
 /// `DELETE /api/v1/guard/safe-list/{entry}`.
@@ -282,13 +290,14 @@ pub async fn remove_entry(
     Ok(Json(safe_list_body(&state.guard)))
 }
 
-/// Removes one API safe-list entry, stored off the async threads; 404 when
-/// there is none, 409 for a configured one.
+/// Removes one API safe-list entry, stored off the async threads (or in
+/// the shared store); 404 when there is none, 409 for a configured one.
 pub(crate) async fn remove(state: &AppState, entry: String) -> Result<(), ApiError> {
-    let guard = state.guard.clone();
-    let removed = blocking(move || guard.disallow(entry.trim()))
-        .await?
-        .map_err(entry_error)?;
+    let removed = state
+        .guard
+        .disallow(entry.trim().to_owned())
+        .await
+        .map_err(edit_error)?;
     if removed {
         Ok(())
     } else {

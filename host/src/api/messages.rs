@@ -18,7 +18,7 @@ use super::attempt::Route;
 use super::chain;
 use super::error::ApiError;
 use super::screen::{self, peer_ip, Peer};
-use crate::idempotency::Stored;
+use crate::idempotency::{Begin, Stored};
 use crate::inbound::{self, Inbound, InputError};
 use crate::state::AppState;
 use phonehook_plugin_api::Message;
@@ -119,19 +119,28 @@ async fn send(
     let key = state
         .idempotency
         .key(route.as_str(), call.idempotency_key.as_deref(), &message);
-    let Some(cell) = state.idempotency.claim(key) else {
+    let Some(cell) = state.idempotency.claim(&key) else {
         return Ok(deliver(state, &message, call.peer, route).await);
     };
-    // Whichever call runs the initialiser sends; the others get its answer.
+    // Whichever call runs the initialiser asks the shared store (when there
+    // is one) and sends, or repeats another instance's answer; the other
+    // calls on this instance get its answer.
     let sent_here = AtomicBool::new(false);
     let stored = cell
         .get_or_init(|| async {
-            sent_here.store(true, Ordering::Relaxed);
-            keep(deliver(state, &message, call.peer, route).await).await
+            match state.idempotency.begin(&key).await {
+                Begin::Replay(stored) => stored,
+                Begin::Send(claim) => {
+                    sent_here.store(true, Ordering::Relaxed);
+                    let stored = keep(deliver(state, &message, call.peer, route).await).await;
+                    state.idempotency.finish(claim, &stored).await;
+                    stored
+                }
+            }
         })
         .await
         .clone();
-    state.idempotency.settle(key, &cell);
+    state.idempotency.settle(&key, &cell);
     Ok(replay(stored, !sent_here.load(Ordering::Relaxed)))
 }
 
@@ -142,7 +151,7 @@ async fn deliver(
     peer: Option<IpAddr>,
     route: Route,
 ) -> Response {
-    let attempt = match screen::screen(state, message, peer, route) {
+    let attempt = match screen::screen(state, message, peer, route).await {
         Some(refused) => refused,
         None => chain::send(state, message, route).await,
     };

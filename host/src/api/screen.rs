@@ -29,13 +29,13 @@ pub fn peer_ip(peer: &Peer) -> Option<IpAddr> {
 
 /// Screens `message`: `None` lets it through (in monitor mode after
 /// recording what would have refused it); `Some` is the refused attempt.
-pub fn screen(
+pub async fn screen(
     state: &AppState,
     message: &Message,
     peer: Option<IpAddr>,
     route: Route,
 ) -> Option<Attempt> {
-    match state.guard.screen(message, peer, time::now_ms()) {
+    match state.guard.screen(message, peer, time::now_ms()).await {
         Verdict::Pass => None,
         Verdict::Refuse(refusal) => Some(record(state, message, route, &refusal, true)),
         Verdict::WouldRefuse(refusal) => {

@@ -1,6 +1,7 @@
 //! The guard's counters behind one small interface, [`CounterStore`]: this
-//! process's memory today ([`MemoryStore`]); a shared database can implement
-//! the same calls so that limits hold across instances.
+//! process's memory ([`MemoryStore`]). A shared database keeps the same
+//! counters as rows and decides with the same code ([`decide`] over the
+//! rows it locked), so limits hold across instances.
 //!
 //! Windows are anchored: a key's window starts with its first message and
 //! lasts the rule's `window_secs`; at most `limit` messages pass in it. (Two
@@ -182,22 +183,152 @@ impl MemoryStore {
     }
 
     fn run(&self, a: &Admission<'_>, now_s: u64, always: bool) -> Outcome {
-        let now = secs(now_s);
         let mut inner = self.lock();
         inner.sweep_if_due(now_s, self.max_keys, a.backoff.quiet_secs);
-        let refused = inner.first_refusal(a, now);
-        if refused.is_some() && !always {
-            return Outcome {
-                refused,
-                backoff: inner.backoff_of(a.number, now, &a.backoff),
-            };
-        }
-        let backoff = inner.commit(a, now, self.max_keys);
-        Outcome { refused, backoff }
+        inner.decide(a, secs(now_s), always, self.max_keys).0
     }
 }
 
+/// One key's counters as a shared store keeps them: a row per key. The
+/// destination number's row also holds its burst; the others' burst fields
+/// stay zero.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Row {
+    /// The key ([`Check::key`], or [`Admission::number`]).
+    pub key: u64,
+    /// When its window ends, in Unix seconds (0: none yet).
+    pub window_end_s: u32,
+    /// Counted in that window.
+    pub count: u32,
+    /// Messages in the number's current burst.
+    pub sends: u32,
+    /// The burst's last message, in Unix seconds.
+    pub last_s: u32,
+    /// When the number's next message may go, in Unix seconds.
+    pub next_s: u32,
+}
+
+impl Row {
+    /// A key nothing was counted for yet.
+    pub fn empty(key: u64) -> Row {
+        Row {
+            key,
+            window_end_s: 0,
+            count: 0,
+            sends: 0,
+            last_s: 0,
+            next_s: 0,
+        }
+    }
+}
+
+/// Decides `a` over `rows` (read, and locked, from a shared store) with the
+/// code [`MemoryStore`] runs, so one place decides: the rows become the
+/// same maps, and the maps after the decision become the rows to write back
+/// (`None` when nothing was counted). `always` is monitor mode's count.
+pub(super) fn decide(
+    a: &Admission<'_>,
+    now_s: u64,
+    always: bool,
+    rows: &[Row],
+) -> (Outcome, Option<Vec<Row>>) {
+    let mut inner = Inner::default();
+    for row in rows {
+        let window = Window {
+            end_s: row.window_end_s,
+            count: row.count,
+        };
+        if row.key == a.number {
+            inner.numbers.insert(
+                row.key,
+                NumberState {
+                    window,
+                    sends: row.sends,
+                    last_s: row.last_s,
+                    next_s: row.next_s,
+                    class: None,
+                },
+            );
+        } else {
+            inner.others.insert(row.key, window);
+        }
+    }
+    // The database bounds nothing: every key is tracked.
+    let (outcome, counted) = inner.decide(a, secs(now_s), always, usize::MAX);
+    if !counted {
+        return (outcome, None);
+    }
+    let numbers = inner.numbers.iter().map(|(&key, n)| Row {
+        key,
+        window_end_s: n.window.end_s,
+        count: n.window.count,
+        sends: n.sends,
+        last_s: n.last_s,
+        next_s: n.next_s,
+    });
+    let others = inner.others.iter().map(|(&key, w)| Row {
+        window_end_s: w.end_s,
+        count: w.count,
+        ..Row::empty(key)
+    });
+    (outcome, Some(numbers.chain(others).collect()))
+}
+
+/// A number's counter and backoff as its shared row gives them, read as
+/// [`MemoryStore::usage`] and [`MemoryStore::backoff`] read theirs.
+pub(super) fn number_row_status(
+    row: &Row,
+    now_s: u64,
+    policy: &BackoffConfig,
+) -> (Option<Usage>, Option<BackoffState>) {
+    let now = secs(now_s);
+    let window = Window {
+        end_s: row.window_end_s,
+        count: row.count,
+    };
+    let mut inner = Inner::default();
+    inner.numbers.insert(
+        row.key,
+        NumberState {
+            window,
+            sends: row.sends,
+            last_s: row.last_s,
+            next_s: row.next_s,
+            class: None,
+        },
+    );
+    (
+        usage_of(window, now),
+        inner.backoff_of(row.key, now, policy),
+    )
+}
+
+fn usage_of(window: Window, now: u32) -> Option<Usage> {
+    (window.end_s > now).then(|| Usage {
+        count: window.count,
+        resets_in_secs: u64::from(window.end_s - now),
+    })
+}
+
 impl Inner {
+    /// The admission itself: refuses with the first refusing rule, else
+    /// (or, with `always`, anyway) counts. Whether it counted.
+    fn decide(
+        &mut self,
+        a: &Admission<'_>,
+        now: u32,
+        always: bool,
+        max_keys: usize,
+    ) -> (Outcome, bool) {
+        let refused = self.first_refusal(a, now);
+        if refused.is_some() && !always {
+            let backoff = self.backoff_of(a.number, now, &a.backoff);
+            return (Outcome { refused, backoff }, false);
+        }
+        let backoff = self.commit(a, now, max_keys);
+        (Outcome { refused, backoff }, true)
+    }
+
     fn len(&self) -> usize {
         self.numbers.len() + self.others.len()
     }
@@ -360,10 +491,7 @@ impl CounterStore for MemoryStore {
             Rule::PerNumber => inner.numbers.get(&key).map(|n| n.window),
             _ => inner.others.get(&key).copied(),
         }?;
-        (window.end_s > now).then(|| Usage {
-            count: window.count,
-            resets_in_secs: u64::from(window.end_s - now),
-        })
+        usage_of(window, now)
     }
 
     fn backoff(&self, number: u64, now_s: u64, policy: &BackoffConfig) -> Option<BackoffState> {

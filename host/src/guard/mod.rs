@@ -13,9 +13,29 @@
 //! record. `api::screen` turns a [`Verdict`] into the 429/403 answer, the
 //! delivery-log event and the metric, so a refusal is described in one place.
 //!
-//! Counters live behind [`counters::CounterStore`] (memory today); the safe
+//! Counters live behind [`counters::CounterStore`] (memory); the safe
 //! list and backoffs are kept across restarts in the delivery log's database
 //! ([`crate::deliverylog::guard_state`]), written off the send path.
+//!
+//! **With a shared store** (`store = "postgres://…"`, [`crate::store::Shared`])
+//! every instance decides in the same database ([`shared`]): the limits per
+//! number, caller network, prefix and country and the number's backoff are
+//! one transaction over the message's counter rows, decided by the same
+//! code as in memory ([`counters::decide`]), so a limit of N admits at most
+//! N in all, whichever instances the messages reach. Keys are keyed hashes
+//! with the shared recipient-hash key, so every instance names a value by
+//! the same row. Backoffs live in those rows (no SQLite copy); the safe
+//! list's API entries are a table every instance re-reads when one changes
+//! it (`Topic::SafeList`), when its listener reconnects and when it fell
+//! behind the notifications. Expired rows are swept every minute.
+//!
+//! **Bound during a database outage:** a screen waits at most
+//! [`shared::ADMISSION_LIMIT`] for the database; when it fails or is slow,
+//! that message is decided by this instance's memory counters and sent
+//! (the store's health reports it). Limits then hold per instance: with K
+//! instances up to K × N messages may pass a limit of N in one window
+//! (plus what the database had already counted), and a backoff begun in the
+//! database is not seen by memory. The safe list stays as last read.
 
 pub mod caller;
 pub mod config;
@@ -24,20 +44,24 @@ pub mod destination;
 mod persist;
 mod recent;
 pub mod safelist;
+pub mod shared;
 
+use std::fmt::Display;
 use std::hash::{BuildHasher, Hash};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use phonehook_plugin_api::Message;
 use phonenumber::country::Id;
 use serde::Serialize;
 
 pub use config::{BackoffConfig, GuardConfig, GuardConfigError, GuardMode, Limit};
-use counters::{Admission, BackoffState, Check, CounterStore, MemoryStore, Usage};
+use counters::{Admission, BackoffState, Check, CounterStore, MemoryStore, Outcome, Usage};
 use destination::{Destination, NumberKind};
 use safelist::{Entry, EntryError, SafeList};
 
 use crate::deliverylog::{DeliveryLog, RecipientHasher};
+use crate::store::{Postgres, Shared, StoreError};
 
 /// A rule of the guard, by the name answers, events and metrics use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -206,11 +230,48 @@ pub struct Guard {
     deny: Vec<Id>,
     store: Box<dyn CounterStore>,
     destinations: destination::Memo,
-    safe: SafeList,
+    safe: Arc<SafeList>,
     numbers: RecipientHasher,
-    keys: std::collections::hash_map::RandomState,
+    keys: Keys,
     recent: recent::Recent,
     persist: persist::Persister,
+    /// The shared store, when the counters and the safe list live there.
+    pg: Option<Postgres>,
+    /// How many times the shared safe list was read.
+    reloads: Arc<tokio::sync::watch::Sender<u64>>,
+    /// How long a screen waits for the shared store's admission.
+    admission_limit: std::time::Duration,
+    /// Stops the shared store's background task with the guard.
+    stop: tokio_util::sync::CancellationToken,
+}
+
+/// How the keys of the rules other than the number are made.
+enum Keys {
+    /// This process's own hash: fast, and meaningless to another process.
+    Local(std::collections::hash_map::RandomState),
+    /// The shared recipient-hash key's HMAC of the rule and the value, the
+    /// same on every instance.
+    Shared,
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// Why an admin change to the guard was not made.
+#[derive(Debug, thiserror::Error)]
+pub enum EditError {
+    /// The entry is refused.
+    #[error(transparent)]
+    Entry(#[from] EntryError),
+    /// The shared store did not take the change.
+    #[error("the shared store did not take the change: {0}")]
+    Store(#[from] StoreError),
+    /// The blocking write to the log's database did not finish.
+    #[error("the safe list's write did not finish: {0}")]
+    Interrupted(#[from] tokio::task::JoinError),
 }
 
 impl std::fmt::Debug for Guard {
@@ -224,33 +285,58 @@ impl std::fmt::Debug for Guard {
 
 impl Guard {
     /// The guard for `config` (validated with the rest of the configuration),
-    /// with the safe list and backoffs `log`'s database kept. Blocking (two
-    /// small reads); says at start what an operator should know: the guard
-    /// is off, or no country policy is set.
-    pub fn start(config: &GuardConfig, log: &DeliveryLog) -> Guard {
+    /// with the safe list and backoffs `log`'s database kept — or, with
+    /// `shared`, counting in the shared database and reading its safe list
+    /// (a task that follows the store's notifications and sweeps expired
+    /// counters, started on the current Tokio runtime). Blocking (two small
+    /// reads, without `shared`); says at start what an operator should know:
+    /// the guard is off, or no country policy is set.
+    pub fn start(config: &GuardConfig, log: &DeliveryLog, shared: Option<Shared>) -> Guard {
         let regions = |codes: &[String]| -> Vec<Id> {
             codes
                 .iter()
                 .filter_map(|c| crate::e164::region(c))
                 .collect()
         };
+        let (numbers, keys, pg, persist) = match shared {
+            // Backoffs live in the shared counters: nothing to keep locally.
+            Some(Shared { pg, key }) => (
+                key,
+                Keys::Shared,
+                Some(pg),
+                persist::Persister::off(log.clone()),
+            ),
+            None => (
+                log.hasher().clone(),
+                Keys::Local(std::collections::hash_map::RandomState::new()),
+                None,
+                persist::Persister::start(log.clone()),
+            ),
+        };
         let guard = Guard {
             allow: regions(&config.allow_countries),
             deny: regions(&config.deny_countries),
             store: Box::new(MemoryStore::new(config.max_tracked_keys)),
             destinations: destination::Memo::new(DESTINATION_MEMO),
-            safe: SafeList::new(&config.safe_list),
-            numbers: log.hasher().clone(),
-            keys: std::collections::hash_map::RandomState::new(),
+            safe: Arc::new(SafeList::new(&config.safe_list)),
+            numbers,
+            keys,
             recent: recent::Recent::default(),
-            persist: persist::Persister::start(log.clone()),
+            persist,
+            pg,
+            reloads: Arc::new(tokio::sync::watch::channel(0).0),
+            admission_limit: shared::ADMISSION_LIMIT,
+            stop: tokio_util::sync::CancellationToken::new(),
             config: config.clone(),
         };
         if !config.enabled {
             tracing::warn!("the abuse guard is off (guard.enabled = false): every valid number is sent to the vendor");
             return guard;
         }
-        guard.restore();
+        match &guard.pg {
+            Some(pg) => guard.follow(pg.clone()),
+            None => guard.restore(),
+        }
         if config.allow_countries.is_empty() && config.deny_countries.is_empty() {
             tracing::info!(
                 "no country policy (guard.allow_countries / guard.deny_countries): messages may go to any country; SMS pumping aims at countries a service does not serve, so list yours"
@@ -260,6 +346,54 @@ impl Guard {
             tracing::warn!("the abuse guard is in monitor mode: it records what it would refuse and refuses nothing");
         }
         guard
+    }
+
+    /// Starts the task that keeps the safe list as the shared store holds it
+    /// and sweeps the shared counters.
+    fn follow(&self, pg: Postgres) {
+        let task = shared::Follow {
+            pg,
+            safe: self.safe.clone(),
+            reloads: self.reloads.clone(),
+            quiet_secs: self.config.backoff.quiet_secs,
+            stop: self.stop.clone(),
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(task.run());
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "no async runtime: the shared safe list is read only on an admin edit, and expired counters are not swept by this instance");
+            }
+        }
+    }
+
+    /// Reads the shared safe list now (what the background task does on a
+    /// notification); without a shared store, nothing to read.
+    pub async fn reload_safe_list(&self) -> Result<(), StoreError> {
+        let Some(pg) = &self.pg else { return Ok(()) };
+        shared::reload(pg, &self.safe).await?;
+        self.reloads.send_modify(|n| *n += 1);
+        Ok(())
+    }
+
+    /// Counts the reads of the shared safe list (by the background task or
+    /// [`Guard::reload_safe_list`]): a change says a read has finished.
+    pub fn safe_list_reads(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.reloads.subscribe()
+    }
+
+    /// Waits up to `limit` (instead of [`shared::ADMISSION_LIMIT`]) for the
+    /// shared store's admission before deciding in memory: a test that must
+    /// not fall back on a loaded machine, or a fleet whose database is far.
+    pub fn with_admission_limit(mut self, limit: std::time::Duration) -> Guard {
+        self.admission_limit = limit;
+        self
+    }
+
+    /// Whether the counters and the safe list are shared with other instances.
+    pub fn is_shared(&self) -> bool {
+        self.pg.is_some()
     }
 
     fn restore(&self) {
@@ -308,7 +442,10 @@ impl Guard {
 
     /// Decides for `message`, from a caller at `peer` (used when the payload
     /// names no address), at `now_ms` (Unix milliseconds).
-    pub fn screen(&self, message: &Message, peer: Option<IpAddr>, now_ms: i64) -> Verdict {
+    /// With a shared store the counting is a database transaction (bounded
+    /// by [`shared::ADMISSION_LIMIT`]; on failure this instance's memory
+    /// decides).
+    pub async fn screen(&self, message: &Message, peer: Option<IpAddr>, now_ms: i64) -> Verdict {
         if !self.config.enabled {
             return Verdict::Pass;
         }
@@ -341,10 +478,16 @@ impl Guard {
             class: destination,
         };
         let now_s = ms_to_s(now_ms);
-        let outcome = if enforce {
-            self.store.admit(&admission, now_s)
-        } else {
-            self.store.count(&admission, now_s)
+        let outcome = match &self.pg {
+            None => self.count_here(&admission, now_s, enforce),
+            Some(pg) => {
+                match shared::admit(pg, self.admission_limit, &admission, now_s, !enforce).await {
+                    Ok(outcome) => outcome,
+                    // Reported to the store's health by `within`; this message
+                    // is decided here, so sending goes on.
+                    Err(_) => self.count_here(&admission, now_s, enforce),
+                }
+            }
         };
         // Monitor mode counts every message; enforce mode only admitted ones.
         let counted = !enforce || outcome.refused.is_none();
@@ -368,6 +511,14 @@ impl Guard {
                 Verdict::WouldRefuse(refusal)
             }
             None => Verdict::Pass,
+        }
+    }
+
+    fn count_here(&self, admission: &Admission<'_>, now_s: u64, enforce: bool) -> Outcome {
+        if enforce {
+            self.store.admit(admission, now_s)
+        } else {
+            self.store.count(admission, now_s)
         }
     }
 
@@ -420,21 +571,33 @@ impl Guard {
         };
         add(Rule::PerNumber, number_key, c.per_number);
         if let Some(ip) = ip {
-            add(Rule::PerIp, self.keys.hash_one((Rule::PerIp, ip)), c.per_ip);
+            add(Rule::PerIp, self.key(Rule::PerIp, ip), c.per_ip);
         }
         add(
             Rule::PerPrefix,
-            self.keys.hash_one((Rule::PerPrefix, self.prefix(number))),
+            self.key(Rule::PerPrefix, self.prefix(number)),
             c.per_prefix,
         );
         if let Some(region) = region {
             add(
                 Rule::PerCountry,
-                self.keys.hash_one((Rule::PerCountry, region)),
+                self.key(Rule::PerCountry, region.as_ref()),
                 c.per_country,
             );
         }
         checks
+    }
+
+    /// The key of `rule`'s counter for `value`.
+    fn key(&self, rule: Rule, value: impl Hash + Display) -> u64 {
+        match &self.keys {
+            Keys::Local(hasher) => hasher.hash_one((rule, value)),
+            // The rule's name first: no value of one rule names another's
+            // row, nor a number's (those start with `+`).
+            Keys::Shared => {
+                key_of_digest(&self.numbers.digest(&format!("{}\0{value}", rule.as_str())))
+            }
+        }
     }
 
     /// The number without its last `prefix_hidden_digits` digits (at least
@@ -451,25 +614,34 @@ impl Guard {
 
     /// One number's state: its own counter and backoff, the destination
     /// policy's view of it. Nothing of any other number.
-    pub fn number_status(&self, number: &str, now_ms: i64) -> NumberStatus {
+    /// With a shared store, as the database counts it; when the database
+    /// does not answer, as this instance counted it (what it decides by
+    /// until the database returns).
+    pub async fn number_status(&self, number: &str, now_ms: i64) -> NumberStatus {
         let now_s = ms_to_s(now_ms);
         let key = self.number_key(number);
         let destination = destination::classify(number);
-        let per_number = self
-            .store
-            .usage(Rule::PerNumber, key, now_s)
-            .map(|u: Usage| Counter {
-                count: u.count,
-                limit: self.config.per_number.limit,
-                resets_in_secs: u.resets_in_secs,
-            });
-        let backoff = self
-            .store
-            .backoff(key, now_s, &self.config.backoff)
-            .map(|b| BackoffView {
-                sends: b.sends,
-                next_in_secs: b.next_s.saturating_sub(now_s),
-            });
+        let here = || {
+            (
+                self.store.usage(Rule::PerNumber, key, now_s),
+                self.store.backoff(key, now_s, &self.config.backoff),
+            )
+        };
+        let (usage, backoff) = match &self.pg {
+            None => here(),
+            Some(pg) => shared::number_status(pg, key, now_s, &self.config.backoff)
+                .await
+                .unwrap_or_else(|_| here()),
+        };
+        let per_number = usage.map(|u: Usage| Counter {
+            count: u.count,
+            limit: self.config.per_number.limit,
+            resets_in_secs: u.resets_in_secs,
+        });
+        let backoff = backoff.map(|b| BackoffView {
+            sends: b.sends,
+            next_in_secs: b.next_s.saturating_sub(now_s),
+        });
         NumberStatus {
             number: crate::mask::mask_number(number),
             safe_listed: self.safe.covers(number),
@@ -481,32 +653,88 @@ impl Guard {
         }
     }
 
-    /// Forgets one number's counter and backoff (support verified the user).
-    /// Blocking: also deletes the stored backoff.
-    pub fn reset_number(&self, number: &str) {
-        self.store.forget_number(self.number_key(number));
-        self.persist.forget_backoff(&self.numbers.hash(number));
-    }
-
-    /// Adds safe-list entries, stored across restarts. Blocking.
-    pub fn allow(&self, entries: &[Entry]) -> Result<(), EntryError> {
-        self.safe.add(entries)?;
-        self.persist.safe_list(self.safe.api_entries());
+    /// Forgets one number's counter and backoff (support verified the user):
+    /// here, in the stored backoffs, and in the shared store (for every
+    /// instance) when there is one.
+    pub async fn reset_number(&self, number: &str) -> Result<(), EditError> {
+        let key = self.number_key(number);
+        self.store.forget_number(key);
+        match &self.pg {
+            Some(pg) => shared::forget_number(pg, key).await?,
+            // Queued for the writer thread: does not block.
+            None => self.persist.forget_backoff(&self.numbers.hash(number)),
+        }
         Ok(())
     }
 
-    /// Removes a safe-list entry; whether it was there. Blocking.
-    pub fn disallow(&self, entry: &str) -> Result<bool, EntryError> {
-        let removed = self.safe.remove(entry)?;
-        self.persist.safe_list(self.safe.api_entries());
+    /// Adds safe-list entries, stored across restarts (with a shared store,
+    /// for every instance).
+    pub async fn allow(self: &Arc<Self>, entries: Vec<Entry>) -> Result<(), EditError> {
+        let Some(pg) = &self.pg else {
+            let guard = self.clone();
+            return Ok(tokio::task::spawn_blocking(move || {
+                guard.safe.add(&entries)?;
+                guard.persist.safe_list(guard.safe.api_entries());
+                Ok::<_, EntryError>(())
+            })
+            .await??);
+        };
+        self.safe.check_api_entries(&entries)?;
+        shared::edit_safe_list(pg, shared::Edit::Add(&entries)).await?;
+        self.after_shared_edit(pg).await;
+        Ok(())
+    }
+
+    /// Removes a safe-list entry; whether it was there.
+    pub async fn disallow(self: &Arc<Self>, entry: String) -> Result<bool, EditError> {
+        let Some(pg) = &self.pg else {
+            let guard = self.clone();
+            return Ok(tokio::task::spawn_blocking(move || {
+                let removed = guard.safe.remove(&entry)?;
+                guard.persist.safe_list(guard.safe.api_entries());
+                Ok::<_, EntryError>(removed)
+            })
+            .await??);
+        };
+        if self.safe.is_configured(&entry) {
+            return Err(EntryError::Configured(entry).into());
+        }
+        let removed = shared::edit_safe_list(pg, shared::Edit::Remove(&entry)).await?;
+        self.after_shared_edit(pg).await;
         Ok(removed)
     }
 
-    /// Replaces every API safe-list entry. Blocking.
-    pub fn replace_safe_list(&self, entries: &[Entry]) -> Result<(), EntryError> {
-        self.safe.replace_api_entries(entries)?;
-        self.persist.safe_list(self.safe.api_entries());
+    /// Replaces every API safe-list entry.
+    pub async fn replace_safe_list(self: &Arc<Self>, entries: Vec<Entry>) -> Result<(), EditError> {
+        let Some(pg) = &self.pg else {
+            let guard = self.clone();
+            return Ok(tokio::task::spawn_blocking(move || {
+                guard.safe.replace_api_entries(&entries)?;
+                guard.persist.safe_list(guard.safe.api_entries());
+                Ok::<_, EntryError>(())
+            })
+            .await??);
+        };
+        // As the memory list checks a replacement: nothing configured, and
+        // no entry twice.
+        let scratch = SafeList::new(&[]);
+        scratch.replace_api_entries(&entries)?;
+        self.safe.check_api_entries(&entries)?;
+        shared::edit_safe_list(pg, shared::Edit::Replace(&entries)).await?;
+        self.after_shared_edit(pg).await;
         Ok(())
+    }
+
+    /// After this instance changed the shared safe list: read it back, so
+    /// the admin's next read here shows the change (with any other
+    /// instance's), whether or not the notification comes back.
+    async fn after_shared_edit(&self, pg: &Postgres) {
+        match shared::reload(pg, &self.safe).await {
+            Ok(()) => self.reloads.send_modify(|n| *n += 1),
+            Err(e) => {
+                tracing::warn!(error = %e, "the safe list was changed but not read back; this instance shows it after its next read");
+            }
+        }
     }
 
     /// Messages refused (or, in monitor mode, that would have been) per
@@ -527,9 +755,9 @@ impl Guard {
     }
 
     /// Whether the safe list and backoffs outlive a restart (the delivery
-    /// log's database is on).
+    /// log's database is on, or they live in the shared store).
     pub fn is_persistent(&self) -> bool {
-        self.persist.is_on()
+        self.pg.is_some() || self.persist.is_on()
     }
 }
 

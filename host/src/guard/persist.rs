@@ -69,6 +69,15 @@ impl Persister {
         }
     }
 
+    /// No writer: the state lives elsewhere (the shared store).
+    pub fn off(log: DeliveryLog) -> Persister {
+        Persister {
+            log,
+            queue: None,
+            dropped_said: AtomicBool::new(false),
+        }
+    }
+
     /// Whether writes reach the database.
     pub fn is_on(&self) -> bool {
         self.queue.is_some()

@@ -1,6 +1,7 @@
 //! Numbers and prefixes no limit applies to: QA phones, test ranges. Entries
 //! come from the configuration (`guard.safe_list`) and from admins through
-//! the API; the API's are stored (see `crate::deliverylog::guard_state`).
+//! the API; the API's are stored (see `crate::deliverylog::guard_state`, or
+//! with a shared store the `guard_safe_list` table every instance reads).
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -164,6 +165,59 @@ impl SafeList {
             }
             Ok(())
         })
+    }
+
+    /// Checks API entries as [`SafeList::add`] would, changing nothing: for
+    /// an edit that goes to the shared store first.
+    pub fn check_api_entries(&self, entries: &[Entry]) -> Result<(), EntryError> {
+        let current = self.current.load();
+        for e in entries {
+            check_entry(&e.entry)?;
+            if current
+                .entries
+                .get(&e.entry)
+                .is_some_and(|old| old.source == EntrySource::Configuration)
+            {
+                return Err(EntryError::Configured(e.entry.clone()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `entry` comes from the configuration.
+    pub fn is_configured(&self, entry: &str) -> bool {
+        self.current
+            .load()
+            .entries
+            .get(entry)
+            .is_some_and(|e| e.source == EntrySource::Configuration)
+    }
+
+    /// Replaces every API entry with `stored`, as a store holds them. An
+    /// entry this instance cannot take (malformed, or in its own
+    /// configuration) is skipped and said: another instance's edit must not
+    /// keep this one from reading the rest.
+    pub fn load_api_entries(&self, stored: Vec<Entry>) {
+        let mut entries = self.current.load().entries.clone();
+        entries.retain(|_, e| e.source == EntrySource::Configuration);
+        for e in stored {
+            if let Err(error) = check_entry(&e.entry) {
+                tracing::warn!(%error, "a stored safe-list entry is not applied");
+                continue;
+            }
+            if entries.contains_key(&e.entry) {
+                // Configured here: the configuration's entry stays.
+                continue;
+            }
+            entries.insert(
+                e.entry.clone(),
+                Entry {
+                    source: EntrySource::Api,
+                    ..e
+                },
+            );
+        }
+        self.current.store(Arc::new(Snapshot::of(entries)));
     }
 
     fn edit(

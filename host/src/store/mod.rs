@@ -25,6 +25,18 @@ use std::fmt;
 pub use health::Health;
 pub use postgres::{Postgres, StoreError, Topic};
 
+/// What a part needs to keep its state in the shared database: the
+/// database, and the key every instance derives its keyed hashes from (the
+/// recipient-hash key, [`Postgres::recipient_key`]), so that two instances
+/// name the same number, address or call by the same key.
+#[derive(Clone, Debug)]
+pub struct Shared {
+    /// The database.
+    pub pg: Postgres,
+    /// The shared recipient-hash key.
+    pub key: crate::deliverylog::RecipientHasher,
+}
+
 /// `store` in the configuration: which store keeps the log and the state.
 #[derive(Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(try_from = "String", into = "String")]

@@ -215,6 +215,13 @@ impl Postgres {
         let _ = self.topics.send(topic);
     }
 
+    /// [`Postgres::announce`] for tests outside the crate, which have no
+    /// listener to feed the subscribers.
+    #[doc(hidden)]
+    pub fn announce_for_tests(&self, topic: Topic) {
+        self.announce(topic);
+    }
+
     /// The key every instance hashes recipients with: `configured` when
     /// set, else the one the first instance stored (a random one, stored
     /// now when none is).

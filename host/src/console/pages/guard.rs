@@ -37,7 +37,7 @@ pub async fn show(
         .and_then(|q| form_field(q.as_bytes(), "number"));
     let (status, lookup) = match typed.as_deref().map(str::trim) {
         None | Some("") => (StatusCode::OK, None),
-        Some(typed) => match api::status_of(&state, typed) {
+        Some(typed) => match api::status_of(&state, typed).await {
             Ok(number) => (StatusCode::OK, Some(number_status(&number))),
             Err(error) => (error.status, Some(api_error(&error))),
         },
@@ -67,7 +67,7 @@ pub async fn edit(
             });
             // The state after the reset, so the admin sees what is left (the
             // destination policy and the safe list still apply).
-            let lookup = api::status_of(&state, &typed).ok();
+            let lookup = api::status_of(&state, &typed).await.ok();
             (outcome, lookup.map(|s| number_status(&s)))
         }
         "safe-list-add" => {
