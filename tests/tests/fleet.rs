@@ -280,6 +280,80 @@ async fn a_log_query_on_any_instance_sees_every_instances_events() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_per_number_limit_of_5_holds_across_three_instances() {
+    let pg = PgCluster::start();
+    let db = pg.create_database("limits");
+    let mock = twilio_mock().await;
+    let hosts = start_all(
+        (0..3)
+            .map(|_| {
+                instance(&db, &mock)
+                    .guard()
+                    .config("guard.per_number.limit", 5)
+                    .config("guard.backoff.after", 0)
+            })
+            .collect(),
+    )
+    .await;
+    // 15 at once, 5 to each instance, all to one number.
+    let sends = (0..15).map(|i| hosts[i % 3].send(hook("+14155550177")));
+    let answers = futures_util::future::join_all(sends).await;
+    let admitted = answers.iter().filter(|(s, _)| *s == 200).count();
+    let limited: Vec<&Value> = answers
+        .iter()
+        .filter(|(s, _)| *s == 429)
+        .map(|(_, b)| b)
+        .collect();
+    assert_eq!(admitted, 5, "{answers:?}");
+    assert_eq!(limited.len(), 10, "{answers:?}");
+    assert!(limited.iter().all(|b| b["error"]["rule"] == "per_number"), "{limited:?}");
+    for h in &hosts {
+        assert_eq!(health(h).await["status"], "ok", "no instance fell back to its own counters");
+    }
+    for h in hosts {
+        h.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_on_another_instance_gets_the_first_answer_and_one_vendor_request() {
+    let pg = PgCluster::start();
+    let db = pg.create_database("retries");
+    let mock = twilio_mock().await;
+    let hosts = start_all(
+        (0..3)
+            .map(|_| instance(&db, &mock).active("twilio").idempotency())
+            .collect(),
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let mut ids = Vec::new();
+    for h in &hosts {
+        let resp = client
+            .post(format!("{}/api/v1/messages", h.url()))
+            .header("idempotency-key", "auth0-retry-42")
+            .json(&hook("+14155550188"))
+            .send()
+            .await
+            .expect("answers");
+        assert_eq!(resp.status(), 200);
+        let replay = resp.headers().contains_key("x-phonehook-replay");
+        let body: Value = resp.json().await.expect("json");
+        ids.push((body["MessageID"].as_str().expect("id").to_owned(), replay));
+    }
+    assert_eq!(mock.requests().len(), 1, "one vendor request for three calls");
+    assert!(ids.iter().all(|(id, _)| *id == ids[0].0), "{ids:?}");
+    assert_eq!(
+        ids.iter().map(|(_, r)| *r).collect::<Vec<_>>(),
+        [false, true, true],
+        "the repeats are replays: {ids:?}"
+    );
+    for h in hosts {
+        h.shutdown().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plugin_some_live_instance_lacks_is_refused_unless_forced() {
     let pg = PgCluster::start();
