@@ -179,7 +179,12 @@ impl Fleet {
         let tasks = vec![
             tokio::spawn(listen::run(pg.clone())),
             tokio::spawn(follow(pg.clone(), control.clone(), beat_now.clone())),
-            tokio::spawn(heartbeat(pg.clone(), me.clone(), control.clone(), beat_now.clone())),
+            tokio::spawn(heartbeat(
+                pg.clone(),
+                me.clone(),
+                control.clone(),
+                beat_now.clone(),
+            )),
         ];
         tracing::info!(instance = %me.id, store = %pg.url(), "joined the fleet on the shared store");
         Fleet {

@@ -307,9 +307,16 @@ async fn a_per_number_limit_of_5_holds_across_three_instances() {
         .collect();
     assert_eq!(admitted, 5, "{answers:?}");
     assert_eq!(limited.len(), 10, "{answers:?}");
-    assert!(limited.iter().all(|b| b["error"]["rule"] == "per_number"), "{limited:?}");
+    assert!(
+        limited.iter().all(|b| b["error"]["rule"] == "per_number"),
+        "{limited:?}"
+    );
     for h in &hosts {
-        assert_eq!(health(h).await["status"], "ok", "no instance fell back to its own counters");
+        assert_eq!(
+            health(h).await["status"],
+            "ok",
+            "no instance fell back to its own counters"
+        );
     }
     for h in hosts {
         h.shutdown().await;
@@ -342,7 +349,11 @@ async fn a_retry_on_another_instance_gets_the_first_answer_and_one_vendor_reques
         let body: Value = resp.json().await.expect("json");
         ids.push((body["MessageID"].as_str().expect("id").to_owned(), replay));
     }
-    assert_eq!(mock.requests().len(), 1, "one vendor request for three calls");
+    assert_eq!(
+        mock.requests().len(),
+        1,
+        "one vendor request for three calls"
+    );
     assert!(ids.iter().all(|(id, _)| *id == ids[0].0), "{ids:?}");
     assert_eq!(
         ids.iter().map(|(_, r)| *r).collect::<Vec<_>>(),

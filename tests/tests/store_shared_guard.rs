@@ -1,14 +1,8 @@
 //! The guard and idempotency with a shared PostgreSQL store: several
 //! `Guard`s / `Idempotency`s built against one database behave as the
-//! instances of one fleet. A real PostgreSQL cluster (initdb / pg_ctl from
-//! PATH), one per test; no mocks.
-//!
-//! The cluster helper is private to this file on purpose (small and
-//! self-contained); it moves to the shared harness when the branches merge.
+//! instances of one fleet. A real PostgreSQL cluster per test
+//! (`phonehook_e2e::postgres`); no mocks.
 
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
@@ -19,126 +13,15 @@ use phonehook::guard::{Guard, Refusal, Rule, Verdict};
 use phonehook::idempotency::{Begin, Idempotency, IdempotencyConfig, Stored};
 use phonehook::store::postgres::Topic;
 use phonehook::store::{Postgres, Shared, StoreKind};
+use phonehook_e2e::postgres::PgCluster;
 use phonehook_plugin_api::Message;
 
-/// A PostgreSQL cluster of its own, stopped when dropped.
-struct Cluster {
-    _dir: tempfile::TempDir,
-    data: PathBuf,
-    socket_dir: PathBuf,
-    port: u16,
-}
-
-fn as_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
-
-/// `program` with `args`, as the `postgres` user when we are root
-/// (PostgreSQL refuses to run as root).
-fn pg_command(program: &str, args: &[&str]) -> Command {
-    if as_root() {
-        let mut c = Command::new("runuser");
-        c.args(["-u", "postgres", "--", program]).args(args);
-        c
-    } else {
-        let mut c = Command::new(program);
-        c.args(args);
-        c
-    }
-}
-
-fn run(mut command: Command) {
-    let out = command.output().expect("runs");
-    assert!(
-        out.status.success(),
-        "{command:?}: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().expect("a UTF-8 path")
-}
-
-impl Cluster {
-    fn start() -> Cluster {
-        let dir = tempfile::tempdir().expect("temp dir");
-        if as_root() {
-            let mut chown = Command::new("chown");
-            chown.args(["-R", "postgres:", path(dir.path())]);
-            run(chown);
-        }
-        let data = dir.path().join("data");
-        run(pg_command(
-            "initdb",
-            &["-A", "trust", "-U", "postgres", "-D", path(&data)],
-        ));
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let cluster = Cluster {
-            socket_dir: dir.path().to_path_buf(),
-            _dir: dir,
-            data,
-            port,
-        };
-        cluster.up();
-        cluster
-    }
-
-    fn up(&self) {
-        let options = format!(
-            "-p {} -c listen_addresses=127.0.0.1 -k {} -c fsync=off",
-            self.port,
-            path(&self.socket_dir)
-        );
-        let log = self.socket_dir.join("server.log");
-        run(pg_command(
-            "pg_ctl",
-            &[
-                "-w",
-                "-D",
-                path(&self.data),
-                "-l",
-                path(&log),
-                "-o",
-                &options,
-                "start",
-            ],
-        ));
-    }
-
-    fn down(&self) {
-        run(pg_command(
-            "pg_ctl",
-            &["-w", "-D", path(&self.data), "-m", "fast", "stop"],
-        ));
-    }
-
-    fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
-    }
-
-    /// One instance's connection (its own pool and subscribers).
-    async fn instance(&self) -> Postgres {
-        let StoreKind::Postgres(url) = StoreKind::parse(&self.url()).expect("a URL") else {
-            panic!("a postgres URL");
-        };
-        Postgres::connect(&url).await.expect("connects")
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        let _ = pg_command(
-            "pg_ctl",
-            &["-w", "-D", path(&self.data), "-m", "immediate", "stop"],
-        )
-        .output();
-    }
+/// One instance's connection to `cluster` (its own pool and subscribers).
+async fn instance(cluster: &PgCluster) -> Postgres {
+    let StoreKind::Postgres(url) = StoreKind::parse(&cluster.url()).expect("a URL") else {
+        panic!("a postgres URL");
+    };
+    Postgres::connect(&url).await.expect("connects")
 }
 
 /// The key every instance shares.
@@ -231,11 +114,11 @@ fn instances(pgs: &[Postgres], config: &GuardConfig) -> Vec<Arc<Guard>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn limits_and_backoffs_hold_across_instances() {
-    let cluster = Cluster::start();
+    let cluster = PgCluster::start();
     let pgs = vec![
-        cluster.instance().await,
-        cluster.instance().await,
-        cluster.instance().await,
+        instance(&cluster).await,
+        instance(&cluster).await,
+        instance(&cluster).await,
     ];
 
     // Per number: 5 an hour, 30 tries spread over three instances.
@@ -312,8 +195,8 @@ async fn read_after(reads: &mut tokio::sync::watch::Receiver<u64>, seen: u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_safe_list_edit_on_one_instance_is_honoured_by_another() {
-    let cluster = Cluster::start();
-    let (pg_a, pg_b) = (cluster.instance().await, cluster.instance().await);
+    let cluster = PgCluster::start();
+    let (pg_a, pg_b) = (instance(&cluster).await, instance(&cluster).await);
     let config = config(hourly(1), OFF, no_backoff());
     let a = Arc::new(Guard::start(
         &config,
@@ -410,10 +293,10 @@ fn idempotency(pg: &Postgres) -> Arc<Idempotency> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_repeat_on_another_instance_gets_the_first_answer() {
-    let cluster = Cluster::start();
+    let cluster = PgCluster::start();
     let (one, two) = (
-        idempotency(&cluster.instance().await),
-        idempotency(&cluster.instance().await),
+        idempotency(&instance(&cluster).await),
+        idempotency(&instance(&cluster).await),
     );
     let m = message("+14155550100", "192.0.2.1");
     assert_eq!(
@@ -458,8 +341,8 @@ async fn rows(pg: &Postgres, table: &str) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_the_database_down_both_go_on_locally_and_return_to_it() {
-    let cluster = Cluster::start();
-    let pg = cluster.instance().await;
+    let cluster = PgCluster::start();
+    let pg = instance(&cluster).await;
     let guard = Guard::start(
         &config(hourly(2), OFF, no_backoff()),
         &DeliveryLog::disabled(),
@@ -467,7 +350,7 @@ async fn with_the_database_down_both_go_on_locally_and_return_to_it() {
     );
     let calls = idempotency(&pg);
 
-    cluster.down();
+    cluster.stop();
     // The guard decides from memory: the limit holds for this instance.
     let m = message("+14155550100", "192.0.2.1");
     assert_eq!(guard.screen(&m, None, *NOW).await, Verdict::Pass);
@@ -483,7 +366,7 @@ async fn with_the_database_down_both_go_on_locally_and_return_to_it() {
     // Idempotency sends, alone.
     assert_eq!(call(calls.clone(), m.clone(), 200).await, Did::Sent);
 
-    cluster.up();
+    cluster.start_again();
     // Back to the database: a new number's admission and a new call are
     // kept there. (The first call after the restart may meet a connection
     // the restart broke; a few numbers make room for that one.)
