@@ -40,4 +40,11 @@ if ! have_postgres && command -v apt-get >/dev/null; then
     $sudo apt-get install -y --no-install-recommends postgresql
 fi
 
+# PostgreSQL refuses to run as root; as root the tests run it as `postgres`
+# (Debian's package creates that user; a hand-installed server may not have).
+if [ "$(id -u)" -eq 0 ] && ! id postgres >/dev/null 2>&1; then
+    echo "scripts/test.sh: creating the system user postgres to run the test clusters" >&2
+    useradd --system --no-create-home --shell /usr/sbin/nologin postgres
+fi
+
 exec cargo test --workspace "$@"
