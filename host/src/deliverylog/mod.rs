@@ -122,7 +122,6 @@ pub mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use phonehook_plugin_api::Message;
 use rusqlite::Connection;
@@ -340,15 +339,11 @@ impl DeliveryLog {
             conn,
             key_to_store,
         ));
-        let settings = writer::Settings {
-            path: config.path.clone(),
-            queue_capacity: config.queue_capacity,
-            batch_size: config.batch_size,
-            flush_interval: Duration::from_millis(config.flush_interval_ms),
-            retention_days: config.retention_days,
-            retention_interval: retention::INTERVAL,
-        };
-        let writer = writer::Writer::start(settings, shared.clone())?;
+        let writer = writer::Writer::start(
+            writer::Settings::of(config),
+            config.path.clone(),
+            shared.clone(),
+        )?;
         Ok(DeliveryLog {
             hasher: RecipientHasher::new(&key),
             inner: Some(Arc::new(Inner::Sqlite {
@@ -374,13 +369,7 @@ impl DeliveryLog {
         }
         let configured = config.recipient_hash_key.as_deref().map(str::as_bytes);
         let key = pg.recipient_key(configured).await?;
-        let settings = postgres::Settings {
-            queue_capacity: config.queue_capacity,
-            batch_size: config.batch_size,
-            flush_interval: Duration::from_millis(config.flush_interval_ms),
-            retention_days: config.retention_days,
-            retention_interval: retention::INTERVAL,
-        };
+        let settings = writer::Settings::of(config);
         Ok(DeliveryLog {
             hasher: RecipientHasher::new(&key),
             inner: Some(Arc::new(Inner::Postgres(postgres::PgLog::start(

@@ -41,7 +41,7 @@ use tokio_postgres::types::ToSql;
 use super::event::{Event, RecipientHasher};
 use super::query::{self, Page, Query};
 use super::rate::{Minute, Window};
-use super::writer::{Counters, Stats, Throttle, WARN_INTERVAL};
+use super::writer::{Command, Counters, Settings, Stats, Throttle, WARN_INTERVAL};
 use super::{retention, row, sql, time, LogError};
 use crate::store::{Postgres, StoreError};
 
@@ -54,27 +54,6 @@ pub const WRITE_LIMIT: Duration = Duration::from_secs(5);
 /// Longest a query (a page, the per-minute counts, a retention chunk) may
 /// take: an admin waits for it, not a message.
 pub const READ_LIMIT: Duration = Duration::from_secs(30);
-
-/// What the writer needs to know.
-#[derive(Clone, Debug)]
-pub struct Settings {
-    /// Queue capacity (events).
-    pub queue_capacity: usize,
-    /// Largest batch per `COPY`.
-    pub batch_size: usize,
-    /// Longest an accepted event waits before its batch is written.
-    pub flush_interval: Duration,
-    /// Retention in days (0: keep everything).
-    pub retention_days: u32,
-    /// How often retention runs.
-    pub retention_interval: Duration,
-}
-
-enum Command {
-    Record(Box<Event>),
-    Flush(oneshot::Sender<()>),
-    Close,
-}
 
 /// The log's PostgreSQL side: the queue, the writer task, and the reads.
 pub struct PgLog {

@@ -40,14 +40,13 @@ use super::{retention, row, time, LogError};
 /// At most one warning about dropped events per this interval (per cause).
 pub const WARN_INTERVAL: Duration = Duration::from_secs(60);
 
-/// What the writer thread needs to know.
+/// How events are queued and batched, and how long they are kept: the same
+/// for both stores' writers (SQLite's thread, PostgreSQL's task).
 #[derive(Clone, Debug)]
 pub struct Settings {
-    /// The database file.
-    pub path: PathBuf,
     /// Queue capacity (events).
     pub queue_capacity: usize,
-    /// Largest batch per transaction.
+    /// Largest batch per write (a transaction, or one `COPY`).
     pub batch_size: usize,
     /// Longest an accepted event waits before its batch is written.
     pub flush_interval: Duration,
@@ -57,7 +56,21 @@ pub struct Settings {
     pub retention_interval: Duration,
 }
 
-enum Command {
+impl Settings {
+    /// The settings `[log]` asks for.
+    pub fn of(config: &super::LogConfig) -> Settings {
+        Settings {
+            queue_capacity: config.queue_capacity,
+            batch_size: config.batch_size,
+            flush_interval: Duration::from_millis(config.flush_interval_ms),
+            retention_days: config.retention_days,
+            retention_interval: retention::INTERVAL,
+        }
+    }
+}
+
+/// What the send path and the log hand a writer, in queue order.
+pub(super) enum Command {
     Record(Box<Event>),
     Flush(oneshot::Sender<()>),
     Close,
@@ -146,7 +159,11 @@ pub struct Writer {
 impl Writer {
     /// Starts the writer thread, writing through `shared` (which keeps
     /// reopening the connection when it cannot be opened or fails).
-    pub fn start(settings: Settings, shared: Arc<Shared>) -> Result<Writer, LogError> {
+    pub fn start(
+        settings: Settings,
+        path: PathBuf,
+        shared: Arc<Shared>,
+    ) -> Result<Writer, LogError> {
         let (tx, rx) = mpsc::sync_channel(settings.queue_capacity.max(1));
         let counters = Arc::new(Counters::default());
         let batch_size = u64::try_from(settings.batch_size).unwrap_or(u64::MAX);
@@ -158,6 +175,7 @@ impl Writer {
             failures: Throttle::new(WARN_INTERVAL),
             failing: false,
             settings,
+            path,
         };
         let thread = std::thread::Builder::new()
             .name("phonehook-log-writer".to_owned())
@@ -269,6 +287,8 @@ struct Worker {
     rx: Receiver<Command>,
     shared: Arc<Shared>,
     settings: Settings,
+    /// The database file, for log lines.
+    path: PathBuf,
     schedule: retention::Schedule,
     counters: Arc<Counters>,
     failures: Throttle,
@@ -381,7 +401,7 @@ impl Worker {
                 Counters::add(&self.counters.written, n);
                 crate::metrics::log_events_written(n as u64);
                 if std::mem::take(&mut self.failing) {
-                    tracing::info!(path = %self.settings.path.display(), "delivery log is being written again");
+                    tracing::info!(path = %self.path.display(), "delivery log is being written again");
                 }
             }
             Err(error) => {
