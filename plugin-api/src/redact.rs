@@ -228,13 +228,20 @@ impl Redactor {
         };
         self.add_str(&percent);
         self.add([form]);
-        let json = serde_json::to_string(value).unwrap_or_default();
-        let json = json
-            .strip_prefix('"')
-            .and_then(|j| j.strip_suffix('"'))
-            .unwrap_or_default();
-        self.add_str(json);
-        self.add_str(&xml_escape(value));
+        // JSON escapes only quotes, backslashes and control characters, XML
+        // only its five specials: most values (a number, a sentence) are
+        // spelled the same in both, and need no copy.
+        if value.bytes().any(|b| matches!(b, b'"' | b'\\') || b < 0x20) {
+            let json = serde_json::to_string(value).unwrap_or_default();
+            let json = json
+                .strip_prefix('"')
+                .and_then(|j| j.strip_suffix('"'))
+                .unwrap_or_default();
+            self.add_str(json);
+        }
+        if value.contains(['&', '<', '>', '"', '\'']) {
+            self.add_str(&xml_escape(value));
+        }
         self
     }
 
