@@ -5,6 +5,7 @@ use phonehook_plugin_api::{Config, Pair};
 use serde::Serialize;
 
 use crate::config::PluginConfig;
+use crate::metrics::PluginMetrics;
 use crate::redact::{CredentialMemo, Redactor};
 
 use super::generation::Generation;
@@ -69,6 +70,8 @@ pub struct Binding {
     /// The last request credentials expanded for redaction
     /// ([`crate::redact::add_request_memoized`]).
     pub credentials: CredentialMemo,
+    /// The plugin's per-message series, registered once.
+    pub metrics: PluginMetrics,
 }
 
 // Secrets by name only: a derived `Debug` would print their values.
@@ -161,6 +164,7 @@ impl Binding {
             secret_states,
             redactor,
             credentials: CredentialMemo::default(),
+            metrics: PluginMetrics::new(&info.name),
         };
         for problem in generation.check(&binding.config()) {
             if !binding.problems.contains(&problem) {
@@ -251,6 +255,7 @@ mod tests {
             secret_states: Vec::new(),
             redactor: Redactor::for_secrets(["tok-987654321"]),
             credentials: CredentialMemo::default(),
+            metrics: PluginMetrics::new("test"),
         };
         let debug = format!("{binding:?}");
         assert!(debug.contains("TOKEN"), "{debug}");
