@@ -220,9 +220,7 @@ impl PluginMetrics {
     /// The series of `plugin`.
     pub fn new(plugin: &str) -> PluginMetrics {
         handle();
-        let delivered = |channel: phonehook_plugin_api::Channel| {
-            metrics::counter!(MESSAGES, "plugin" => plugin.to_owned(), "channel" => channel.as_str(), "outcome" => "delivered")
-        };
+        let delivered = |channel: phonehook_plugin_api::Channel| metrics::counter!(MESSAGES, "plugin" => plugin.to_owned(), "channel" => channel.as_str(), "outcome" => "delivered");
         PluginMetrics {
             delivered_sms: delivered(phonehook_plugin_api::Channel::Sms),
             delivered_voice: delivered(phonehook_plugin_api::Channel::Voice),

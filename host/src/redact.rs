@@ -72,7 +72,11 @@ struct Expanded {
 
 /// [`add_request`], reusing `memo`'s expansion when `request` carries the
 /// same credentials as the last request of its binding.
-pub fn add_request_memoized(redactor: &mut Redactor, request: &OwnedRequest, memo: &CredentialMemo) {
+pub fn add_request_memoized(
+    redactor: &mut Redactor,
+    request: &OwnedRequest,
+    memo: &CredentialMemo,
+) {
     let values = || {
         request
             .headers

@@ -12,7 +12,13 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use tracing_subscriber::fmt::MakeWriter;
+use std::fmt;
+
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::fmt::format::{Format, FormatEvent, FormatFields, Writer as FmtWriter};
+use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
+use tracing_subscriber::fmt::{FmtContext, FormattedFields, MakeWriter};
+use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
@@ -34,10 +40,74 @@ pub fn init(format: LogFormat, default_level: &str) -> LogGuard {
         .with_ansi(terminal)
         .with_writer(writer);
     let _ = match format {
+        LogFormat::Human if !terminal => builder.event_format(Plain::default()).try_init(),
         LogFormat::Human => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
     LogGuard(batched)
+}
+
+/// tracing-subscriber's full human format, without colour, written
+/// directly: its own formatter passes every part of a line (timestamp,
+/// level, span names, braces, colons, target) through a colour style even
+/// when colour is off, 22 styled writes a message line. The line is the
+/// same, byte for byte: `TIME LEVEL span{fields}:span{fields}: target:
+/// fields`. Records bridged from the `log` crate (their target is a field)
+/// and a writer with colour go to tracing-subscriber's own.
+#[derive(Default)]
+struct Plain {
+    full: Format,
+}
+
+impl<S, N> FormatEvent<S, N> for Plain
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: FmtWriter<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let meta = event.metadata();
+        if writer.has_ansi_escapes() || meta.fields().field("log.target").is_some() {
+            return self.full.format_event(ctx, writer, event);
+        }
+        if SystemTime.format_time(&mut writer).is_err() {
+            writer.write_str("<unknown time>")?;
+        }
+        writer.write_str(match *meta.level() {
+            Level::TRACE => " TRACE ",
+            Level::DEBUG => " DEBUG ",
+            Level::INFO => "  INFO ",
+            Level::WARN => "  WARN ",
+            Level::ERROR => " ERROR ",
+        })?;
+        if let Some(scope) = ctx.event_scope() {
+            let mut seen = false;
+            for span in scope.from_root() {
+                writer.write_str(span.metadata().name())?;
+                seen = true;
+                let extensions = span.extensions();
+                if let Some(fields) = extensions.get::<FormattedFields<N>>() {
+                    if !fields.fields.is_empty() {
+                        writer.write_char('{')?;
+                        writer.write_str(&fields.fields)?;
+                        writer.write_char('}')?;
+                    }
+                }
+                writer.write_char(':')?;
+            }
+            if seen {
+                writer.write_char(' ')?;
+            }
+        }
+        writer.write_str(meta.target())?;
+        writer.write_str(": ")?;
+        ctx.format_fields(writer.by_ref(), event)?;
+        writer.write_char('\n')
+    }
 }
 
 /// Writes the lines still waiting when dropped (the end of a command, or a
@@ -199,15 +269,66 @@ impl Batched {
 mod tests {
     use super::*;
 
+    /// A writer the tests read back.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// What each formatter writes for the same events, timestamps cut off.
+    fn lines(plain: bool) -> Vec<String> {
+        let out = Captured::default();
+        let sink = out.clone();
+        let builder = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_max_level(Level::TRACE)
+            .with_writer(move || sink.clone());
+        let log = || {
+            let span = tracing::info_span!("message", event_id = %"ev_1", route = "hook", n = 3);
+            let _entered = span.enter();
+            let inner = tracing::debug_span!("inner");
+            let _inner = inner.enter();
+            tracing::info!(message_id = %"SM1", elapsed_ms = 1.5, "message accepted by vendor");
+            tracing::warn!(code = "vendor_error", error = %"no \"quote\"", "message not delivered");
+            tracing::error!(r#type = 1, "bad");
+            tracing::trace!("t");
+        };
+        if plain {
+            tracing::subscriber::with_default(builder.event_format(Plain::default()).finish(), log);
+        } else {
+            tracing::subscriber::with_default(builder.finish(), log);
+        }
+        let text = String::from_utf8_lossy(&out.0.lock().unwrap_or_else(PoisonError::into_inner))
+            .into_owned();
+        text.lines()
+            .map(|l| l.split_once(' ').map_or(l, |(_, rest)| rest).to_owned())
+            .collect()
+    }
+
     #[test]
-    fn lines_are_kept_in_order_and_written_when_closed() {
+    fn the_plain_format_writes_what_the_full_format_writes() {
+        let plain = lines(true);
+        assert_eq!(plain.len(), 4, "{plain:?}");
+        assert_eq!(plain, lines(false));
+    }
+
+    #[test]
+    fn lines_are_kept_in_order() {
         let shared = Shared::default();
         shared.push(b"one\n");
         shared.push(b"two\n");
         assert_eq!(shared.lock().bytes, b"one\ntwo\n");
-        let mut pending = shared.lock();
-        pending.closed = true;
-        shared.write_out(&mut pending);
-        assert!(pending.bytes.is_empty());
     }
 }

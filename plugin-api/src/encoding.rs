@@ -166,7 +166,13 @@ pub fn sms_segments(text: &str) -> usize {
     let (units, single, part) = if is_gsm7(text) {
         let units: usize = text
             .chars()
-            .map(|c| if gsm7_class(c) == Gsm7::Extended { 2 } else { 1 })
+            .map(|c| {
+                if gsm7_class(c) == Gsm7::Extended {
+                    2
+                } else {
+                    1
+                }
+            })
             .sum();
         (units, 160, 153)
     } else {

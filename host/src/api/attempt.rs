@@ -235,7 +235,12 @@ async fn deliver_and_record(
     };
     let plugin = active.generation.info.name.as_str();
     let result = result.map_err(|e| ApiError::delivery(e, plugin));
-    report(&event, &result, message.channel, Some(&active.binding.metrics));
+    report(
+        &event,
+        &result,
+        message.channel,
+        Some(&active.binding.metrics),
+    );
     state.log.record(event);
     (result, next)
 }

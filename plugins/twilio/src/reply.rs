@@ -45,7 +45,10 @@ fn created(reply: &HttpReply<'_>) -> Result<Delivery, PluginError> {
     }) = &typed
     {
         if !sid.trim().is_empty() {
-            return Ok(Delivery::new(sid.trim(), status.as_deref().unwrap_or_default()));
+            return Ok(Delivery::new(
+                sid.trim(),
+                status.as_deref().unwrap_or_default(),
+            ));
         }
     }
     // Anything else (no `sid`, a `sid` or `status` that is not a string, not
