@@ -35,9 +35,11 @@ struct Created<'a> {
 
 /// The created message, call or verification.
 fn created(reply: &HttpReply<'_>) -> Result<Delivery, PluginError> {
+    // Only an object: serde also fills a struct from an array.
     let typed = reply
         .text()
         .ok()
+        .filter(|text| text.trim_start().starts_with('{'))
         .and_then(|text| serde_json::from_str::<Created>(text).ok());
     if let Some(Created {
         sid: Some(sid),
