@@ -153,7 +153,7 @@ async fn run_steps(
         let n = budget
             .spend()
             .map_err(|e| DeliveryError::Contract(format!("it {e}")))?;
-        redact::add_request(redactor, &request);
+        redact::add_request_memoized(redactor, &request, &binding.credentials);
         let reply = egress
             .send(&request, &binding.allow)
             .await

@@ -4,26 +4,46 @@
 
 /// `+14155550123` → `+1*******23`.
 pub fn mask_number(e164: &str) -> String {
-    let digits: Vec<char> = e164.chars().filter(char::is_ascii_digit).collect();
-    if digits.len() < 4 {
-        return "*".repeat(digits.len());
+    // Built in one buffer: every message masks its number twice (the log
+    // line's span and the delivery log event).
+    let digits: String = e164.chars().filter(char::is_ascii_digit).collect();
+    let n = digits.len();
+    if n < 4 {
+        return "*".repeat(n);
     }
-    let digits_text: String = digits.iter().collect();
-    let cc_len = country_code_len(&digits_text);
+    let cc_len = country_code_len(&digits);
     let keep_tail = 2;
-    let hidden = digits.len().saturating_sub(cc_len + keep_tail);
-    let cc: String = digits[..cc_len].iter().collect();
-    let tail: String = digits[digits.len() - keep_tail..].iter().collect();
-    format!("+{cc}{}{tail}", "*".repeat(hidden))
+    let hidden = n.saturating_sub(cc_len + keep_tail);
+    let mut masked = String::with_capacity(n + 1);
+    masked.push('+');
+    masked.push_str(&digits[..cc_len]);
+    masked.extend(std::iter::repeat_n('*', hidden));
+    masked.push_str(&digits[n - keep_tail..]);
+    masked
+}
+
+/// Which of the codes 0–999 are country calling codes, read from the
+/// metadata once: looking each up in the metadata's map took longer than
+/// the rest of masking a number.
+fn calling_codes() -> &'static [bool; 1000] {
+    static CODES: std::sync::OnceLock<[bool; 1000]> = std::sync::OnceLock::new();
+    CODES.get_or_init(|| {
+        let mut codes = [false; 1000];
+        for (code, known) in (0u16..).zip(codes.iter_mut()) {
+            *known = phonenumber::metadata::DATABASE.by_code(&code).is_some();
+        }
+        codes
+    })
 }
 
 /// Length of the E.164 country calling code at the start of `digits` (the
 /// number without its `+`); 1 when none is known.
 pub fn country_code_len(digits: &str) -> usize {
     let cc = |n: usize| digits.get(..n).and_then(|p| p.parse::<u16>().ok());
+    let codes = calling_codes();
     for n in 1..=3 {
         if let Some(code) = cc(n) {
-            if phonenumber::metadata::DATABASE.by_code(&code).is_some() {
+            if codes.get(usize::from(code)).copied().unwrap_or(false) {
                 return n;
             }
         }

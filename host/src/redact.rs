@@ -6,6 +6,9 @@
 //! event; the rule and the encodings live in the plugin API
 //! ([`phonehook_plugin_api::redact`]), so plugins redact by the same code.
 
+use std::sync::Arc;
+
+use arc_swap::ArcSwapOption;
 use phonehook_plugin_api::Message;
 
 use crate::mask;
@@ -50,16 +53,69 @@ pub fn add_request(redactor: &mut Redactor, request: &OwnedRequest) {
     }
 }
 
+/// The credentials a binding's last request carried, expanded into every
+/// form [`add_request`] adds. A plugin usually sends the same `Authorization`
+/// with every message (Twilio's Basic pair), and expanding it — the value,
+/// its credential and decoded password, each in every encoding — cost more
+/// than the rest of the redactor's work per message. One entry: a plugin
+/// that signs each request (SigV4) misses every time and pays what it did
+/// before, and nothing grows.
+#[derive(Default)]
+pub struct CredentialMemo(ArcSwapOption<Expanded>);
+
+struct Expanded {
+    /// The credential header values, in request order.
+    values: Vec<String>,
+    /// What they expand to.
+    redactor: Redactor,
+}
+
+/// [`add_request`], reusing `memo`'s expansion when `request` carries the
+/// same credentials as the last request of its binding.
+pub fn add_request_memoized(
+    redactor: &mut Redactor,
+    request: &OwnedRequest,
+    memo: &CredentialMemo,
+) {
+    let values = || {
+        request
+            .headers
+            .iter()
+            .filter(|(name, _)| is_credential_header(name))
+            .map(|(_, value)| value.as_str())
+    };
+    if let Some(last) = memo.0.load().as_deref() {
+        if last.values.iter().map(String::as_str).eq(values()) {
+            redactor.extend(&last.redactor);
+            return;
+        }
+    }
+    let mut expanded = Redactor::new();
+    for value in values() {
+        expanded.authorization(value);
+    }
+    redactor.extend(&expanded);
+    memo.0.store(Some(Arc::new(Expanded {
+        values: values().map(str::to_owned).collect(),
+        redactor: expanded,
+    })));
+}
+
 /// Headers whose value is a credential: `Authorization`, and the
 /// token/key/secret headers some vendors use instead (`X-Amz-Security-Token`,
 /// `X-Api-Key`).
 fn is_credential_header(name: &str) -> bool {
-    let name = name.to_ascii_lowercase();
-    name == "authorization"
-        || name == "proxy-authorization"
+    // Without lower-casing a copy: this runs for every header of every request.
+    let contains = |word: &str| {
+        name.as_bytes()
+            .windows(word.len())
+            .any(|w| w.eq_ignore_ascii_case(word.as_bytes()))
+    };
+    name.eq_ignore_ascii_case("authorization")
+        || name.eq_ignore_ascii_case("proxy-authorization")
         || ["token", "secret", "api-key", "apikey"]
-            .iter()
-            .any(|word| name.contains(word))
+            .into_iter()
+            .any(contains)
 }
 
 #[cfg(test)]
@@ -123,5 +179,18 @@ mod tests {
             r.redact(&echo),
             "got [redacted]; cred [redacted]; pw [redacted]; [redacted]; application/json"
         );
+        // The memoized form adds the same, whether it expands or reuses.
+        let memo = CredentialMemo::default();
+        for _ in 0..2 {
+            let mut m = Redactor::new();
+            add_request_memoized(&mut m, &request, &memo);
+            assert_eq!(m.redact(&echo), r.redact(&echo));
+        }
+        let mut other = request.clone();
+        other.headers[0].1 = encoding::basic_auth("AC0123456789", "other-secret-1");
+        let mut m = Redactor::new();
+        add_request_memoized(&mut m, &other, &memo);
+        assert_eq!(m.redact("pw other-secret-1"), "pw [redacted]");
+        assert_eq!(m.redact("pw tok-987654321"), "pw tok-987654321");
     }
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use phonehook_plugin_api::Message;
+use phonehook_plugin_api::{Channel, Message};
 use tracing::{Instrument, Span};
 
 use super::error::ApiError;
@@ -20,6 +20,7 @@ use crate::delivery::{self, Delivered, DeliveryError};
 use crate::deliverylog::{Event, Failure, FailureSource, Pending};
 use crate::failover::{self, FailoverConfig, Next};
 use crate::mask::mask_number;
+use crate::metrics::PluginMetrics;
 use crate::plugins::Active;
 use crate::state::AppState;
 
@@ -197,7 +198,7 @@ pub fn no_active_plugin(state: &AppState, message: &Message, route: Route) -> At
     let error = DeliveryError::NoActivePlugin;
     let event = pending.failed(failure(&error));
     let result = Err(ApiError::delivery(error, ""));
-    report(&event, &result, message.channel.as_str());
+    report(&event, &result, message.channel, None);
     state.log.record(event);
     Attempt {
         event_id,
@@ -234,7 +235,12 @@ async fn deliver_and_record(
     };
     let plugin = active.generation.info.name.as_str();
     let result = result.map_err(|e| ApiError::delivery(e, plugin));
-    report(&event, &result, message.channel.as_str());
+    report(
+        &event,
+        &result,
+        message.channel,
+        Some(&active.binding.metrics),
+    );
     state.log.record(event);
     (result, next)
 }
@@ -260,8 +266,14 @@ fn failure(error: &DeliveryError) -> Failure {
 
 /// The log line and the metrics for a finished attempt. The log line uses the
 /// event's scrubbed failure text: the raw error may quote the number or the
-/// code back from the vendor.
-fn report(event: &Event, result: &Result<Delivered, ApiError>, channel: &'static str) {
+/// code back from the vendor. `series` are the plugin's own (registered with
+/// its binding), when a plugin handled the attempt.
+fn report(
+    event: &Event,
+    result: &Result<Delivered, ApiError>,
+    channel: Channel,
+    series: Option<&PluginMetrics>,
+) {
     let plugin = if event.plugin.is_empty() {
         "none"
     } else {
@@ -269,15 +281,27 @@ fn report(event: &Event, result: &Result<Delivered, ApiError>, channel: &'static
     };
     // To the microsecond, so log lines show `0.936`, not `0.9364370000000001`.
     let elapsed_ms = (event.latency_ms * 1000.0).round() / 1000.0;
-    crate::metrics::message_duration(plugin, elapsed_ms / 1000.0);
+    match series {
+        Some(series) => series.duration(elapsed_ms / 1000.0),
+        None => crate::metrics::message_duration(plugin, elapsed_ms / 1000.0),
+    }
     match (result, &event.details) {
         (Ok(delivered), _) => {
-            crate::metrics::message_outcome(plugin, channel, "delivered");
-            crate::metrics::vendor_latency(plugin, delivered.vendor_latency.as_secs_f64());
+            let vendor_latency = delivered.vendor_latency.as_secs_f64();
+            match series {
+                Some(series) => {
+                    series.delivered(channel);
+                    series.vendor_latency(vendor_latency);
+                }
+                None => {
+                    crate::metrics::message_outcome(plugin, channel.as_str(), "delivered");
+                    crate::metrics::vendor_latency(plugin, vendor_latency);
+                }
+            }
             tracing::info!(message_id = %delivered.message_id, elapsed_ms, "message accepted by vendor");
         }
         (Err(error), details) => {
-            crate::metrics::message_outcome(plugin, channel, error.code);
+            crate::metrics::message_outcome(plugin, channel.as_str(), error.code);
             let reason = details
                 .as_ref()
                 .map(|d| d.message.as_str())

@@ -155,7 +155,19 @@ async fn deliver(
         Some(refused) => refused,
         None => chain::send(state, message, route).await,
     };
-    attempt.respond(|delivered| Json(json!({ "MessageID": delivered.message_id })))
+    attempt.respond(|delivered| {
+        Json(Sent {
+            message_id: delivered.message_id,
+        })
+    })
+}
+
+/// The answer to a delivered message, as Auth0 expects it: typed, so it is
+/// written straight out rather than built as a JSON map first.
+#[derive(serde::Serialize)]
+struct Sent {
+    #[serde(rename = "MessageID")]
+    message_id: String,
 }
 
 /// An answer as kept for repeats.

@@ -261,7 +261,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if let Some(active) = args.active {
                 config.override_active(active);
             }
-            crate::telemetry::init(config.log_format, "info");
+            // Held to the end of the arm: its drop writes the last lines
+            // before an error from start-up is printed after them.
+            let _log = crate::telemetry::init(config.log_format, "info");
             if !config.ignored_env.is_empty() {
                 tracing::warn!(variables = ?config.ignored_env,
                     "environment variables with the PHONEHOOK_ prefix that name no configuration key were ignored");
@@ -282,7 +284,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = load_config(&args.common)?;
             // A one-shot command prints its outcome; the log is for problems.
             let level = if args.verbose { "info" } else { "warn" };
-            crate::telemetry::init(config.log_format, level);
+            let _log = crate::telemetry::init(config.log_format, level);
             runtime()?.block_on(send(config, args))
         }
         Command::Status { remote, json } => {

@@ -5,7 +5,8 @@ use phonehook_plugin_api::{Config, Pair};
 use serde::Serialize;
 
 use crate::config::PluginConfig;
-use crate::redact::Redactor;
+use crate::metrics::PluginMetrics;
+use crate::redact::{CredentialMemo, Redactor};
 
 use super::generation::Generation;
 
@@ -66,6 +67,11 @@ pub struct Binding {
     /// The secrets in every encoding, computed once: each message's redactor
     /// starts from a clone of it.
     redactor: Redactor,
+    /// The last request credentials expanded for redaction
+    /// ([`crate::redact::add_request_memoized`]).
+    pub credentials: CredentialMemo,
+    /// The plugin's per-message series, registered once.
+    pub metrics: PluginMetrics,
 }
 
 // Secrets by name only: a derived `Debug` would print their values.
@@ -157,6 +163,8 @@ impl Binding {
             problems,
             secret_states,
             redactor,
+            credentials: CredentialMemo::default(),
+            metrics: PluginMetrics::new(&info.name),
         };
         for problem in generation.check(&binding.config()) {
             if !binding.problems.contains(&problem) {
@@ -246,6 +254,8 @@ mod tests {
             problems: Vec::new(),
             secret_states: Vec::new(),
             redactor: Redactor::for_secrets(["tok-987654321"]),
+            credentials: CredentialMemo::default(),
+            metrics: PluginMetrics::new("test"),
         };
         let debug = format!("{binding:?}");
         assert!(debug.contains("TOKEN"), "{debug}");
