@@ -296,9 +296,14 @@ async fn a_per_number_limit_of_5_holds_across_three_instances() {
             .collect(),
     )
     .await;
-    // 15 at once, 5 to each instance, all to one number.
-    let sends = (0..15).map(|i| hosts[i % 3].send(hook("+14155550177")));
-    let answers = futures_util::future::join_all(sends).await;
+    // 15 to one number, taking turns among the instances. (Concurrent
+    // admissions on one key are `tests/store_shared_guard.rs`'s, with a
+    // database time limit a busy test machine cannot exceed; here each
+    // admission must stay within the server's own 500 ms.)
+    let mut answers = Vec::new();
+    for i in 0..15 {
+        answers.push(hosts[i % 3].send(hook("+14155550177")).await);
+    }
     let admitted = answers.iter().filter(|(s, _)| *s == 200).count();
     let limited: Vec<&Value> = answers
         .iter()
