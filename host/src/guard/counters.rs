@@ -222,6 +222,27 @@ impl Row {
     }
 }
 
+impl Row {
+    /// The row's window, as the memory store keeps one.
+    fn window(&self) -> Window {
+        Window {
+            end_s: self.window_end_s,
+            count: self.count,
+        }
+    }
+
+    /// The row as a number's state (its class is not stored).
+    fn number_state(&self) -> NumberState {
+        NumberState {
+            window: self.window(),
+            sends: self.sends,
+            last_s: self.last_s,
+            next_s: self.next_s,
+            class: None,
+        }
+    }
+}
+
 /// Decides `a` over `rows` (read, and locked, from a shared store) with the
 /// code [`MemoryStore`] runs, so one place decides: the rows become the
 /// same maps, and the maps after the decision become the rows to write back
@@ -234,23 +255,10 @@ pub(super) fn decide(
 ) -> (Outcome, Option<Vec<Row>>) {
     let mut inner = Inner::default();
     for row in rows {
-        let window = Window {
-            end_s: row.window_end_s,
-            count: row.count,
-        };
         if row.key == a.number {
-            inner.numbers.insert(
-                row.key,
-                NumberState {
-                    window,
-                    sends: row.sends,
-                    last_s: row.last_s,
-                    next_s: row.next_s,
-                    class: None,
-                },
-            );
+            inner.numbers.insert(row.key, row.number_state());
         } else {
-            inner.others.insert(row.key, window);
+            inner.others.insert(row.key, row.window());
         }
     }
     // The database bounds nothing: every key is tracked.
@@ -282,23 +290,10 @@ pub(super) fn number_row_status(
     policy: &BackoffConfig,
 ) -> (Option<Usage>, Option<BackoffState>) {
     let now = secs(now_s);
-    let window = Window {
-        end_s: row.window_end_s,
-        count: row.count,
-    };
     let mut inner = Inner::default();
-    inner.numbers.insert(
-        row.key,
-        NumberState {
-            window,
-            sends: row.sends,
-            last_s: row.last_s,
-            next_s: row.next_s,
-            class: None,
-        },
-    );
+    inner.numbers.insert(row.key, row.number_state());
     (
-        usage_of(window, now),
+        usage_of(row.window(), now),
         inner.backoff_of(row.key, now, policy),
     )
 }
