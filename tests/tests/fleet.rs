@@ -41,6 +41,12 @@ async fn start_all(builders: Vec<HostBuilder>) -> Vec<Host> {
     hosts
 }
 
+async fn shutdown_all(hosts: Vec<Host>) {
+    for h in hosts {
+        h.shutdown().await;
+    }
+}
+
 fn hook(number: &str) -> Value {
     json!({"recipient": number, "text": "Your code is 493817", "context": {"message_type": "sms"}})
 }
@@ -224,9 +230,7 @@ async fn an_activation_on_one_instance_reaches_every_instance_under_load() {
         assert!(start.elapsed() < CONVERGE_WITHIN, "{body}");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    for h in hosts {
-        h.shutdown().await;
-    }
+    shutdown_all(hosts).await;
 }
 
 /// The events `host`'s log query returns for `query`, once there are `n`.
@@ -275,9 +279,7 @@ async fn a_log_query_on_any_instance_sees_every_instances_events() {
     // hashes numbers with the key the store keeps.
     let found = until_logged(&hosts[2], "recipient=%2B14155550300", 1).await;
     assert_eq!(found.len(), 1, "{found:?}");
-    for h in hosts {
-        h.shutdown().await;
-    }
+    shutdown_all(hosts).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -323,9 +325,7 @@ async fn a_per_number_limit_of_5_holds_across_three_instances() {
             "no instance fell back to its own counters"
         );
     }
-    for h in hosts {
-        h.shutdown().await;
-    }
+    shutdown_all(hosts).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -365,9 +365,7 @@ async fn a_retry_on_another_instance_gets_the_first_answer_and_one_vendor_reques
         [false, true, true],
         "the repeats are replays: {ids:?}"
     );
-    for h in hosts {
-        h.shutdown().await;
-    }
+    shutdown_all(hosts).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -424,9 +422,7 @@ async fn a_plugin_some_live_instance_lacks_is_refused_unless_forced() {
     assert_eq!(health(&hosts[2]).await["active_plugin"], "sandbox");
     let (status, _) = hosts[2].send(hook("+14155550100")).await;
     assert_eq!(status, 200);
-    for h in hosts {
-        h.shutdown().await;
-    }
+    shutdown_all(hosts).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -453,9 +449,7 @@ async fn the_fallback_chain_changes_on_every_instance() {
         assert!(start.elapsed() < CONVERGE_WITHIN, "{body}");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    for h in hosts {
-        h.shutdown().await;
-    }
+    shutdown_all(hosts).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -509,9 +503,7 @@ async fn the_database_stopping_mid_load_fails_no_message_and_instances_converge_
         dropped.is_some_and(|n| n > 0.0),
         "the outage's lost events are counted: {dropped:?}"
     );
-    for h in hosts {
-        h.shutdown().await;
-    }
+    shutdown_all(hosts).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
