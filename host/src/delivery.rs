@@ -80,16 +80,8 @@ pub async fn deliver(
     redactor: &mut Redactor,
 ) -> Result<Delivered, DeliveryError> {
     let result = run_steps(active, message, egress, host_url, redactor).await;
-    let error = match result {
-        Ok(delivered) => return Ok(delivered),
-        Err(error) => error.redacted(redactor),
-    };
-    if let DeliveryError::Plugin { error: e, .. } = &error {
-        if e.kind == ErrorKind::Panic {
-            tracing::error!(error = %e.message, "plugin panicked; the panic was contained");
-        }
-    }
-    Err(error)
+    // A contained panic is logged with the attempt's line (`attempt::report`).
+    result.map_err(|error| error.redacted(redactor))
 }
 
 async fn run_steps(

@@ -569,6 +569,13 @@ fn log_lines_are_plain_and_say_what_happened() {
         .send()
         .expect("answers");
     assert_eq!(resp.status().as_u16(), 200);
+    let event_id = resp
+        .headers()
+        .get("x-phonehook-event-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(event_id.starts_with("ev_"), "{:?}", resp.headers());
     serve.wait_for(
         "the delivery's log line",
         |s| s.count("message accepted by vendor"),
@@ -593,6 +600,17 @@ fn log_lines_are_plain_and_say_what_happened() {
         .nth(1)
         .and_then(|v| v.split_whitespace().next())
         .unwrap_or_default();
+    // The line is the attempt's whole account at the default level: the
+    // event id links it to the delivery log and the caller's answer.
+    for field in [
+        format!("event_id={event_id} "),
+        "plugin=sandbox ".to_owned(),
+        "route=hook ".to_owned(),
+        "channel=sms ".to_owned(),
+        "to=+1********71 ".to_owned(),
+    ] {
+        assert!(line.contains(&field), "{field} in {line}");
+    }
     let decimals = elapsed.split('.').nth(1).map_or(0, str::len);
     assert!(
         !elapsed.is_empty() && decimals <= 3,

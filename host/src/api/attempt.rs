@@ -146,7 +146,12 @@ pub async fn run(
     // line and the event, with the binding's secrets precomputed.
     pending.redactor_mut().extend(active.binding.redactor());
     let event_id = pending.id().to_owned();
-    let span = tracing::info_span!("message",
+    // Debug level: at the default level the attempt's one line carries
+    // these fields itself (`report`). An enabled span was a tenth of the
+    // host's CPU per message (formatted at creation, entered on every poll;
+    // BENCHMARKS.md §1); at debug it gives the plugin's and the client's
+    // own lines their context.
+    let span = tracing::debug_span!("message",
         event_id = %event_id,
         plugin = %info.name,
         generation,
@@ -189,7 +194,7 @@ pub async fn run(
 pub fn no_active_plugin(state: &AppState, message: &Message, route: Route) -> Attempt {
     let pending = state.log.pending(message, route.as_str());
     let event_id = pending.id().to_owned();
-    let span = tracing::info_span!("message",
+    let span = tracing::debug_span!("message",
         event_id = %event_id,
         route = route.as_str(),
         channel = message.channel.as_str(),
@@ -264,10 +269,13 @@ fn failure(error: &DeliveryError) -> Failure {
     }
 }
 
-/// The log line and the metrics for a finished attempt. The log line uses the
-/// event's scrubbed failure text: the raw error may quote the number or the
-/// code back from the vendor. `series` are the plugin's own (registered with
-/// its binding), when a plugin handled the attempt.
+/// The log line and the metrics for a finished attempt. The line is the
+/// attempt's whole account at the default level: the event id (the link to
+/// the delivery log), the plugin and its generation, the route, the channel
+/// and the masked number, then the outcome. It uses the event's scrubbed
+/// failure text: the raw error may quote the number or the code back from
+/// the vendor. `series` are the plugin's own (registered with its binding),
+/// when a plugin handled the attempt.
 fn report(
     event: &Event,
     result: &Result<Delivered, ApiError>,
@@ -298,7 +306,17 @@ fn report(
                     crate::metrics::vendor_latency(plugin, vendor_latency);
                 }
             }
-            tracing::info!(message_id = %delivered.message_id, elapsed_ms, "message accepted by vendor");
+            tracing::info!(
+                event_id = %event.id,
+                plugin = %plugin,
+                generation = event.generation,
+                route = %event.route,
+                channel = %channel.as_str(),
+                to = %event.recipient,
+                message_id = %delivered.message_id,
+                elapsed_ms,
+                "message accepted by vendor"
+            );
         }
         (Err(error), details) => {
             crate::metrics::message_outcome(plugin, channel.as_str(), error.code);
@@ -306,7 +324,32 @@ fn report(
                 .as_ref()
                 .map(|d| d.message.as_str())
                 .unwrap_or_default();
-            tracing::warn!(code = error.code, error = %reason, elapsed_ms, "message not delivered");
+            macro_rules! not_delivered {
+                ($level:expr, $what:literal) => {
+                    tracing::event!(
+                        $level,
+                        event_id = %event.id,
+                        plugin = %plugin,
+                        generation = event.generation,
+                        route = %event.route,
+                        channel = %channel.as_str(),
+                        to = %event.recipient,
+                        code = error.code,
+                        error = %reason,
+                        elapsed_ms,
+                        $what
+                    )
+                };
+            }
+            // A contained panic is a plugin's bug, not a vendor's bad day.
+            if error.code == "plugin_panic" {
+                not_delivered!(
+                    tracing::Level::ERROR,
+                    "plugin panicked; the panic was contained; message not delivered"
+                );
+            } else {
+                not_delivered!(tracing::Level::WARN, "message not delivered");
+            }
         }
     }
 }
