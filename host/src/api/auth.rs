@@ -78,7 +78,9 @@ fn unauthorized() -> Response {
     resp
 }
 
-async fn check(state: &AppState, role: Role, req: Request, next: Next) -> Response {
+/// Whether `req` carries the token `role` needs (a refused request is
+/// answered with [`unauthorized`]).
+fn authorized(state: &AppState, role: Role, req: &Request) -> bool {
     let expected = match role {
         Role::Send => state.config.send_token(),
         Role::Admin => state.config.admin_token(),
@@ -92,21 +94,33 @@ async fn check(state: &AppState, role: Role, req: Request, next: Next) -> Respon
     };
     match expected {
         // No token configured: the server refuses to listen beyond loopback.
-        None => next.run(req).await,
-        Some(expected) => match bearer(&req) {
-            Some(presented) if token_matches(expected, presented) => next.run(req).await,
-            _ => unauthorized(),
-        },
+        None => true,
+        Some(expected) => bearer(req).is_some_and(|presented| token_matches(expected, presented)),
     }
 }
 
-/// Middleware for the send routes.
-pub async fn require_send(
+async fn check(state: &AppState, role: Role, req: Request, next: Next) -> Response {
+    if authorized(state, role, &req) {
+        next.run(req).await
+    } else {
+        unauthorized()
+    }
+}
+
+/// Middleware for the send routes: the send token, then the whole body
+/// ([`super::body_limit::read_whole_body`]), in one layer. Every message
+/// passes here, and each layer costs a boxed future and a clone of the
+/// routes behind it.
+pub async fn require_send_then_read_body(
     State(state): State<Arc<AppState>>,
     req: Request,
     next: Next,
 ) -> Response {
-    check(&state, Role::Send, req, next).await
+    if authorized(&state, Role::Send, &req) {
+        super::body_limit::read_whole_body(State(state), req, next).await
+    } else {
+        unauthorized()
+    }
 }
 
 /// Middleware for the admin routes.

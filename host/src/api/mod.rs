@@ -47,10 +47,11 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/api/v1/actions/send-phone-message",
             post(messages::send_action),
         )
-        .route_layer(whole_body())
+        // The access check and the body reader in one layer (the send
+        // routes carry every message).
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
-            auth::require_send,
+            auth::require_send_then_read_body,
         ));
 
     let mut admin = Router::new()
