@@ -1,11 +1,13 @@
 //! Request bodies: capped, timed, and held in one buffer.
 //!
-//! - [`refuse_declared_oversize`] answers 413 before reading any of a body
-//!   whose `Content-Length` is over the cap. axum's `DefaultBodyLimit` only
-//!   stops a body once the cap has been read, so a caller announcing 100 MB
-//!   and sending slowly would hold a connection and a buffer until then.
-//! - [`read_whole_body`] reads the body (up to the cap, within
-//!   `limits.body_timeout_ms`) into one buffer before the handler runs.
+//! [`read_whole_body`] answers 413 before reading any of a body whose
+//! `Content-Length` is over the cap (axum's `DefaultBodyLimit` only stops a
+//! body once the cap has been read, so a caller announcing 100 MB and sending
+//! slowly would hold a connection and a buffer until then), then reads the
+//! body (up to the cap, within `limits.body_timeout_ms`) into one buffer
+//! before the handler runs. One middleware, not two: every message passes
+//! here, and each layer costs a boxed future and a clone of the routes
+//! behind it.
 //!
 //! Why the copy: hyper hands over each read from the socket as a `Bytes`
 //! that shares its 8 KiB read buffer, and reserves a fresh 8 KiB buffer for
@@ -32,25 +34,8 @@ use http_body_util::BodyExt;
 use super::error::ApiError;
 use crate::state::AppState;
 
-/// Middleware: 413 at once when `Content-Length` exceeds `limits.max_body_bytes`.
-pub async fn refuse_declared_oversize(
-    State(state): State<Arc<AppState>>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let max = state.config.limits.max_body_bytes;
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    if declared.is_some_and(|len| len > max as u64) {
-        return ApiError::body_too_large(max).into_response();
-    }
-    next.run(req).await
-}
-
-/// Middleware: reads the whole body into one buffer within
+/// Middleware: 413 at once when `Content-Length` exceeds
+/// `limits.max_body_bytes`; else reads the whole body into one buffer within
 /// `limits.body_timeout_ms` (else 408 `body_timeout`), at most
 /// `limits.max_body_bytes` of it (else 413), then runs the handler on it.
 pub async fn read_whole_body(
@@ -59,6 +44,14 @@ pub async fn read_whole_body(
     next: Next,
 ) -> Response {
     let limits = &state.config.limits;
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limits.max_body_bytes as u64) {
+        return ApiError::body_too_large(limits.max_body_bytes).into_response();
+    }
     let timeout = Duration::from_millis(limits.body_timeout_ms);
     let (parts, body) = req.into_parts();
     let read = tokio::time::timeout(timeout, collect(body, limits.max_body_bytes)).await;

@@ -138,9 +138,5 @@ pub fn router(state: Arc<AppState>) -> Router {
         // `read_whole_body` enforces the cap; the extractors' own limit must
         // not be lower (axum's default is 2 MB).
         .layer(DefaultBodyLimit::max(state.config.limits.max_body_bytes))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            body_limit::refuse_declared_oversize,
-        ))
         .with_state(state)
 }
