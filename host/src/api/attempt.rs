@@ -293,6 +293,23 @@ fn report(
         Some(series) => series.duration(elapsed_ms / 1000.0),
         None => crate::metrics::message_duration(plugin, elapsed_ms / 1000.0),
     }
+    // The attempt's one line: its fields, then the outcome's.
+    macro_rules! line {
+        ($level:expr, $what:literal, $($outcome:tt)*) => {
+            tracing::event!(
+                $level,
+                event_id = %event.id,
+                plugin = %plugin,
+                generation = event.generation,
+                route = %event.route,
+                channel = %channel.as_str(),
+                to = %event.recipient,
+                $($outcome)*
+                elapsed_ms,
+                $what
+            )
+        };
+    }
     match (result, &event.details) {
         (Ok(delivered), _) => {
             let vendor_latency = delivered.vendor_latency.as_secs_f64();
@@ -306,16 +323,10 @@ fn report(
                     crate::metrics::vendor_latency(plugin, vendor_latency);
                 }
             }
-            tracing::info!(
-                event_id = %event.id,
-                plugin = %plugin,
-                generation = event.generation,
-                route = %event.route,
-                channel = %channel.as_str(),
-                to = %event.recipient,
+            line!(
+                tracing::Level::INFO,
+                "message accepted by vendor",
                 message_id = %delivered.message_id,
-                elapsed_ms,
-                "message accepted by vendor"
             );
         }
         (Err(error), details) => {
@@ -324,31 +335,21 @@ fn report(
                 .as_ref()
                 .map(|d| d.message.as_str())
                 .unwrap_or_default();
-            macro_rules! not_delivered {
-                ($level:expr, $what:literal) => {
-                    tracing::event!(
-                        $level,
-                        event_id = %event.id,
-                        plugin = %plugin,
-                        generation = event.generation,
-                        route = %event.route,
-                        channel = %channel.as_str(),
-                        to = %event.recipient,
-                        code = error.code,
-                        error = %reason,
-                        elapsed_ms,
-                        $what
-                    )
-                };
-            }
             // A contained panic is a plugin's bug, not a vendor's bad day.
             if error.code == "plugin_panic" {
-                not_delivered!(
+                line!(
                     tracing::Level::ERROR,
-                    "plugin panicked; the panic was contained; message not delivered"
+                    "plugin panicked; the panic was contained; message not delivered",
+                    code = error.code,
+                    error = %reason,
                 );
             } else {
-                not_delivered!(tracing::Level::WARN, "message not delivered");
+                line!(
+                    tracing::Level::WARN,
+                    "message not delivered",
+                    code = error.code,
+                    error = %reason,
+                );
             }
         }
     }
