@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use phonehook_plugin_api::{Channel, Message};
+use phonehook_plugin_api::{Channel, ErrorKind, Message};
 use tracing::{Instrument, Span};
 
 use super::error::ApiError;
@@ -336,7 +336,7 @@ fn report(
                 .map(|d| d.message.as_str())
                 .unwrap_or_default();
             // A contained panic is a plugin's bug, not a vendor's bad day.
-            if error.code == "plugin_panic" {
+            if error.code == ErrorKind::Panic.as_str() {
                 line!(
                     tracing::Level::ERROR,
                     "plugin panicked; the panic was contained; message not delivered",
@@ -357,8 +357,6 @@ fn report(
 
 #[cfg(test)]
 mod tests {
-    use phonehook_plugin_api::ErrorKind;
-
     use super::*;
     use crate::egress::EgressError;
     use crate::plugins::OwnedError;
