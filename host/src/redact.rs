@@ -16,13 +16,13 @@ use crate::plugins::OwnedRequest;
 
 pub use phonehook_plugin_api::redact::Redactor;
 
-/// `base` (a binding's redactor, or an empty one) extended with what
-/// `message` carries: its code — or, when it names none, every run of 4 to
-/// 10 digits of its text — its text, and its number in every spelling a
-/// vendor echoes (`+14155550123`, `14155550123`, `4155550123`, as the caller
-/// wrote it).
-pub fn for_message(base: &Redactor, message: &Message) -> Redactor {
-    let mut redactor = base.clone();
+/// A redactor for what `message` carries: its code — or, when it names none,
+/// every run of 4 to 10 digits of its text — its text, and its number in
+/// every spelling a vendor echoes (`+14155550123`, `14155550123`,
+/// `4155550123`, as the caller wrote it). The send path then includes the
+/// binding's secrets ([`Redactor::include`]).
+pub fn for_message(message: &Message) -> Redactor {
+    let mut redactor = Redactor::new();
     let e164 = message.recipient.as_str();
     let digits = e164.trim_start_matches('+');
     let national = digits
@@ -66,8 +66,8 @@ pub struct CredentialMemo(ArcSwapOption<Expanded>);
 struct Expanded {
     /// The credential header values, in request order.
     values: Vec<String>,
-    /// What they expand to.
-    redactor: Redactor,
+    /// What they expand to, included (shared) by each message's redactor.
+    redactor: Arc<Redactor>,
 }
 
 /// [`add_request`], reusing `memo`'s expansion when `request` carries the
@@ -86,7 +86,7 @@ pub fn add_request_memoized(
     };
     if let Some(last) = memo.0.load().as_deref() {
         if last.values.iter().map(String::as_str).eq(values()) {
-            redactor.extend(&last.redactor);
+            redactor.include(Arc::clone(&last.redactor));
             return;
         }
     }
@@ -94,7 +94,8 @@ pub fn add_request_memoized(
     for value in values() {
         expanded.authorization(value);
     }
-    redactor.extend(&expanded);
+    let expanded = Arc::new(expanded);
+    redactor.include(Arc::clone(&expanded));
     memo.0.store(Some(Arc::new(Expanded {
         values: values().map(str::to_owned).collect(),
         redactor: expanded,
@@ -132,9 +133,10 @@ mod tests {
 
     #[test]
     fn a_message_adds_its_code_number_and_text() {
-        let base = Redactor::for_secrets(["sk_live_abcdef"]);
+        let base = Arc::new(Redactor::for_secrets(["sk_live_abcdef"]));
         for code in ["918273", ""] {
-            let r = for_message(&base, &message(code));
+            let mut r = for_message(&message(code));
+            r.include(Arc::clone(&base));
             let echo = "To +14155550123 (14155550123, 4155550123, (415) 555-0123, \
                         %2B14155550123) said 'Your code is 918273. Valid 5 min.': \
                         9, 1, 8, 2, 7, 3 / 9%2C+1%2C+8%2C+2%2C+7%2C+3 key sk_live_abcdef";

@@ -48,16 +48,18 @@ const ELLIPSIS: char = '…';
 /// Sensitive values, with every encoding precomputed, and the text they
 /// are removed from.
 ///
-/// Built once per plugin binding from its secrets, cloned and extended for
-/// each message with its code, number and text, and once more with the
-/// credentials of each request actually sent.
+/// Built once per plugin binding from its secrets; each message gets one of
+/// its own with its code, number and text, which *includes* the binding's
+/// (and the expanded credentials of each request actually sent).
 ///
-/// This runs for every message, so it is built to be cheap there: the
-/// values are shared (`Arc<str>`: extending a message's redactor with a
-/// binding's dozens of precomputed forms copies pointers, not text), an
-/// encoding that leaves a value unchanged is not allocated again, and
-/// [`Redactor::redact`] skips every value longer than the text (a vendor's
-/// message id or status word is shorter than most of them).
+/// This runs for every message, so it is built to be cheap there: a
+/// binding's dozens of precomputed forms are included by reference
+/// ([`Redactor::include`]: one `Arc`, no copy and no deduplication against
+/// the message's values — matches are merged when redacting, so a value
+/// found twice still makes one mask), an encoding that leaves a value
+/// unchanged is not allocated again, and [`Redactor::redact`] skips every
+/// value longer than the text (a vendor's message id or status word is
+/// shorter than most of them).
 #[derive(Clone, Default)]
 pub struct Redactor {
     /// Literal forms, no duplicates, in no particular order: every match
@@ -65,6 +67,8 @@ pub struct Redactor {
     needles: Vec<Arc<str>>,
     /// Codes (their characters, whitespace dropped), also found spelled out.
     codes: Vec<Vec<char>>,
+    /// Redactors whose values this one removes as well, shared.
+    included: Vec<Arc<Redactor>>,
 }
 
 // It holds the very values it hides: never print them.
@@ -73,6 +77,7 @@ impl fmt::Debug for Redactor {
         f.debug_struct("Redactor")
             .field("needles", &self.needles.len())
             .field("codes", &self.codes.len())
+            .field("included", &self.included.len())
             .finish()
     }
 }
@@ -267,7 +272,33 @@ impl Redactor {
         self
     }
 
-    /// Adds everything `other` removes.
+    /// Removes everything `other` removes too, sharing it rather than
+    /// copying its values: what a message's redactor does with its binding's
+    /// precomputed secrets. Including the same redactor twice is a no-op.
+    pub fn include(&mut self, other: Arc<Redactor>) -> &mut Self {
+        if !self.included.iter().any(|r| Arc::ptr_eq(r, &other)) {
+            self.included.push(other);
+        }
+        self
+    }
+
+    /// Every match of this redactor's values and codes, and of those of the
+    /// redactors it includes (recursively: an included one cannot include
+    /// its includer, so this ends), unmerged.
+    fn matches(&self, text: &str, found: &mut Vec<Range<usize>>) {
+        for needle in &self.needles {
+            occurrences(text, needle, found);
+        }
+        for code in &self.codes {
+            found.extend(spelled_matches(text, code));
+        }
+        for included in &self.included {
+            included.matches(text, found);
+        }
+    }
+
+    /// Adds everything `other` removes, copying its values (see
+    /// [`Redactor::include`] for sharing them).
     pub fn extend(&mut self, other: &Redactor) -> &mut Self {
         if self.needles.is_empty() {
             // Nothing to deduplicate against: share them all.
@@ -283,6 +314,9 @@ impl Redactor {
             if !self.codes.contains(code) {
                 self.codes.push(code.clone());
             }
+        }
+        for included in &other.included {
+            self.include(Arc::clone(included));
         }
         self
     }
@@ -312,12 +346,7 @@ impl Redactor {
     /// of it was cut off.
     pub fn redact(&self, text: &str) -> String {
         let mut found: Vec<Range<usize>> = Vec::new();
-        for needle in &self.needles {
-            occurrences(text, needle, &mut found);
-        }
-        for code in &self.codes {
-            found.extend(spelled_matches(text, code));
-        }
+        self.matches(text, &mut found);
         for cut in cut_points(text) {
             if let Some(start) = self.cut_prefix_start(text, cut) {
                 found.push(start..cut);
@@ -347,8 +376,9 @@ impl Redactor {
         out
     }
 
-    /// Where the longest prefix of a value that ends at `cut` starts, if
-    /// one of [`MIN_CHARS`] or more does.
+    /// Where the longest prefix of a value (its own or an included
+    /// redactor's) that ends at `cut` starts, if one of [`MIN_CHARS`] or
+    /// more does.
     fn cut_prefix_start(&self, text: &str, cut: usize) -> Option<usize> {
         let before = &text[..cut];
         let needle_start = self.needles.iter().filter_map(|needle| {
@@ -362,7 +392,11 @@ impl Redactor {
             .codes
             .iter()
             .filter_map(|code| spelled_prefix_start(before, code));
-        needle_start.chain(code_start).min()
+        let included_start = self
+            .included
+            .iter()
+            .filter_map(|r| r.cut_prefix_start(text, cut));
+        needle_start.chain(code_start).chain(included_start).min()
     }
 }
 
@@ -606,6 +640,27 @@ mod tests {
         check(&r, "+14155550123", "[redacted]");
         let debug = format!("{r:?}");
         assert!(!debug.contains("4155550123"), "{debug}");
+    }
+
+    #[test]
+    fn included_redactors_count_as_if_their_values_were_copied() {
+        let shared = Arc::new(secrets());
+        let mut r = Redactor::new();
+        r.value("+14155550123").code("918273");
+        r.include(Arc::clone(&shared)).include(Arc::clone(&shared));
+        check(&r, &format!("{TOKEN} 918273"), "[redacted] [redacted]");
+        // A match of an included value touching one of the message's own
+        // makes one mask, as if both were in one list.
+        check(&r, &format!("+14155550123{TOKEN}!"), "[redacted]!");
+        // And a cut prefix of an included value goes too.
+        let cut = format!("id {}…", &TOKEN[..TOKEN.len() - 2]);
+        check(&r, &cut, "id [redacted]…");
+        // Extending by a redactor that includes another keeps that one.
+        let mut copied = Redactor::new();
+        copied.extend(&r);
+        check(&copied, &format!("{TOKEN} 918273"), "[redacted] [redacted]");
+        let debug = format!("{r:?}");
+        assert!(debug.contains("included: 1"), "{debug}");
     }
 
     #[test]

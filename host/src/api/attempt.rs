@@ -144,7 +144,9 @@ pub async fn run(
     pending.plugin(&info.name, &info.version, generation);
     // Vendors echo credentials back: one redactor for the answer, the log
     // line and the event, with the binding's secrets precomputed.
-    pending.redactor_mut().extend(active.binding.redactor());
+    pending
+        .redactor_mut()
+        .include(Arc::clone(active.binding.redactor()));
     let event_id = pending.id().to_owned();
     // Debug level: at the default level the attempt's one line carries
     // these fields itself (`report`). An enabled span was a tenth of the

@@ -8,6 +8,7 @@ mod log_table;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
@@ -550,7 +551,8 @@ async fn send(config: Config, args: SendArgs) -> anyhow::Result<ExitCode> {
     };
     let egress = Egress::new(&config.vendor)?;
     let host_url = format!("http://{}", config.listen);
-    let mut redactor = crate::redact::for_message(bound.binding.redactor(), &message);
+    let mut redactor = crate::redact::for_message(&message);
+    redactor.include(Arc::clone(bound.binding.redactor()));
     match delivery::deliver(&bound, &message, &egress, &host_url, &mut redactor).await {
         Ok(d) => {
             println!(

@@ -275,7 +275,7 @@ impl Pending {
         let e164 = message.recipient.as_str();
         let text = message.text.as_str();
         let recipient = mask_number(e164);
-        let redactor = redact::for_message(&Redactor::new(), message);
+        let redactor = redact::for_message(message);
         Pending {
             id: new_event_id(time_ms),
             time_ms,

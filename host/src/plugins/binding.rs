@@ -1,6 +1,8 @@
 //! A plugin bound to its configuration: the settings and secrets it receives,
 //! the hosts it may reach, and what is missing.
 
+use std::sync::Arc;
+
 use phonehook_plugin_api::{Config, Pair};
 use serde::Serialize;
 
@@ -65,8 +67,8 @@ pub struct Binding {
     /// Each declared secret, set or not.
     pub secret_states: Vec<SecretState>,
     /// The secrets in every encoding, computed once: each message's redactor
-    /// starts from a clone of it.
-    redactor: Redactor,
+    /// includes it (shared, not copied).
+    redactor: Arc<Redactor>,
     /// The last request credentials expanded for redaction
     /// ([`crate::redact::add_request_memoized`]).
     pub credentials: CredentialMemo,
@@ -155,7 +157,7 @@ impl Binding {
                 problems.push(format!("setting `{}` is not set", field.name));
             }
         }
-        let redactor = secrets_redactor(&secrets);
+        let redactor = Arc::new(secrets_redactor(&secrets));
         let mut binding = Binding {
             settings,
             secrets,
@@ -181,7 +183,7 @@ impl Binding {
 
     /// What to redact from anything shown or logged: the secrets, in every
     /// encoding.
-    pub fn redactor(&self) -> &Redactor {
+    pub fn redactor(&self) -> &Arc<Redactor> {
         &self.redactor
     }
 }
@@ -253,7 +255,7 @@ mod tests {
             allow: HostAllowList::default(),
             problems: Vec::new(),
             secret_states: Vec::new(),
-            redactor: Redactor::for_secrets(["tok-987654321"]),
+            redactor: Arc::new(Redactor::for_secrets(["tok-987654321"])),
             credentials: CredentialMemo::default(),
             metrics: PluginMetrics::new("test"),
         };
