@@ -2,15 +2,18 @@
 //! `POST /api/v1/actions/send-phone-message` (the Actions event): validate, hand
 //! to the active plugin, answer `{"MessageID": ...}`.
 
-use std::net::IpAddr;
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
+use axum::Extension;
 use axum::Json;
 use serde_json::json;
 
@@ -26,24 +29,20 @@ use phonehook_plugin_api::Message;
 /// The hook payload.
 pub async fn send_hook(
     State(state): State<Arc<AppState>>,
-    peer: Peer,
-    headers: HeaderMap,
+    call: Call,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body = read_body(&state, body)?;
-    let call = Call::new(&headers, &peer);
     send(&state, inbound::parse_hook(&body), call, Route::Hook).await
 }
 
 /// The Actions event.
 pub async fn send_action(
     State(state): State<Arc<AppState>>,
-    peer: Peer,
-    headers: HeaderMap,
+    call: Call,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body = read_body(&state, body)?;
-    let call = Call::new(&headers, &peer);
     send(
         &state,
         inbound::parse_actions_event(&body),
@@ -53,25 +52,37 @@ pub async fn send_action(
     .await
 }
 
-/// What a send call brings besides its body.
-struct Call {
+/// What a send call brings besides its body, read from the request's parts
+/// in place (axum's `HeaderMap` extractor would copy every header of every
+/// message for the one this needs).
+pub struct Call {
     /// The caller's address.
     peer: Option<IpAddr>,
     /// Its `Idempotency-Key` header.
     idempotency_key: Option<String>,
 }
 
-impl Call {
-    fn new(headers: &HeaderMap, peer: &Peer) -> Call {
-        Call {
-            peer: peer_ip(peer),
-            idempotency_key: headers
-                .get(IDEMPOTENCY_KEY)
-                .and_then(|v| v.to_str().ok())
-                .map(str::trim)
-                .filter(|k| !k.is_empty())
-                .map(str::to_owned),
-        }
+impl<S: Send + Sync> FromRequestParts<S> for Call {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Call, Infallible> {
+        // What the `Peer` extractor takes, without its clone of the parts.
+        let peer: Peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .copied()
+            .map(Extension);
+        let idempotency_key = parts
+            .headers
+            .get(IDEMPOTENCY_KEY)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .map(str::to_owned);
+        Ok(Call {
+            peer: peer_ip(&peer),
+            idempotency_key,
+        })
     }
 }
 
