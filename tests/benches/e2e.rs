@@ -368,7 +368,8 @@ fn main() -> anyhow::Result<()> {
 
     let mut rows: Vec<Row> = Vec::new();
     let mut paced: Vec<Paced> = Vec::new();
-    let mut half_rate = None;
+    // The forwarder's c=32 rate: the paced runs take shares of it.
+    let mut forwarder_rate = None;
     // `E2E_ONLY_FEATURES=1`: only the alternating rounds below.
     let main_table = std::env::var_os("E2E_ONLY_FEATURES").is_none();
     for &target in TARGETS.iter().filter(|_| main_table) {
@@ -393,7 +394,7 @@ fn main() -> anyhow::Result<()> {
                 }
             }
             if matches!(target, Target::Forwarder) && concurrency == 32 {
-                half_rate = Some(measured.throughput() / 2.0);
+                forwarder_rate = Some(measured.throughput());
             }
             eprintln!(
                 "{} c={concurrency}: {:.0} req/s, {cpu_us_per_msg:.1} us/msg",
@@ -407,7 +408,7 @@ fn main() -> anyhow::Result<()> {
                 cpu_us_per_msg,
             });
         }
-        if let (Some(half), true) = (half_rate, tool.paces()) {
+        if let (Some(full), true) = (forwarder_rate, tool.paces()) {
             for share in PACED_SHARES {
                 let load = Load {
                     url: &url,
@@ -415,7 +416,7 @@ fn main() -> anyhow::Result<()> {
                     bearer: Some(SEND_TOKEN),
                     concurrency: 32,
                     duration: window,
-                    rate: Some(half * 2.0 * share),
+                    rate: Some(full * share),
                 };
                 paced.push(Paced {
                     share,
@@ -434,7 +435,7 @@ fn main() -> anyhow::Result<()> {
     }
     println!("load average at end: {}\n", loadavg());
     if main_table {
-        report(&rows, &paced, half_rate);
+        report(&rows, &paced, forwarder_rate);
     }
     let rounds = secs("E2E_AB_ROUNDS", 3).as_secs();
     if rounds > 0 {
@@ -556,7 +557,7 @@ fn forwarder_p99(paced: &[Paced], share: f64) -> Option<f64> {
         .map(|p| p.measured.p99_ms)
 }
 
-fn report(rows: &[Row], paced: &[Paced], half_rate: Option<f64>) {
+fn report(rows: &[Row], paced: &[Paced], forwarder_rate: Option<f64>) {
     let base = |c: usize| {
         rows.iter()
             .find(|r| r.target == Target::Forwarder.name() && r.concurrency == c)
@@ -584,11 +585,11 @@ fn report(rows: &[Row], paced: &[Paced], half_rate: Option<f64>) {
         );
     }
     for share in PACED_SHARES {
-        let (Some(half), Some(fwd_p99)) = (half_rate, forwarder_p99(paced, share)) else {
+        let (Some(full), Some(fwd_p99)) = (forwarder_rate, forwarder_p99(paced, share)) else {
             println!("\nno paced run: the load generator cannot hold a rate");
             break;
         };
-        let rate = half * 2.0 * share;
+        let rate = full * share;
         println!("\npaced at {rate:.0} req/s ({share} of the forwarder's c=32 rate), c=32:\n");
         println!("| target | req/s | p50 ms | p99 ms | p99 added ms | errors |");
         println!("|---|---|---|---|---|---|");
