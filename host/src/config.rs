@@ -59,8 +59,10 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Directory of plugin libraries (`*.so`), watched for changes.
     pub plugin_dir: PathBuf,
-    /// Private directory for the copies the host actually loads; defaults to a
-    /// fresh directory under the system temporary directory.
+    /// Where the host keeps the copies it actually loads, each process in a
+    /// directory of its own (removed on a clean stop; a later start removes
+    /// those of hosts that were killed); defaults to `phonehook-UID` under
+    /// the system temporary directory.
     pub staging_dir: Option<PathBuf>,
     /// The plugin that serves messages, by manifest name.
     pub active_plugin: Option<String>,

@@ -1,6 +1,6 @@
 //! `phonehook serve` as a child process of the real binary, for tests that
 //! need what only a separate process shows: its stderr, its exit status, the
-//! files it leaves after a graceful shutdown.
+//! files it leaves after a graceful shutdown or after being killed.
 //!
 //! The server runs with JSON log lines at debug level; [`Served::start`]
 //! waits for `phonehook listening` and reads the address from that line.
@@ -46,6 +46,8 @@ pub struct Served {
     /// `http://ADDR` of the server.
     pub url: String,
     stderr: Receiver<String>,
+    /// The lines read while waiting for `phonehook listening`.
+    startup: Vec<String>,
     dir: tempfile::TempDir,
 }
 
@@ -75,11 +77,13 @@ impl Served {
                 let _ = tx.send(line);
             }
         });
+        let mut startup = Vec::new();
         let addr = loop {
             let line = stderr
                 .recv_timeout(Duration::from_secs(60))
                 .expect("the server starts");
             let json: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+            startup.push(line);
             if json["message"] == "phonehook listening" {
                 break json["addr"].as_str().expect("addr").to_owned();
             }
@@ -88,6 +92,7 @@ impl Served {
             child: Reaped(child),
             url: format!("http://{addr}"),
             stderr,
+            startup,
             dir,
         }
     }
@@ -100,7 +105,16 @@ impl Served {
         assert_eq!(killed, 0, "SIGTERM sent");
         let status = self.child.0.wait().expect("exits");
         assert!(status.success(), "{status}");
-        let lines: Vec<String> = self.stderr.try_iter().collect();
+        let mut lines = std::mem::take(&mut self.startup);
+        lines.extend(self.stderr.try_iter());
         (lines.join("\n"), self.dir)
+    }
+
+    /// SIGKILL, as the OOM killer or a crash ends a server: nothing of its
+    /// own shutdown runs. Its directory, for a look at what it left.
+    pub fn kill(mut self) -> tempfile::TempDir {
+        let _ = self.child.0.kill();
+        let _ = self.child.0.wait();
+        self.dir
     }
 }

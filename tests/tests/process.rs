@@ -1,5 +1,6 @@
 //! The real `phonehook` binary: graceful shutdown on SIGTERM lets a message in
-//! flight finish, and `phonehook send` runs one message through one plugin.
+//! flight finish, a host killed outright does not stop the next one from
+//! serving, and `phonehook send` runs one message through one plugin.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -8,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use phonehook_e2e::served::{self, Served};
 use phonehook_e2e::{plugins, MockVendor};
 use serde_json::json;
 
@@ -176,4 +178,66 @@ async fn send_runs_one_message_through_one_plugin() {
     .await
     .expect("join");
     assert!(!ok, "a bad number fails: {stdout}");
+}
+
+/// What is in `dir`, sorted.
+fn names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("read")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_host_leaves_nothing_that_stops_the_next_one() {
+    let dir = tempfile::tempdir().expect("dir");
+    let plugin_dir = served::plugin_dir(dir.path(), &["phonehook-plugin-sandbox"]);
+    let staging = dir.path().join("staging");
+    let toml = format!(
+        "listen = \"127.0.0.1:0\"\nplugin_dir = {plugin_dir:?}\nstaging_dir = {staging:?}\n\
+         active_plugin = \"sandbox\"\nlog_format = \"json\"\n[log]\npath = {:?}\n",
+        dir.path().join("log.db"),
+    );
+    let send = |url: String| async move {
+        reqwest::Client::new()
+            .post(format!("{url}/api/v1/messages"))
+            .json(&json!({"recipient": "+14155552671", "text": "Your code is 123456"}))
+            .send()
+            .await
+            .expect("answered")
+            .status()
+            .as_u16()
+    };
+
+    let first = Served::start(dir, &toml);
+    assert_eq!(send(first.url.clone()).await, 200);
+    let dir = first.kill();
+    let left = names(&staging);
+    assert_eq!(left.len(), 2, "a directory and its lock: {left:?}");
+
+    // Before the sweep, a restart into the same directory could not stage
+    // its copy (the dead host's file had the same name) and served 503.
+    let second = Served::start(dir, &toml);
+    assert_eq!(send(second.url.clone()).await, 200);
+    let now = names(&staging);
+    assert!(
+        !now.iter().any(|n| left.contains(n)),
+        "swept: {left:?} -> {now:?}"
+    );
+    let (log, dir) = second.stop();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("left by hosts that did not stop cleanly")
+                && l.contains("\"swept\":1")),
+        "{log}"
+    );
+    assert!(!log.contains("plugin refused"), "{log}");
+    assert_eq!(
+        names(&staging),
+        Vec::<String>::new(),
+        "a clean stop removes its own"
+    );
+    drop(dir);
 }

@@ -1,4 +1,4 @@
-//! The two libc calls plugin handling needs besides loading itself, kept in
+//! The libc calls plugin handling needs besides loading itself, kept in
 //! one place so `unsafe` stays out of the rest of the crate (the workspace
 //! denies `unsafe_code`; `loader` and `generation` are the other exceptions).
 #![allow(unsafe_code)]
@@ -17,5 +17,23 @@ pub fn release_freed_memory() {
     // SAFETY: malloc_trim only returns free heap pages to the kernel.
     unsafe {
         libc::malloc_trim(0);
+    }
+}
+
+/// Takes an exclusive `flock` on `file` without waiting: `Ok(false)` when
+/// another open file holds it. The kernel drops the lock when the holder's
+/// file is closed, including when its process is killed.
+// `File::try_lock` does the same from Rust 1.89; the workspace supports 1.85.
+pub fn try_lock(file: &std::fs::File) -> std::io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock on a descriptor `file` keeps open for the whole call.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+        return Ok(true);
+    }
+    let error = std::io::Error::last_os_error();
+    if error.kind() == std::io::ErrorKind::WouldBlock {
+        Ok(false)
+    } else {
+        Err(error)
     }
 }
