@@ -52,8 +52,8 @@ pub enum StartError {
         known: String,
     },
     /// The staging directory could not be created.
-    #[error("cannot create the staging directory: {0}")]
-    Staging(std::io::Error),
+    #[error(transparent)]
+    Staging(#[from] crate::plugins::StagingError),
     /// The listen address is taken or not allowed.
     #[error("cannot listen on {addr}: {error}")]
     Bind {
@@ -154,7 +154,7 @@ pub fn warn_unknown_plugin_tables(
 /// Builds the registry and loads the plugin directory (blocking work). No
 /// plugin is active yet: that is [`Control::start`]'s decision.
 pub fn build_registry(config: &Config) -> Result<Arc<Registry>, StartError> {
-    let staging = Staging::new(config.staging_dir.as_deref()).map_err(StartError::Staging)?;
+    let staging = Staging::new(config.staging_dir.as_deref())?;
     let registry = Arc::new(Registry::new(staging, config.plugins.clone()));
     if load_dir(&registry, &config.plugin_dir)? == 0 {
         return Err(StartError::NoPlugins(config.plugin_dir.clone()));

@@ -463,7 +463,7 @@ fn print_status(body: &serde_json::Value) {
 }
 
 fn list_plugins(config: &Config) -> anyhow::Result<ExitCode> {
-    let staging = Staging::new(None).context("cannot create a staging directory")?;
+    let staging = Staging::new(None)?;
     let registry = Registry::new(staging, config.plugins.clone());
     crate::server::load_dir(&registry, &config.plugin_dir)?;
     println!(
@@ -495,7 +495,7 @@ fn list_plugins(config: &Config) -> anyhow::Result<ExitCode> {
 }
 
 fn check_file(file: &Path) -> anyhow::Result<ExitCode> {
-    let staging = Staging::new(None).context("cannot create a staging directory")?;
+    let staging = Staging::new(None)?;
     let loaded = PluginFile::read(file)
         .map_err(|e| e.to_string())
         .and_then(|f| Generation::load(&f, &staging).map_err(|e| e.to_string()));

@@ -24,5 +24,5 @@ pub use permissions::{check_trusted, PermissionError};
 pub use registry::{
     file_label, rfc3339, ActivateError, Activation, Active, LoadOutcome, PluginStatus, Registry,
 };
-pub use staging::Staging;
+pub use staging::{Staging, StagingError};
 pub use stamp::canonical_file;

@@ -29,6 +29,14 @@ const LOCK: &str = ".lock";
 /// no other host ever sees an unlocked lock file of a live process.
 const LOCK_NEW: &str = ".lock.new";
 
+/// The staging directory (or its lock) could not be created.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot create the staging directory {}: {source}", dir.display())]
+pub struct StagingError {
+    dir: PathBuf,
+    source: std::io::Error,
+}
+
 /// The staging directory of this process.
 #[derive(Debug)]
 pub struct Staging {
@@ -44,16 +52,17 @@ impl Staging {
     /// Creates this process's directory inside `configured`, or inside a
     /// private directory under the system temporary directory, after
     /// removing the ones hosts that did not stop cleanly left there.
-    pub fn new(configured: Option<&Path>) -> std::io::Result<Staging> {
+    pub fn new(configured: Option<&Path>) -> Result<Staging, StagingError> {
         let base = match configured {
             Some(dir) => dir.to_path_buf(),
             None => std::env::temp_dir().join(format!("phonehook-{}", sys::current_uid())),
         };
-        DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&base)?;
-        let swept = sweep(&base);
+        Staging::create(&base).map_err(|source| StagingError { dir: base, source })
+    }
+
+    fn create(base: &Path) -> std::io::Result<Staging> {
+        DirBuilder::new().recursive(true).mode(0o700).create(base)?;
+        let swept = sweep(base);
         if swept > 0 {
             tracing::info!(dir = %base.display(), swept,
                 "removed staged plugin copies left by hosts that did not stop cleanly");
@@ -209,6 +218,19 @@ mod tests {
             entries(base.path()).is_empty(),
             "{:?}",
             entries(base.path())
+        );
+    }
+
+    #[test]
+    fn a_base_that_cannot_be_a_directory_is_named_in_the_error() {
+        let dir = tempfile::tempdir().expect("dir");
+        let file = dir.path().join("a-file");
+        std::fs::write(&file, b"").expect("file");
+        let error = Staging::new(Some(&file)).expect_err("a file is no directory");
+        let text = error.to_string();
+        assert!(
+            text.contains(&*file.to_string_lossy()) && text.contains("exists"),
+            "{text}"
         );
     }
 
