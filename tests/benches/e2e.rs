@@ -27,7 +27,8 @@ use std::time::Duration;
 
 use anyhow::{anyhow, Context};
 use phonehook_e2e::load::{
-    cpu_time, peak_rss_mib, serve_phonehook_with, Load, LoadTool, Measured, ServeEnv, ServeProcess,
+    cpu_time, peak_rss_mib, serve_phonehook_with, Body, Load, LoadTool, Measured, ServeEnv,
+    ServeProcess,
 };
 use phonehook_e2e::plugins::workspace_root;
 
@@ -48,7 +49,8 @@ const HOOK: &str = r#"{"recipient":"+14155552671","text":"Your code is 123456","
 /// feature on, so BENCHMARKS.md keeps one table of every feature's cost
 /// against the forwarder. The abuse guard would refuse the fourth message to
 /// the one number (its own target measures it with limits that admit all),
-/// and idempotency would answer every repeat of the one body from memory.
+/// and idempotency would answer every repeat of the one body from memory
+/// (its own target runs in the feature rounds, whose bodies differ).
 const SEND_PATH_SWITCHES: &[(&str, &str)] = &[
     ("PHONEHOOK_GUARD__ENABLED", "false"),
     ("PHONEHOOK_IDEMPOTENCY__ENABLED", "false"),
@@ -65,6 +67,36 @@ const GUARD_ADMITTING_ALL: &[(&str, &str)] = &[
     ("PHONEHOOK_GUARD__PER_COUNTRY__LIMIT", "4000000000"),
     ("PHONEHOOK_GUARD__BACKOFF__AFTER", "0"),
 ];
+
+/// Idempotency on (as it is by default), with a window short enough that
+/// the feature rounds' random bodies rarely repeat inside it: every message
+/// pays for its key and its claim and almost none is answered from memory.
+const IDEMPOTENCY_ON: &[(&str, &str)] = &[
+    ("PHONEHOOK_GUARD__ENABLED", "false"),
+    ("PHONEHOOK_IDEMPOTENCY__ENABLED", "true"),
+    ("PHONEHOOK_IDEMPOTENCY__WINDOW_SECS", "1"),
+];
+
+/// Only in the feature rounds, whose bodies differ (with the main table's
+/// one body, every message after the first would be a repeat).
+const IDEMPOTENCY_TARGET: Target = Target::Phonehook {
+    name: "phonehook, defaults + idempotency on",
+    rust_log: "info",
+    delivery_log: true,
+    vars: IDEMPOTENCY_ON,
+    extra: "",
+};
+
+/// How many different bodies the feature rounds pick from.
+const DISTINCT_BODIES: u32 = 1_000_000;
+
+/// The hook with the one-time code `n`, zero-padded to six digits (the
+/// idempotency key is the recipient, the code, the channel and the action).
+fn hook_with_code(n: u32) -> String {
+    format!(
+        r#"{{"recipient":"+14155552671","text":"Your code is {n:06}","context":{{"message_type":"sms","code":"{n:06}"}}}}"#
+    )
+}
 
 /// A server under test.
 #[derive(Clone, Copy)]
@@ -381,7 +413,8 @@ fn main() -> anyhow::Result<()> {
                 Running::Phonehook(_, Some(url)) => Some((url.clone(), events_in(url))),
                 _ => None,
             };
-            let (measured, cpu_us_per_msg) = measure(&tool, &server, concurrency, warmup, window)?;
+            let (measured, cpu_us_per_msg) =
+                measure(&tool, &server, Body::One(HOOK), concurrency, warmup, window)?;
             if let Some((url, Some(before))) = store {
                 // Written within the flush interval of the window's end.
                 std::thread::sleep(Duration::from_millis(500));
@@ -412,7 +445,7 @@ fn main() -> anyhow::Result<()> {
             for share in PACED_SHARES {
                 let load = Load {
                     url: &url,
-                    body: HOOK,
+                    body: Body::One(HOOK),
                     bearer: Some(SEND_TOKEN),
                     concurrency: 32,
                     duration: window,
@@ -452,6 +485,7 @@ fn main() -> anyhow::Result<()> {
 fn measure(
     tool: &LoadTool,
     server: &Running,
+    body: Body<'_>,
     concurrency: usize,
     warmup: Duration,
     window: Duration,
@@ -459,7 +493,7 @@ fn measure(
     let url = server.url();
     let load = |duration| Load {
         url: &url,
-        body: HOOK,
+        body,
         bearer: Some(SEND_TOKEN),
         concurrency,
         duration,
@@ -477,6 +511,11 @@ fn measure(
 /// c=32 (defaults, then each feature, then the defaults again...), so that a
 /// machine that speeds up or slows down during the run moves every target
 /// alike; the medians are compared. `E2E_AB_ROUNDS` rounds (0: skipped).
+///
+/// Every target here gets the same load: for each request one of
+/// [`DISTINCT_BODIES`] hooks, differing in their code, at random, so that
+/// idempotency (which would answer the main table's one body from memory)
+/// is measured doing its work.
 fn feature_rounds(
     tool: &LoadTool,
     release: &Path,
@@ -494,13 +533,23 @@ fn feature_rounds(
     let targets: Vec<Target> = names
         .iter()
         .filter_map(|n| TARGETS.iter().copied().find(|t| t.name() == *n))
+        .chain([IDEMPOTENCY_TARGET])
         .collect();
+    let bodies_dir = tempfile::tempdir()?;
+    let bodies = bodies_dir.path().join("hooks.jsonl");
+    let mut lines = String::with_capacity(DISTINCT_BODIES as usize * 110);
+    for n in 0..DISTINCT_BODIES {
+        lines.push_str(&hook_with_code(n));
+        lines.push('\n');
+    }
+    std::fs::write(&bodies, lines)?;
     let mut samples: Vec<Vec<(f64, f64)>> = vec![Vec::new(); targets.len()];
     for round in 0..rounds {
         for (i, &target) in targets.iter().enumerate() {
             let dir = tempfile::tempdir()?;
             let server = start(target, release, vendor, dir.path())?;
-            let (measured, per_msg) = measure(tool, &server, 32, warmup, window)?;
+            let (measured, per_msg) =
+                measure(tool, &server, Body::RandomLine(&bodies), 32, warmup, window)?;
             eprintln!(
                 "round {round}: {} {:.0} req/s, {per_msg:.1} us/msg",
                 target.name(),
@@ -523,6 +572,14 @@ fn feature_rounds(
         })
         .collect();
     println!("\nsend-path features against the defaults, {rounds} alternating rounds at c=32 (medians):\n");
+    // Bodies are drawn with replacement: within a 1 s window, at most the
+    // messages of that second can be repeated.
+    let idempotency_rps = medians.last().map_or(f64::NAN, |m| m.0);
+    println!(
+        "bodies: one of {DISTINCT_BODIES} at random per request; with idempotency's 1 s window \
+         at most {:.1}% of its messages repeat one it remembers\n",
+        100.0 * idempotency_rps / f64::from(DISTINCT_BODIES)
+    );
     println!("| target | req/s | CPU µs/msg | req/s ÷ defaults | CPU ÷ defaults |");
     println!("|---|---|---|---|---|");
     for (target, (rps, cpu)) in targets.iter().zip(&medians) {

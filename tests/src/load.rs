@@ -9,14 +9,25 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+/// What a load run sends as JSON bodies.
+#[derive(Clone, Copy, Debug)]
+pub enum Body<'a> {
+    /// One body, every request.
+    One(&'a str),
+    /// For each request, a line of this file picked at random (a feature
+    /// that recognises repeats, such as idempotency, needs bodies that
+    /// differ).
+    RandomLine(&'a Path),
+}
+
 /// One load run: `concurrency` connections sending `body` as a JSON POST to
 /// `url` for `duration`, back to back or at a total `rate` per second.
 #[derive(Clone, Debug)]
 pub struct Load<'a> {
     /// Where to send.
     pub url: &'a str,
-    /// The JSON body of every request.
-    pub body: &'a str,
+    /// The JSON bodies.
+    pub body: Body<'a>,
     /// Sent as `Authorization: Bearer ...` when set.
     pub bearer: Option<&'a str>,
     /// Open connections (and requests in flight).
@@ -154,8 +165,13 @@ fn output(cmd: &mut Command) -> Result<String, String> {
 fn run_oha(oha: &Path, load: &Load) -> Result<Measured, String> {
     let mut cmd = Command::new(oha);
     cmd.args(["--no-tui", "--output-format", "json", "-m", "POST"])
-        .args(["-T", "application/json", "-d", load.body])
-        .args(["-c", &load.concurrency.to_string()])
+        .args(["-T", "application/json"]);
+    match load.body {
+        Body::One(body) => cmd.args(["-d", body]),
+        // oha picks one of the file's lines at random for each request.
+        Body::RandomLine(path) => cmd.arg("-Z").arg(path),
+    };
+    cmd.args(["-c", &load.concurrency.to_string()])
         .args(["-z", &format!("{}ms", load.duration.as_millis())])
         // Count the requests in flight at the deadline instead of dropping
         // them: the server did the work, and CPU per message divides by them.
@@ -218,10 +234,23 @@ fn run_wrk(wrk: &Path, load: &Load) -> Result<Measured, String> {
     let script = std::env::temp_dir().join(format!("phonehook-bench-{}.lua", std::process::id()));
     // JSON string literals are valid Lua string literals for this ASCII text.
     let quoted = |s: &str| serde_json::to_string(s).unwrap_or_default();
-    let mut lua = format!(
-        "wrk.method = \"POST\"\nwrk.body = {}\nwrk.headers[\"Content-Type\"] = \"application/json\"\n",
-        quoted(load.body)
-    );
+    let mut lua =
+        "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\n".to_owned();
+    match load.body {
+        Body::One(body) => lua.push_str(&format!("wrk.body = {}\n", quoted(body))),
+        // As oha's `-Z`: a line at random for each request (wrk.format
+        // fills in the method, path and headers set above). Each thread has
+        // a Lua state of its own, seeded apart so that they do not send the
+        // same sequence side by side.
+        Body::RandomLine(path) => lua.push_str(&format!(
+            "local bodies = {{}}\nfor line in io.lines({}) do bodies[#bodies + 1] = line end\n\
+             local threads = 0\n\
+             function setup(thread) threads = threads + 1; thread:set(\"seed\", threads) end\n\
+             function init(args) math.randomseed(os.time() * 1000 + seed) end\n\
+             request = function() return wrk.format(nil, nil, nil, bodies[math.random(#bodies)]) end\n",
+            quoted(&path.to_string_lossy())
+        )),
+    }
     if let Some(token) = load.bearer {
         lua.push_str(&format!(
             "wrk.headers[\"Authorization\"] = {}\n",
