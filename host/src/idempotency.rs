@@ -88,8 +88,10 @@ impl Default for IdempotencyConfig {
 pub struct Stored {
     /// The HTTP status.
     pub status: u16,
-    /// Headers to repeat (event id, plugin, content type).
-    pub headers: Vec<(String, String)>,
+    /// Headers to repeat (event id, plugin, content type), typed as the
+    /// response carries them, so that keeping and repeating them copies no
+    /// text.
+    pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
     /// The body.
     pub body: bytes::Bytes,
 }
@@ -363,7 +365,7 @@ impl Idempotency {
             .pg
             .within("idempotency answer", SHARED_LIMIT, |client| async move {
                 if answer.status == 200 {
-                    let headers = serde_json::to_value(&answer.headers)
+                    let headers = serde_json::to_value(header_pairs(&answer.headers))
                         .unwrap_or(serde_json::Value::Null);
                     client
                         .execute(
@@ -446,10 +448,34 @@ fn stored_of(row: &Row) -> Result<Option<Stored>, StoreError> {
         status: u16::try_from(status).unwrap_or(500),
         // Written by `finish` as pairs; anything else repeats without them.
         headers: headers
-            .and_then(|h| serde_json::from_value(h).ok())
+            .and_then(|h| serde_json::from_value::<Vec<(String, String)>>(h).ok())
+            .map(typed_headers)
             .unwrap_or_default(),
         body: body.unwrap_or_default().into(),
     }))
+}
+
+/// Headers as the shared table keeps them: `[name, value]` pairs of text
+/// (a value that is not visible ASCII, which phonehook's own are, is left
+/// out).
+fn header_pairs(headers: &[(http::HeaderName, http::HeaderValue)]) -> Vec<(&str, &str)> {
+    headers
+        .iter()
+        .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)))
+        .collect()
+}
+
+/// [`header_pairs`] read back; a pair that is not a valid header is skipped.
+fn typed_headers(pairs: Vec<(String, String)>) -> Vec<(http::HeaderName, http::HeaderValue)> {
+    pairs
+        .into_iter()
+        .filter_map(|(name, value)| {
+            Some((
+                http::HeaderName::from_bytes(name.as_bytes()).ok()?,
+                http::HeaderValue::from_str(&value).ok()?,
+            ))
+        })
+        .collect()
 }
 
 /// Deletes what no call needs: answers older than the window, pending rows

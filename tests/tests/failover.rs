@@ -333,7 +333,7 @@ async fn retried_calls_get_the_first_answer_without_a_second_text() {
         .start()
         .await;
     let client = reqwest::Client::new();
-    let answers: Vec<(u16, Value, bool)> = futures_util::stream::iter(0..20)
+    let answers: Vec<(u16, Value, bool, Option<String>)> = futures_util::stream::iter(0..20)
         .map(|_| {
             let (host, client) = (&host, &client);
             async move {
@@ -344,10 +344,16 @@ async fn retried_calls_get_the_first_answer_without_a_second_text() {
                     .await
                     .expect("answers");
                 let replay = resp.headers().contains_key("x-phonehook-replay");
+                let event = resp
+                    .headers()
+                    .get("x-phonehook-event-id")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
                 (
                     resp.status().as_u16(),
                     resp.json().await.unwrap_or(Value::Null),
                     replay,
+                    event,
                 )
             }
         })
@@ -357,11 +363,19 @@ async fn retried_calls_get_the_first_answer_without_a_second_text() {
     assert_eq!(mock.requests().len(), 1, "one vendor request");
     let first = &answers[0].1;
     assert!(first["MessageID"].as_str().is_some(), "{first}");
+    // The same answer, event id included (the link to the delivery log).
+    let event = &answers[0].3;
+    assert!(event.is_some(), "{answers:?}");
     assert!(
-        answers.iter().all(|(s, b, _)| *s == 200 && b == first),
+        answers
+            .iter()
+            .all(|(s, b, _, e)| *s == 200 && b == first && e == event),
         "{answers:?}"
     );
-    assert_eq!(answers.iter().filter(|(_, _, replay)| !replay).count(), 1);
+    assert_eq!(
+        answers.iter().filter(|(_, _, replay, _)| !replay).count(),
+        1
+    );
     // Another code to the same number is another message.
     let other = json!({"recipient": NUMBER, "text": "Your code is 111222", "context": {"message_type": "sms"}});
     let (status, body) = host.send(other).await;

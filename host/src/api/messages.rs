@@ -4,20 +4,19 @@
 
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::Extension;
 use axum::Json;
 use serde_json::json;
 
-use super::attempt::Route;
+use super::attempt::{Route, EVENT_ID_HEADER, PLUGIN_HEADER};
 use super::chain;
 use super::error::ApiError;
 use super::screen::{self, peer_ip, Peer};
@@ -93,11 +92,11 @@ const IDEMPOTENCY_KEY: &str = "idempotency-key";
 const REPLAY_HEADER: HeaderName = HeaderName::from_static("x-phonehook-replay");
 
 /// The headers of an answer that a repeat gets again.
-const KEPT_HEADERS: [&str; 4] = [
-    "content-type",
-    "retry-after",
-    "x-phonehook-event-id",
-    "x-phonehook-plugin",
+const KEPT_HEADERS: [HeaderName; 4] = [
+    header::CONTENT_TYPE,
+    header::RETRY_AFTER,
+    EVENT_ID_HEADER,
+    PLUGIN_HEADER,
 ];
 
 pub(super) fn read_body(
@@ -135,24 +134,31 @@ async fn send(
     };
     // Whichever call runs the initialiser asks the shared store (when there
     // is one) and sends, or repeats another instance's answer; the other
-    // calls on this instance get its answer.
-    let sent_here = AtomicBool::new(false);
+    // calls on this instance get its answer. The call that sent answers
+    // with its own response rather than one rebuilt from the kept copy
+    // (nearly every call is such a first one).
+    let own = std::sync::Mutex::new(None);
     let stored = cell
         .get_or_init(|| async {
             match state.idempotency.begin(&key).await {
                 Begin::Replay(stored) => stored,
                 Begin::Send(claim) => {
-                    sent_here.store(true, Ordering::Relaxed);
-                    let stored = keep(deliver(state, &message, call.peer, route).await).await;
+                    let (stored, response) =
+                        keep(deliver(state, &message, call.peer, route).await).await;
+                    *own.lock().unwrap_or_else(PoisonError::into_inner) = Some(response);
                     state.idempotency.finish(claim, &stored).await;
                     stored
                 }
             }
         })
-        .await
-        .clone();
+        .await;
     state.idempotency.settle(&key, &cell);
-    Ok(replay(stored, !sent_here.load(Ordering::Relaxed)))
+    Ok(
+        match own.into_inner().unwrap_or_else(PoisonError::into_inner) {
+            Some(response) => response,
+            None => replay(stored.clone(), true),
+        },
+    )
 }
 
 /// The guard, then the active plugin and its fallbacks.
@@ -181,30 +187,41 @@ struct Sent {
     message_id: String,
 }
 
-/// An answer as kept for repeats.
-async fn keep(response: Response) -> Stored {
-    let status = response.status().as_u16();
+/// An answer as kept for repeats, and the response itself again for the
+/// call that sent it.
+async fn keep(response: Response) -> (Stored, Response) {
+    let (parts, body) = response.into_parts();
     let headers = KEPT_HEADERS
         .iter()
-        .filter_map(|name| {
-            let value = response.headers().get(*name)?.to_str().ok()?;
-            Some(((*name).to_owned(), value.to_owned()))
-        })
+        .filter_map(|name| Some((name.clone(), parts.headers.get(name)?.clone())))
         .collect();
     // Our own JSON answers: small, and already complete.
-    match axum::body::to_bytes(response.into_body(), usize::MAX).await {
-        Ok(body) => Stored {
-            status,
-            headers,
-            body,
-        },
-        Err(e) => Stored {
-            status: 500,
-            headers: vec![("content-type".to_owned(), "application/json".to_owned())],
-            body: json!({"error": {"code": "internal", "message": format!("the answer could not be read: {e}")}})
-                .to_string()
-                .into(),
-        },
+    match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(body) => {
+            let stored = Stored {
+                status: parts.status.as_u16(),
+                headers,
+                body: body.clone(),
+            };
+            (
+                stored,
+                Response::from_parts(parts, axum::body::Body::from(body)),
+            )
+        }
+        Err(e) => {
+            let stored = Stored {
+                status: 500,
+                headers: vec![(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                )],
+                body: json!({"error": {"code": "internal", "message": format!("the answer could not be read: {e}")}})
+                    .to_string()
+                    .into(),
+            };
+            let response = replay(stored.clone(), false);
+            (stored, response)
+        }
     }
 }
 
@@ -214,12 +231,7 @@ fn replay(stored: Stored, repeat: bool) -> Response {
     *response.status_mut() =
         StatusCode::from_u16(stored.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     for (name, value) in stored.headers {
-        if let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(&value),
-        ) {
-            response.headers_mut().insert(name, value);
-        }
+        response.headers_mut().insert(name, value);
     }
     if repeat {
         response
