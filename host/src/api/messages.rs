@@ -92,7 +92,7 @@ const IDEMPOTENCY_KEY: &str = "idempotency-key";
 const REPLAY_HEADER: HeaderName = HeaderName::from_static("x-phonehook-replay");
 
 /// The headers of an answer that a repeat gets again.
-const KEPT_HEADERS: [HeaderName; 4] = [
+static KEPT_HEADERS: [HeaderName; 4] = [
     header::CONTENT_TYPE,
     header::RETRY_AFTER,
     EVENT_ID_HEADER,
@@ -156,7 +156,7 @@ async fn send(
     Ok(
         match own.into_inner().unwrap_or_else(PoisonError::into_inner) {
             Some(response) => response,
-            None => replay(stored.clone(), true),
+            None => replay(stored, true),
         },
     )
 }
@@ -191,46 +191,35 @@ struct Sent {
 /// call that sent it.
 async fn keep(response: Response) -> (Stored, Response) {
     let (parts, body) = response.into_parts();
-    let headers = KEPT_HEADERS
-        .iter()
-        .filter_map(|name| Some((name.clone(), parts.headers.get(name)?.clone())))
-        .collect();
     // Our own JSON answers: small, and already complete.
     match axum::body::to_bytes(body, usize::MAX).await {
         Ok(body) => {
-            let stored = Stored {
-                status: parts.status.as_u16(),
-                headers,
-                body: body.clone(),
-            };
+            let kept = KEPT_HEADERS
+                .iter()
+                .filter_map(|name| Some((name, parts.headers.get(name)?)));
+            let stored = Stored::new(parts.status.as_u16(), kept, &body);
             (
                 stored,
                 Response::from_parts(parts, axum::body::Body::from(body)),
             )
         }
         Err(e) => {
-            let stored = Stored {
-                status: 500,
-                headers: vec![(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/json"),
-                )],
-                body: json!({"error": {"code": "internal", "message": format!("the answer could not be read: {e}")}})
-                    .to_string()
-                    .into(),
-            };
-            let response = replay(stored.clone(), false);
+            let body = json!({"error": {"code": "internal", "message": format!("the answer could not be read: {e}")}})
+                .to_string();
+            let json = HeaderValue::from_static("application/json");
+            let stored = Stored::new(500, [(&header::CONTENT_TYPE, &json)], body.as_bytes());
+            let response = replay(&stored, false);
             (stored, response)
         }
     }
 }
 
 /// A kept answer, marked when it repeats an earlier call's.
-fn replay(stored: Stored, repeat: bool) -> Response {
-    let mut response = Response::new(axum::body::Body::from(stored.body));
+fn replay(stored: &Stored, repeat: bool) -> Response {
+    let mut response = Response::new(axum::body::Body::from(stored.body()));
     *response.status_mut() =
-        StatusCode::from_u16(stored.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    for (name, value) in stored.headers {
+        StatusCode::from_u16(stored.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    for (name, value) in stored.headers() {
         response.headers_mut().insert(name, value);
     }
     if repeat {

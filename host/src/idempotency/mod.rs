@@ -43,6 +43,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::store::{Postgres, Shared, StoreError};
 
+mod answer;
+
+pub use answer::Stored;
+
 /// How long a call waits for the shared store before it goes on alone.
 pub const SHARED_LIMIT: Duration = Duration::from_millis(250);
 
@@ -81,19 +85,6 @@ impl Default for IdempotencyConfig {
             max_entries: 100_000,
         }
     }
-}
-
-/// An answer as kept for repeats.
-#[derive(Clone, Debug)]
-pub struct Stored {
-    /// The HTTP status.
-    pub status: u16,
-    /// Headers to repeat (event id, plugin, content type), typed as the
-    /// response carries them, so that keeping and repeating them copies no
-    /// text.
-    pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
-    /// The body.
-    pub body: bytes::Bytes,
 }
 
 /// One message's answer, set once by whichever call sends it; the others
@@ -310,7 +301,7 @@ impl Idempotency {
     /// other answer is dropped (so the caller's retry sends again).
     pub fn settle(&self, key: &Key, cell: &Cell) {
         let key = key.local;
-        if cell.get().is_some_and(|a| a.status == 200) {
+        if cell.get().is_some_and(|a| a.status() == 200) {
             return;
         }
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
@@ -364,14 +355,15 @@ impl Idempotency {
         let result = shared
             .pg
             .within("idempotency answer", SHARED_LIMIT, |client| async move {
-                if answer.status == 200 {
-                    let headers = serde_json::to_value(header_pairs(&answer.headers))
+                if answer.status() == 200 {
+                    let headers = serde_json::to_value(header_pairs(answer))
                         .unwrap_or(serde_json::Value::Null);
+                    let body = answer.body();
                     client
                         .execute(
                             "UPDATE idempotency SET state = 'done', status = $3, headers = $4, body = $5
                              WHERE key = $1 AND owner = $2",
-                            &[&key, &owner, &i32::from(answer.status), &headers, &answer.body.as_ref()],
+                            &[&key, &owner, &i32::from(answer.status()), &headers, &body.as_ref()],
                         )
                         .await?;
                 } else {
@@ -444,24 +436,27 @@ fn stored_of(row: &Row) -> Result<Option<Stored>, StoreError> {
     let status: i32 = row.try_get(1)?;
     let headers: Option<serde_json::Value> = row.try_get(2)?;
     let body: Option<Vec<u8>> = row.try_get(3)?;
-    Ok(Some(Stored {
-        status: u16::try_from(status).unwrap_or(500),
-        // Written by `finish` as pairs; anything else repeats without them.
-        headers: headers
-            .and_then(|h| serde_json::from_value::<Vec<(String, String)>>(h).ok())
-            .map(typed_headers)
-            .unwrap_or_default(),
-        body: body.unwrap_or_default().into(),
-    }))
+    // Written by `finish` as pairs; anything else repeats without them.
+    let headers = headers
+        .and_then(|h| serde_json::from_value::<Vec<(String, String)>>(h).ok())
+        .map(typed_headers)
+        .unwrap_or_default();
+    Ok(Some(Stored::new(
+        u16::try_from(status).unwrap_or(500),
+        headers.iter().map(|(name, value)| (name, value)),
+        &body.unwrap_or_default(),
+    )))
 }
 
 /// Headers as the shared table keeps them: `[name, value]` pairs of text
 /// (a value that is not visible ASCII, which phonehook's own are, is left
 /// out).
-fn header_pairs(headers: &[(http::HeaderName, http::HeaderValue)]) -> Vec<(&str, &str)> {
-    headers
-        .iter()
-        .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)))
+fn header_pairs(answer: &Stored) -> Vec<(String, String)> {
+    answer
+        .headers()
+        .filter_map(|(name, value)| {
+            Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
+        })
         .collect()
 }
 
@@ -506,11 +501,7 @@ mod tests {
     use phonehook_plugin_api::Message;
 
     fn answer(status: u16) -> Stored {
-        Stored {
-            status,
-            headers: Vec::new(),
-            body: bytes::Bytes::from_static(b"{}"),
-        }
+        Stored::new(status, [], b"{}")
     }
 
     #[tokio::test]
