@@ -590,6 +590,63 @@ fn feature_rounds(
             cpu / medians[0].1
         );
     }
+    idempotency_store_full(tool, release, vendor, &bodies, warmup + window)
+}
+
+/// Idempotency at its defaults (60 s window, 100,000 answers) under random
+/// bodies until its store is full: the memory a full store takes, which the
+/// feature rounds' 1 s window never reaches. Memory only; the CPU figures
+/// come from the rounds, where repeats are rare.
+fn idempotency_store_full(
+    tool: &LoadTool,
+    release: &Path,
+    vendor: &str,
+    bodies: &Path,
+    duration: Duration,
+) -> anyhow::Result<()> {
+    const DEFAULT_WINDOW: &[(&str, &str)] = &[
+        ("PHONEHOOK_GUARD__ENABLED", "false"),
+        ("PHONEHOOK_IDEMPOTENCY__ENABLED", "true"),
+    ];
+    let target = Target::Phonehook {
+        name: "phonehook, defaults + idempotency on (60 s window)",
+        rust_log: "info",
+        delivery_log: true,
+        vars: DEFAULT_WINDOW,
+        extra: "",
+    };
+    let defaults = TARGETS
+        .iter()
+        .copied()
+        .find(|t| t.name() == "phonehook, defaults")
+        .context("the defaults target")?;
+    let mut peaks = Vec::new();
+    for t in [defaults, target] {
+        let dir = tempfile::tempdir()?;
+        let server = start(t, release, vendor, dir.path())?;
+        let url = server.url();
+        let measured = tool
+            .run(&Load {
+                url: &url,
+                body: Body::RandomLine(bodies),
+                bearer: Some(SEND_TOKEN),
+                concurrency: 32,
+                duration,
+                rate: None,
+            })
+            .map_err(|e| anyhow!(e))?;
+        peaks.push((t.name(), measured.ok, peak_rss_mib(server.pid())));
+    }
+    println!(
+        "
+memory with idempotency's store full (random bodies, c=32):
+"
+    );
+    println!("| target | messages | peak RSS MiB |");
+    println!("|---|---|---|");
+    for (name, messages, peak) in peaks {
+        println!("| {name} | {messages} | {peak:.1} |");
+    }
     Ok(())
 }
 
