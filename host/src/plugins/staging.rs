@@ -128,11 +128,19 @@ fn take_lock(tmp: &Path, path: &Path) -> std::io::Result<File> {
         .create_new(true)
         .mode(0o600)
         .open(tmp)?;
-    let locked = sys::try_lock(&file).and_then(|taken| match taken {
-        true => Ok(()),
-        false => Err(std::io::Error::other("a fresh lock file is already locked")),
-    });
-    if let Err(e) = locked.and_then(|()| std::fs::rename(tmp, path)) {
+    match sys::try_lock(&file) {
+        Ok(true) => {}
+        Ok(false) => {
+            let _ = std::fs::remove_file(tmp);
+            return Err(std::io::Error::other("a fresh lock file is already locked"));
+        }
+        // A filesystem without flock (some network mounts): serve anyway.
+        // Other hosts cannot take this lock either, so they leave this
+        // directory alone; only the sweep after a crash is lost.
+        Err(e) => tracing::warn!(dir = %tmp.parent().unwrap_or(tmp).display(), error = %e,
+            "cannot lock the staging directory; copies left by a crash of this host will not be removed"),
+    }
+    if let Err(e) = std::fs::rename(tmp, path) {
         let _ = std::fs::remove_file(tmp);
         return Err(e);
     }
