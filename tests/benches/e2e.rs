@@ -637,11 +637,7 @@ fn idempotency_store_full(
             .map_err(|e| anyhow!(e))?;
         peaks.push((t.name(), measured.ok, peak_rss_mib(server.pid())));
     }
-    println!(
-        "
-memory with idempotency's store full (random bodies, c=32):
-"
-    );
+    println!("\nmemory with idempotency's store full (random bodies, c=32):\n");
     println!("| target | messages | peak RSS MiB |");
     println!("|---|---|---|");
     for (name, messages, peak) in peaks {

@@ -29,6 +29,21 @@ pub fn plugin_dir(dir: &Path, packages: &[&str]) -> PathBuf {
     plugin_dir
 }
 
+/// The names of what is in `dir`, sorted: what a process left there.
+pub fn file_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("read the directory")
+        .map(|e| {
+            e.expect("an entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    names.sort();
+    names
+}
+
 /// The server's process, killed if still running when dropped, so a test
 /// that fails half-way does not leave it behind.
 struct Reaped(Child);

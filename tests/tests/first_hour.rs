@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use phonehook_e2e::{plugins, Host};
+use phonehook_e2e::{plugins, served, Host};
 use serde_json::{json, Value};
 
 const SEND: &str = "send-token-5d1e0c8b7a69f432";
@@ -573,11 +573,7 @@ async fn send_is_quiet_and_writes_nothing() {
     assert!(out.status.success(), "{stdout}{stderr}");
     assert!(stdout.starts_with("delivered: MessageID=sbx_"), "{stdout}");
     assert!(!stderr.contains("INFO"), "quiet unless asked:\n{stderr}");
-    let left: Vec<_> = std::fs::read_dir(cwd.path())
-        .expect("read cwd")
-        .filter_map(Result::ok)
-        .map(|e| e.file_name())
-        .collect();
+    let left = served::file_names(cwd.path());
     assert!(left.is_empty(), "wrote {left:?}");
 }
 

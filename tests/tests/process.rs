@@ -180,16 +180,6 @@ async fn send_runs_one_message_through_one_plugin() {
     assert!(!ok, "a bad number fails: {stdout}");
 }
 
-/// What is in `dir`, sorted.
-fn names(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .expect("read")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_host_leaves_nothing_that_stops_the_next_one() {
     let dir = tempfile::tempdir().expect("dir");
@@ -214,14 +204,14 @@ async fn a_killed_host_leaves_nothing_that_stops_the_next_one() {
     let first = Served::start(dir, &toml);
     assert_eq!(send(first.url.clone()).await, 200);
     let dir = first.kill();
-    let left = names(&staging);
+    let left = served::file_names(&staging);
     assert_eq!(left.len(), 2, "a directory and its lock: {left:?}");
 
     // Before the sweep, a restart into the same directory could not stage
     // its copy (the dead host's file had the same name) and served 503.
     let second = Served::start(dir, &toml);
     assert_eq!(send(second.url.clone()).await, 200);
-    let now = names(&staging);
+    let now = served::file_names(&staging);
     assert!(
         !now.iter().any(|n| left.contains(n)),
         "swept: {left:?} -> {now:?}"
@@ -235,7 +225,7 @@ async fn a_killed_host_leaves_nothing_that_stops_the_next_one() {
     );
     assert!(!log.contains("plugin refused"), "{log}");
     assert_eq!(
-        names(&staging),
+        served::file_names(&staging),
         Vec::<String>::new(),
         "a clean stop removes its own"
     );
