@@ -224,11 +224,6 @@ impl Registry {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The staging area.
-    pub fn staging(&self) -> &Staging {
-        &self.staging
-    }
-
     /// The active plugin, for one message: keep the `Arc` until it is done.
     pub fn active(&self) -> Option<Arc<Active>> {
         self.active.load_full()
