@@ -138,6 +138,16 @@ const TARGETS: &[Target] = &[
         vars: SEND_PATH_SWITCHES,
         extra: "",
     },
+    // The send path with nothing recorded (no per-message line, no delivery
+    // log): what phonehook's own work costs beside the forwarder's, so the
+    // rows above separate recording from sending.
+    Target::Phonehook {
+        name: "phonehook, both logs off",
+        rust_log: "warn",
+        delivery_log: false,
+        vars: SEND_PATH_SWITCHES,
+        extra: "",
+    },
     Target::Phonehook {
         name: "phonehook, defaults + guard on",
         rust_log: "info",
