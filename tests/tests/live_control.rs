@@ -90,7 +90,27 @@ impl Setup {
 
     /// `phonehook serve ARGS` with this directory as working directory.
     fn serve(&self, args: &[&str]) -> Serve {
-        Serve::start(self.path(), args)
+        Serve::start(self.command(args))
+    }
+
+    /// [`Setup::serve`] with `RUST_LOG=level`.
+    fn serve_at(&self, level: &str, args: &[&str]) -> Serve {
+        let mut command = self.command(args);
+        command.env("RUST_LOG", level);
+        Serve::start(command)
+    }
+
+    /// The server's command line, free of the caller's `RUST_LOG` and
+    /// `PHONEHOOK_ACTIVE_PLUGIN`.
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(plugins::host_binary());
+        command
+            .arg("serve")
+            .args(args)
+            .current_dir(self.path())
+            .env_remove("RUST_LOG")
+            .env_remove("PHONEHOOK_ACTIVE_PLUGIN");
+        command
     }
 }
 
@@ -103,13 +123,8 @@ struct Serve {
 }
 
 impl Serve {
-    fn start(cwd: &Path, args: &[&str]) -> Serve {
-        let mut child = Command::new(plugins::host_binary())
-            .arg("serve")
-            .args(args)
-            .current_dir(cwd)
-            .env_remove("RUST_LOG")
-            .env_remove("PHONEHOOK_ACTIVE_PLUGIN")
+    fn start(mut command: Command) -> Serve {
+        let mut child = command
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -616,6 +631,50 @@ fn log_lines_are_plain_and_say_what_happened() {
         !elapsed.is_empty() && decimals <= 3,
         "elapsed_ms rounded: {line}"
     );
+}
+
+#[test]
+fn at_debug_level_the_attempt_line_names_each_field_once() {
+    // At debug the `message` span is on and gives the plugin's and the
+    // client's lines their context; the attempt's own line carries the same
+    // fields itself, so it must not be written inside the span as well.
+    let setup = Setup::new("");
+    std::fs::write(
+        setup.config(),
+        "listen = \"127.0.0.1:0\"\nactive_plugin = \"sandbox\"\nlog.enabled = false\n",
+    )
+    .expect("config");
+    let serve = setup.serve_at("debug", &["--config", "phonehook.toml"]);
+    let resp = reqwest::blocking::Client::new()
+        .post(format!("{}/api/v1/messages", serve.url))
+        .json(&json!({"recipient": "+14155552671", "text": "Your code is 123456"}))
+        .send()
+        .expect("answers");
+    assert_eq!(resp.status().as_u16(), 200);
+    serve.wait_for(
+        "the delivery's log line",
+        |s| s.count("message accepted by vendor"),
+        |n| *n == 1,
+    );
+    let log = serve.log();
+    assert!(
+        log.contains(" DEBUG "),
+        "debug lines at RUST_LOG=debug:\n{log}"
+    );
+    let line = log
+        .lines()
+        .find(|l| l.contains("message accepted by vendor"))
+        .unwrap_or_default();
+    for field in [
+        "event_id=",
+        "plugin=",
+        "generation=",
+        "route=",
+        "channel=",
+        "to=",
+    ] {
+        assert_eq!(line.matches(field).count(), 1, "{field} once in {line}");
+    }
 }
 
 #[test]

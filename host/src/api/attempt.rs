@@ -201,12 +201,12 @@ pub fn no_active_plugin(state: &AppState, message: &Message, route: Route) -> At
         route = route.as_str(),
         channel = message.channel.as_str(),
         to = %mask_number(&message.recipient));
-    let _entered = span.enter();
     let error = DeliveryError::NoActivePlugin;
-    let event = pending.failed(failure(&error));
+    let event = span.in_scope(|| pending.failed(failure(&error)));
     let result = Err(ApiError::delivery(error, ""));
+    // Outside the span, as in `deliver_and_record`.
     report(&event, &result, message.channel, None);
-    state.log.record(event);
+    span.in_scope(|| state.log.record(event));
     Attempt {
         event_id,
         result,
@@ -235,20 +235,21 @@ async fn deliver_and_record(
         Ok(_) => Next::Stop,
         Err(e) => failover::next_after(e, within.failover_on_timeout),
     };
-    let _entered = span.enter();
-    let event = match &result {
+    let event = span.in_scope(|| match &result {
         Ok(d) => pending.delivered(&d.message_id, &d.vendor_status, d.vendor_latency),
         Err(error) => pending.failed(failure(error)),
-    };
+    });
     let plugin = active.generation.info.name.as_str();
     let result = result.map_err(|e| ApiError::delivery(e, plugin));
+    // Outside the span: the line carries the span's fields itself, and at
+    // debug level, where the span is on, a line inside it printed them twice.
     report(
         &event,
         &result,
         message.channel,
         Some(&active.binding.metrics),
     );
-    state.log.record(event);
+    span.in_scope(|| state.log.record(event));
     (result, next)
 }
 
