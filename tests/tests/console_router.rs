@@ -445,6 +445,13 @@ async fn the_guard_page_shows_every_rule_and_one_number_masked() {
     assert_eq!(lookup.status, 200, "{}", lookup.body);
     assert!(lookup.body.contains("id=\"number-status\""));
     assert!(lookup.body.contains("+1********23"));
+    assert!(
+        lookup
+            .body
+            .contains("id=\"status-counted-by\">this instance<"),
+        "{}",
+        lookup.body
+    );
     assert!(!lookup.body.contains("4155550123") && !lookup.body.contains("555 0123"));
     // A number the send routes would refuse is refused the same way.
     let invalid = get(&app, "/console/guard?number=not-a-number", &cookie).await;

@@ -204,6 +204,7 @@ async fn backoff_waits_grow_after_a_burst() {
         .await;
     assert_eq!(status["backoff"]["sends"], 5, "{status}");
     assert_eq!(status["number"], "+1********11");
+    assert_eq!(status["counted_by"], "this_instance", "no shared store");
     host.shutdown().await;
 }
 

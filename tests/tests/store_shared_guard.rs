@@ -9,7 +9,7 @@ use std::time::Duration;
 use phonehook::deliverylog::{DeliveryLog, RecipientHasher};
 use phonehook::guard::config::{BackoffConfig, GuardConfig, Limit};
 use phonehook::guard::safelist::{Entry, EntrySource};
-use phonehook::guard::{Guard, Refusal, Rule, Verdict};
+use phonehook::guard::{CountedBy, Guard, Refusal, Rule, Verdict};
 use phonehook::idempotency::{Begin, Idempotency, IdempotencyConfig, Stored};
 use phonehook::store::postgres::Topic;
 use phonehook::store::{Postgres, Shared, StoreKind};
@@ -347,6 +347,8 @@ async fn with_the_database_down_both_go_on_locally_and_return_to_it() {
         shared(&pg),
     );
     let calls = idempotency(&pg);
+    let before = guard.number_status("+14155550100", *NOW).await;
+    assert_eq!(before.counted_by, CountedBy::SharedStore);
 
     cluster.stop();
     // The guard decides from memory: the limit holds for this instance.
@@ -361,6 +363,11 @@ async fn with_the_database_down_both_go_on_locally_and_return_to_it() {
         })
     ));
     assert!(pg.health().is_degraded());
+    // An admin looking at the number sees this instance's counts, and is
+    // told so.
+    let during = guard.number_status("+14155550100", *NOW).await;
+    assert_eq!(during.counted_by, CountedBy::ThisInstanceStoreUnreachable);
+    assert_eq!(during.per_number.map(|c| c.count), Some(2), "{during:?}");
     // Idempotency sends, alone.
     assert_eq!(call(calls.clone(), m.clone(), 200).await, Did::Sent);
 

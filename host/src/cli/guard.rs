@@ -160,6 +160,11 @@ fn print_number(body: &Value) {
             b["sends"], b["next_in_secs"]
         );
     }
+    if body["counted_by"] == "this_instance_store_unreachable" {
+        println!(
+            "  (this instance's own counts: the shared store did not answer, and it decides by them until it does)"
+        );
+    }
 }
 
 fn print_safe_list(body: &Value) {

@@ -201,6 +201,22 @@ pub struct NumberStatus {
     pub per_number: Option<Counter>,
     /// Its backoff, when it is in one.
     pub backoff: Option<BackoffView>,
+    /// Where `per_number` and `backoff` were read.
+    pub counted_by: CountedBy,
+}
+
+/// Where a number's counter and backoff were read, so an admin looking at
+/// them during a shared-store outage knows they are one instance's view.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CountedBy {
+    /// This instance's memory: there is no shared store.
+    ThisInstance,
+    /// The shared store, as every instance counts.
+    SharedStore,
+    /// This instance's memory, because the shared store did not answer:
+    /// what this instance decides by until it returns.
+    ThisInstanceStoreUnreachable,
 }
 
 /// A counter as the API shows it.
@@ -627,11 +643,12 @@ impl Guard {
                 self.store.backoff(key, now_s, &self.config.backoff),
             )
         };
-        let (usage, backoff) = match &self.pg {
-            None => here(),
-            Some(pg) => shared::number_status(pg, key, now_s, &self.config.backoff)
-                .await
-                .unwrap_or_else(|_| here()),
+        let ((usage, backoff), counted_by) = match &self.pg {
+            None => (here(), CountedBy::ThisInstance),
+            Some(pg) => match shared::number_status(pg, key, now_s, &self.config.backoff).await {
+                Ok(read) => (read, CountedBy::SharedStore),
+                Err(_) => (here(), CountedBy::ThisInstanceStoreUnreachable),
+            },
         };
         let per_number = usage.map(|u: Usage| Counter {
             count: u.count,
@@ -650,6 +667,7 @@ impl Guard {
             blocked: self.destination_refusal(&destination).map(|r| r.message()),
             per_number,
             backoff,
+            counted_by,
         }
     }
 

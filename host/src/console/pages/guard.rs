@@ -22,7 +22,7 @@ use crate::api::guard::{self as api, Summary};
 use crate::api::ApiError;
 use crate::console::Session;
 use crate::guard::safelist::{Entry, EntrySource};
-use crate::guard::{kind_names, GuardMode, NumberStatus, Rule};
+use crate::guard::{kind_names, CountedBy, GuardMode, NumberStatus, Rule};
 use crate::state::AppState;
 
 /// `GET /console/guard?number=...`: the page, with one number's state when
@@ -295,6 +295,16 @@ fn number_status(s: &NumberStatus) -> Markup {
                     Some(b) if b.next_in_secs > 0 => { (b.sends) " messages in this burst; the next may go in " (b.next_in_secs) " s" }
                     Some(b) => { (b.sends) " messages in this burst; the next may go now" }
                     None => "none",
+                }
+            }
+            dt { "Counted by" }
+            dd #status-counted-by {
+                @match s.counted_by {
+                    CountedBy::ThisInstance => "this instance",
+                    CountedBy::SharedStore => "the shared store, for every instance",
+                    CountedBy::ThisInstanceStoreUnreachable => span.error {
+                        "this instance only: the shared store did not answer, and this instance decides by its own counts until it does"
+                    },
                 }
             }
         }
