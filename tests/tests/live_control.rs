@@ -563,21 +563,21 @@ fn a_fresh_server_lists_every_documented_metric() {
     assert!(missing.is_empty(), "not listed: {missing:?}\n{page}");
 }
 
-#[test]
-fn log_lines_are_plain_and_say_what_happened() {
+/// A setup serving the sandbox with log lines in the human format (the
+/// default) and no delivery log.
+fn plain_sandbox() -> Setup {
     let setup = Setup::new("");
-    // Human format (the default), and a second file claiming `echo`.
     std::fs::write(
         setup.config(),
         "listen = \"127.0.0.1:0\"\nactive_plugin = \"sandbox\"\nlog.enabled = false\n",
     )
     .expect("config");
-    std::fs::copy(
-        plugins::library(ECHO_V2),
-        setup.plugin_dir().join("libecho2.so"),
-    )
-    .expect("copy");
-    let serve = setup.serve(&["--config", "phonehook.toml"]);
+    setup
+}
+
+/// Sends one message, which must be delivered, and waits for its log line;
+/// the answer's event id.
+fn send_one_and_wait_for_its_line(serve: &Serve) -> String {
     let resp = reqwest::blocking::Client::new()
         .post(format!("{}/api/v1/messages", serve.url))
         .json(&json!({"recipient": "+14155552671", "text": "Your code is 123456"}))
@@ -596,6 +596,20 @@ fn log_lines_are_plain_and_say_what_happened() {
         |s| s.count("message accepted by vendor"),
         |n| *n == 1,
     );
+    event_id
+}
+
+#[test]
+fn log_lines_are_plain_and_say_what_happened() {
+    let setup = plain_sandbox();
+    // A second file claiming `echo`.
+    std::fs::copy(
+        plugins::library(ECHO_V2),
+        setup.plugin_dir().join("libecho2.so"),
+    )
+    .expect("copy");
+    let serve = setup.serve(&["--config", "phonehook.toml"]);
+    let event_id = send_one_and_wait_for_its_line(&serve);
     let log = serve.log();
     assert!(!log.contains('\u{1b}'), "colour codes in a pipe:\n{log}");
     assert_eq!(serve.count("plugin loaded"), 2, "{log}");
@@ -638,24 +652,9 @@ fn at_debug_level_the_attempt_line_names_each_field_once() {
     // At debug the `message` span is on and gives the plugin's and the
     // client's lines their context; the attempt's own line carries the same
     // fields itself, so it must not be written inside the span as well.
-    let setup = Setup::new("");
-    std::fs::write(
-        setup.config(),
-        "listen = \"127.0.0.1:0\"\nactive_plugin = \"sandbox\"\nlog.enabled = false\n",
-    )
-    .expect("config");
+    let setup = plain_sandbox();
     let serve = setup.serve_at("debug", &["--config", "phonehook.toml"]);
-    let resp = reqwest::blocking::Client::new()
-        .post(format!("{}/api/v1/messages", serve.url))
-        .json(&json!({"recipient": "+14155552671", "text": "Your code is 123456"}))
-        .send()
-        .expect("answers");
-    assert_eq!(resp.status().as_u16(), 200);
-    serve.wait_for(
-        "the delivery's log line",
-        |s| s.count("message accepted by vendor"),
-        |n| *n == 1,
-    );
+    send_one_and_wait_for_its_line(&serve);
     let log = serve.log();
     assert!(
         log.contains(" DEBUG "),
