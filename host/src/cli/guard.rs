@@ -4,6 +4,8 @@
 use clap::Subcommand;
 use serde_json::{json, Value};
 
+use crate::guard::CountedBy;
+
 /// What to do with the guard.
 #[derive(Subcommand, Debug)]
 pub enum GuardCommand {
@@ -160,10 +162,9 @@ fn print_number(body: &Value) {
             b["sends"], b["next_in_secs"]
         );
     }
-    if body["counted_by"] == "this_instance_store_unreachable" {
-        println!(
-            "  (this instance's own counts: the shared store did not answer, and it decides by them until it does)"
-        );
+    let counted_by = serde_json::from_value::<CountedBy>(body["counted_by"].clone());
+    if let Ok(outage @ CountedBy::ThisInstanceStoreUnreachable) = counted_by {
+        println!("  counted by {}", outage.describe());
     }
 }
 

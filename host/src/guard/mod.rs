@@ -53,7 +53,7 @@ use std::sync::Arc;
 
 use phonehook_plugin_api::Message;
 use phonenumber::country::Id;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use config::{BackoffConfig, GuardConfig, GuardConfigError, GuardMode, Limit};
 use counters::{Admission, BackoffState, Check, CounterStore, MemoryStore, Outcome, Usage};
@@ -207,7 +207,7 @@ pub struct NumberStatus {
 
 /// Where a number's counter and backoff were read, so an admin looking at
 /// them during a shared-store outage knows they are one instance's view.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CountedBy {
     /// This instance's memory: there is no shared store.
@@ -217,6 +217,19 @@ pub enum CountedBy {
     /// This instance's memory, because the shared store did not answer:
     /// what this instance decides by until it returns.
     ThisInstanceStoreUnreachable,
+}
+
+impl CountedBy {
+    /// What an admin is told, in the console and by the CLI.
+    pub fn describe(self) -> &'static str {
+        match self {
+            CountedBy::ThisInstance => "this instance",
+            CountedBy::SharedStore => "the shared store, for every instance",
+            CountedBy::ThisInstanceStoreUnreachable => {
+                "this instance only: the shared store did not answer, and this instance decides by its own counts until it does"
+            }
+        }
+    }
 }
 
 /// A counter as the API shows it.

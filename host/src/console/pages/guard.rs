@@ -299,12 +299,10 @@ fn number_status(s: &NumberStatus) -> Markup {
             }
             dt { "Counted by" }
             dd #status-counted-by {
-                @match s.counted_by {
-                    CountedBy::ThisInstance => "this instance",
-                    CountedBy::SharedStore => "the shared store, for every instance",
-                    CountedBy::ThisInstanceStoreUnreachable => span.error {
-                        "this instance only: the shared store did not answer, and this instance decides by its own counts until it does"
-                    },
+                @if s.counted_by == CountedBy::ThisInstanceStoreUnreachable {
+                    span.error { (s.counted_by.describe()) }
+                } @else {
+                    (s.counted_by.describe())
                 }
             }
         }
